@@ -1,0 +1,5 @@
+"""``python -m controlplane`` runs the ``egov`` command."""
+
+from controlplane.cli import main
+
+main()

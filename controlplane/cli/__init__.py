@@ -1,0 +1,125 @@
+"""The ``egov`` command: a click group whose subcommands load on demand.
+
+Subcommands live one group per module and are imported only when called, so
+``egov --help`` stays fast (no ansible, SQLAlchemy or Flask import on start).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from controlplane.errors import EXIT_BAD_INPUT, EXIT_FAILED, EgovError
+
+# name -> (module, attribute, one-line help shown by `egov --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("controlplane.cli.init_command", "init", "Create egov.yml, the state store and the vault key."),
+    "config": ("controlplane.cli.config_command", "config", "Check the site configuration or print a sample."),
+    "doctor": ("controlplane.cli.doctor", "doctor", "Show each external tool, its version and whether it is usable."),
+    "secrets": ("controlplane.cli.secrets", "secrets", "Store and read secrets in the encrypted vault."),
+    "audit": ("controlplane.cli.audit", "audit", "List and verify the hash-chained audit log."),
+    "runs": ("controlplane.cli.runs", "runs", "List runs and show their output."),
+    "inventory": ("controlplane.cli.inventory", "inventory", "Show sites, roles and hosts from the inventory."),
+    "lab": ("controlplane.cli.lab", "lab", "Start, stop and break the local lab network."),
+    "serve": ("controlplane.cli.serve", "serve", "Run the web console and scheduler."),
+    "users": ("controlplane.cli.users", "users", "Manage console users."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMANDS) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attribute, _help = entry
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name == module_name:
+                return None
+            raise
+        command: click.Command = getattr(module, attribute)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text comes from the table so listing commands imports nothing.
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+class Context:
+    """Per-invocation state shared by subcommands: the config path, loaded lazily."""
+
+    def __init__(self, config_path: str | None, verbose: bool) -> None:
+        self.config_path = config_path
+        self.verbose = verbose
+        self._config: Any = None
+
+    @property
+    def config(self) -> Any:
+        """The validated site configuration (loads and validates on first use)."""
+        if self._config is None:
+            from controlplane.config import load_config
+
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="EGOV_CONFIG",
+    help="Site configuration (default: ./egov.yml, or $EGOV_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log every command run (secrets masked).")
+@click.version_option(package_name="egov-controlplane", prog_name="egov")
+@click.pass_context
+def egov(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """EduGov control plane: provision, harden, monitor, back up and recover."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = Context(config_path, verbose)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``egov`` console script; maps errors to exit codes."""
+    try:
+        result = egov.main(args=argv, prog_name="egov", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(EXIT_FAILED)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)
+    except EgovError as error:
+        click.echo(f"egov: {error.message}", err=True)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(EXIT_FAILED)
+    sys.exit(result if isinstance(result, int) else 0)

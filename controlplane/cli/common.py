@@ -1,0 +1,64 @@
+"""Helpers shared by the CLI command modules: store, vault, output, audit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from controlplane.cli import Context
+
+
+def open_store(context: Context) -> Any:
+    """Open (and migrate) the state store of the configured site."""
+    from controlplane.store import open_store as open_configured_store
+
+    return open_configured_store(context.config)
+
+
+def open_vault(context: Context, store: Any) -> Any:
+    """Open the vault on an open store with the configured master key."""
+    from controlplane.vault import open_vault as open_configured_vault
+
+    return open_configured_vault(context.config, store)
+
+
+def print_json(data: Any) -> None:
+    """Print data as indented JSON (UTF-8, non-ASCII kept) on stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def console() -> Any:
+    """A rich Console on stdout (imported lazily to keep start-up fast)."""
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def audit(store: Any, action: str, target: str, outcome: str = "ok", **details: Any) -> None:
+    """Write one audit record for a CLI action (actor is the OS user, client local)."""
+    from controlplane import audit as audit_log
+
+    audit_log.append(
+        store,
+        actor=audit_log.cli_actor(),
+        action=action,
+        target=target,
+        outcome=outcome,
+        client="local",
+        details=details,
+    )
+
+
+def read_secret_input(prompt: str, confirm: bool = True) -> str:
+    """Read a secret from stdin when piped, else from a hidden prompt.
+
+    Secrets never come from argv (other users see argv in ps). Returns the
+    value without its trailing newline.
+    """
+    if not sys.stdin.isatty():
+        value = sys.stdin.read()
+        return value[:-1] if value.endswith("\n") else value
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))

@@ -1,0 +1,188 @@
+"""Loading the site configuration ``egov.yml`` into typed settings.
+
+The file is found by ``--config``, then ``$EGOV_CONFIG``, then ``./egov.yml``.
+It is validated against :mod:`controlplane.config_schema` (every problem at
+once, with file and key path, exit 2) before anything uses it. Paths in it
+are relative to the file's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane.config_schema import SCHEMA, defaults
+from controlplane.errors import ConfigError
+from controlplane.yamlfile import read_yaml, schema_problems
+
+CONFIG_FILE_NAME = "egov.yml"
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """One alert receiver; secret fields hold references, never values."""
+
+    name: str
+    type: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated site configuration with absolute paths."""
+
+    source: Path
+    root: Path
+    site_name: str
+    inventory: Path
+    playbooks: Path
+    backup: Path
+    monitoring: Path
+    runbooks: Path
+    controls: Path
+    state_dir: Path
+    database_url: str
+    key_file: Path
+    cipher: str
+    listen_host: str
+    listen_port: int
+    tls_cert: Path | None
+    tls_key: Path | None
+    public_url: str | None
+    ssh_user: str
+    ssh_key_file: Path
+    ssh_known_hosts: Path
+    ssh_connect_timeout: float
+    ssh_command_timeout: float
+    receivers: tuple[Receiver, ...] = ()
+
+    @property
+    def lab_dir(self) -> Path:
+        """Folder holding the lab's hosts, keys and state."""
+        return self.state_dir / "lab"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Folder holding run artifacts that do not belong in the database."""
+        return self.state_dir / "runs"
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Return the configuration file to use (explicit, $EGOV_CONFIG or ./egov.yml)."""
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    from_env = os.environ.get("EGOV_CONFIG")
+    if from_env:
+        return Path(from_env).expanduser().absolute()
+    return Path.cwd() / CONFIG_FILE_NAME
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _semantic_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Checks JSON schema cannot express: unique names, paired TLS files."""
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for index, receiver in enumerate(data.get("receivers") or []):
+        name = receiver.get("name") if isinstance(receiver, dict) else None
+        if name in seen:
+            problems.append((f"receivers[{index}].name", f"duplicate receiver name {name!r}"))
+        if isinstance(name, str):
+            seen.add(name)
+        if isinstance(receiver, dict):
+            kind = receiver.get("type")
+            if kind in ("webhook", "wecom", "dingtalk") and not (receiver.get("url") or receiver.get("url_secret")):
+                problems.append((f"receivers[{index}]", f"a {kind} receiver needs url or url_secret"))
+            if kind == "email" and not (receiver.get("smtp_host") and receiver.get("to")):
+                problems.append((f"receivers[{index}]", "an email receiver needs smtp_host and to"))
+    listen = data.get("listen") or {}
+    if isinstance(listen, dict) and bool(listen.get("tls_cert")) != bool(listen.get("tls_key")):
+        problems.append(("listen", "tls_cert and tls_key must be given together"))
+    return problems
+
+
+def parse_config(data: Any, source: Path) -> Config:
+    """Validate a parsed document and build a Config.
+
+    Given the YAML document and the file it came from; returns the Config.
+    Raises ConfigError listing every problem.
+    """
+    if data is None:
+        data = {}
+    problems = schema_problems(data, SCHEMA)
+    if isinstance(data, dict):
+        problems += _semantic_problems(data)
+    if problems:
+        raise ConfigError(str(source), problems)
+    merged = _merge(defaults(), data)
+    root = source.parent
+
+    def path(value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else root / candidate
+
+    folders, state, vault, listen, ssh = (
+        merged["folders"],
+        merged["state"],
+        merged["vault"],
+        merged["listen"],
+        merged["ssh"],
+    )
+    state_dir = path(state["dir"])
+    database_url = state["database"]
+    if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:////"):
+        relative = database_url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            database_url = "sqlite:///" + str(path(relative))
+    key_file_env = os.environ.get("EGOV_MASTER_KEY_FILE")
+    return Config(
+        source=source,
+        root=root,
+        site_name=merged["site_name"],
+        inventory=path(folders["inventory"]),
+        playbooks=path(folders["playbooks"]),
+        backup=path(folders["backup"]),
+        monitoring=path(folders["monitoring"]),
+        runbooks=path(folders["runbooks"]),
+        controls=path(folders["controls"]),
+        state_dir=state_dir,
+        database_url=database_url,
+        key_file=Path(key_file_env).absolute() if key_file_env else path(vault["key_file"]),
+        cipher=vault["cipher"],
+        listen_host=listen["host"],
+        listen_port=int(listen["port"]),
+        tls_cert=path(listen["tls_cert"]) if listen.get("tls_cert") else None,
+        tls_key=path(listen["tls_key"]) if listen.get("tls_key") else None,
+        public_url=listen.get("public_url"),
+        ssh_user=ssh["user"],
+        ssh_key_file=path(ssh["key_file"]),
+        ssh_known_hosts=path(ssh["known_hosts"]),
+        ssh_connect_timeout=float(ssh["connect_timeout"]),
+        ssh_command_timeout=float(ssh["command_timeout"]),
+        receivers=tuple(
+            Receiver(name=r["name"], type=r["type"], settings={k: v for k, v in r.items() if k not in ("name", "type")})
+            for r in merged.get("receivers") or []
+        ),
+    )
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find, read and validate the site configuration.
+
+    Given an explicit path or None; returns the Config. Raises ConfigError
+    (exit 2) when the file is missing, not YAML, or invalid.
+    """
+    source = find_config_path(explicit)
+    if not source.exists():
+        raise ConfigError(str(source), [("", "no configuration here: run `egov init` or pass --config PATH")])
+    return parse_config(read_yaml(source), source)

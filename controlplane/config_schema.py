@@ -1,0 +1,220 @@
+"""The schema of ``egov.yml``: it validates, documents and produces the sample.
+
+Every key carries a description and, where it has one, a default; the sample
+configuration that ``egov init`` writes and ``egov config sample`` prints is
+generated from this one table, so the documentation cannot drift from the
+validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SECRET_REFERENCE = r"^secret:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # noqa: S105 - a pattern, not a password
+SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# A relative or absolute path without NUL, newline or control characters.
+SAFE_PATH = r"^[^\x00-\x1f]{1,4096}$"
+
+
+def _path(description: str, default: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": SAFE_PATH, "description": description, "default": default}
+
+
+SECRET_REF: dict[str, Any] = {
+    "type": "string",
+    "pattern": SECRET_REFERENCE,
+    "description": "a secret reference such as secret:NAME (values live in the vault, never here)",
+}
+
+RECEIVER: dict[str, Any] = {
+    "type": "object",
+    "description": "Where alerts are delivered.",
+    "additionalProperties": False,
+    "required": ["name", "type"],
+    "properties": {
+        "name": {"type": "string", "pattern": SAFE_NAME, "description": "receiver name used by alert routes"},
+        "type": {"enum": ["webhook", "email", "wecom", "dingtalk"], "description": "delivery channel"},
+        "url": {"type": "string", "pattern": r"^https?://[^\s]{1,2000}$", "description": "an http(s) URL"},
+        "url_secret": SECRET_REF,
+        "token": SECRET_REF,
+        "signing_secret": SECRET_REF,
+        "smtp_host": {"type": "string", "pattern": r"^[A-Za-z0-9.-]{1,253}$", "description": "SMTP server host name"},
+        "smtp_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "smtp_user": {"type": "string", "pattern": SAFE_NAME, "description": "SMTP user name"},
+        "smtp_password": SECRET_REF,
+        "starttls": {"type": "boolean"},
+        "from": {
+            "type": "string",
+            "format": "email",
+            "pattern": r"^[^\s@]{1,64}@[^\s@]{1,253}$",
+            "description": "an e-mail address",
+        },
+        "to": {
+            "type": "array",
+            "items": {"type": "string", "pattern": r"^[^\s@]{1,64}@[^\s@]{1,253}$", "description": "an e-mail address"},
+        },
+        "send_resolved": {"type": "boolean", "default": True},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "EduGov control plane site configuration (egov.yml)",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "site_name": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "Name of this deployment, shown in the console and reports.",
+            "default": "EduGov lab",
+        },
+        "folders": {
+            "type": "object",
+            "description": "The operator's data folders, relative to this file.",
+            "additionalProperties": False,
+            "properties": {
+                "inventory": _path("Ansible inventory file or folder.", "inventory/lab.yml"),
+                "playbooks": _path("Ansible playbooks and roles.", "playbooks"),
+                "backup": _path("Backup policies.", "backup"),
+                "monitoring": _path("Probes, alert rules and silences.", "monitoring"),
+                "runbooks": _path("Coded runbooks.", "runbooks"),
+                "controls": _path("Site-specific compliance controls (optional).", "controls"),
+            },
+        },
+        "state": {
+            "type": "object",
+            "description": "Where the control plane keeps its state.",
+            "additionalProperties": False,
+            "properties": {
+                "dir": _path("State folder (database, run output, lab).", "var"),
+                "database": {
+                    "type": "string",
+                    "pattern": r"^(sqlite|postgresql)(\+[a-z0-9]+)?://[^\s]*$",
+                    "description": (
+                        "SQLAlchemy URL: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+                        " (password from PGPASSFILE, never here)"
+                    ),
+                    "default": "sqlite:///var/egov.db",
+                },
+            },
+        },
+        "vault": {
+            "type": "object",
+            "description": "Secrets at rest.",
+            "additionalProperties": False,
+            "properties": {
+                "key_file": _path("Master key file (0600); $EGOV_MASTER_KEY_FILE overrides.", "var/master.key"),
+                "cipher": {
+                    "enum": ["aes-256-gcm", "sm4-gcm"],
+                    "description": "Cipher for new writes: aes-256-gcm, or sm4-gcm where OpenSSL offers it.",
+                    "default": "aes-256-gcm",
+                },
+            },
+        },
+        "listen": {
+            "type": "object",
+            "description": "Web console address.",
+            "additionalProperties": False,
+            "properties": {
+                "host": {
+                    "type": "string",
+                    "pattern": r"^[A-Za-z0-9.:-]{1,253}$",
+                    "description": "an address or host name to bind",
+                    "default": "127.0.0.1",
+                },
+                "port": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 65535,
+                    "default": 8080,
+                    "description": "TCP port.",
+                },
+                "tls_cert": _path("TLS certificate (PEM); serves HTTPS when set with tls_key.", ""),
+                "tls_key": _path("TLS private key (PEM).", ""),
+                "public_url": {
+                    "type": "string",
+                    "pattern": r"^https?://[^\s]{1,2000}$",
+                    "description": "an http(s) URL used in links from alerts",
+                },
+            },
+        },
+        "ssh": {
+            "type": "object",
+            "description": "How the control plane reaches managed hosts.",
+            "additionalProperties": False,
+            "properties": {
+                "user": {
+                    "type": "string",
+                    "pattern": r"^[a-z_][a-z0-9_-]{0,31}$",
+                    "description": "a Unix user name",
+                    "default": "root",
+                },
+                "key_file": _path("Private key of the management account.", "var/lab/ssh/id_ed25519"),
+                "known_hosts": _path(
+                    "Pinned host keys; unknown or changed keys are refused.", "var/lab/ssh/known_hosts"
+                ),
+                "connect_timeout": {
+                    "type": "number",
+                    "minimum": 0.1,
+                    "maximum": 300,
+                    "default": 5,
+                    "description": "Seconds.",
+                },
+                "command_timeout": {
+                    "type": "number",
+                    "minimum": 0.1,
+                    "maximum": 86400,
+                    "default": 120,
+                    "description": "Seconds.",
+                },
+            },
+        },
+        "receivers": {
+            "type": "array",
+            "description": "Alert receivers (webhook, email, wecom, dingtalk).",
+            "items": RECEIVER,
+            "default": [],
+        },
+    },
+}
+
+
+def defaults(schema: dict[str, Any] = SCHEMA) -> dict[str, Any]:
+    """Return the nested default values declared in a schema."""
+    result: dict[str, Any] = {}
+    for key, sub in schema.get("properties", {}).items():
+        if sub.get("type") == "object" and "properties" in sub:
+            result[key] = defaults(sub)
+        elif "default" in sub:
+            result[key] = sub["default"]
+    return result
+
+
+def sample_yaml(schema: dict[str, Any] = SCHEMA, indent: int = 0) -> str:
+    """Return a commented sample configuration generated from the schema."""
+    lines: list[str] = []
+    pad = "  " * indent
+    if indent == 0:
+        lines.append(f"# {schema['title']}")
+        lines.append("# Generated by `egov config sample`. Paths are relative to this file.")
+    for key, sub in schema.get("properties", {}).items():
+        description = sub.get("description")
+        if description:
+            lines.append(f"{pad}# {description}")
+        if sub.get("type") == "object" and "properties" in sub:
+            lines.append(f"{pad}{key}:")
+            lines.append(sample_yaml(sub, indent + 1))
+        elif key == "receivers":
+            lines.append(f"{pad}receivers: []")
+            lines.append(f"{pad}#  - name: oncall")
+            lines.append(f"{pad}#    type: webhook")
+            lines.append(f"{pad}#    url: http://127.0.0.1:9099/alerts")
+            lines.append(f"{pad}#    token: secret:ONCALL_WEBHOOK_TOKEN")
+        elif "default" in sub and sub["default"] != "":
+            import json
+
+            lines.append(f"{pad}{key}: {json.dumps(sub['default'], ensure_ascii=False)}")
+        else:
+            lines.append(f"{pad}# {key}:")
+    return "\n".join(lines)

@@ -1,0 +1,287 @@
+"""The one place that starts local processes.
+
+Callers build argv lists with pure functions and hand them here. This module
+never uses a shell, logs each command with its secrets masked, keeps the last
+lines of output for error messages and maps exit codes to outcomes through a
+per-tool table (an unknown code is a failure). ``dry_run`` is a parameter, so
+the decision to do nothing is taken at the bottom layer, where it is visible.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from controlplane.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 20
+
+
+class Outcome(enum.StrEnum):
+    """What an exit code means for the work, independent of the tool."""
+
+    OK = "ok"
+    PARTIAL = "partial"  # the work was done, with warnings worth an alert
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    TIMEOUT = "timeout"
+    DRY_RUN = "dry_run"
+
+
+# Exit-code tables: tool -> {code: outcome}. Codes not listed are failures.
+EXIT_CODES: dict[str, dict[int, Outcome]] = {
+    "default": {0: Outcome.OK},
+    # restic >= 0.17: 3 = some source files unreadable (snapshot made),
+    # 10 repository missing, 11 lock failed, 12 wrong password, 130 interrupted.
+    "restic": {0: Outcome.OK, 3: Outcome.PARTIAL, 130: Outcome.INTERRUPTED},
+    # ansible-playbook: 0 ok, 2 host failed, 4 unreachable, others fatal.
+    "ansible-playbook": {0: Outcome.OK},
+    # sshd -t: 0 valid configuration.
+    "sshd": {0: Outcome.OK},
+    # ip netns pids etc.: plain.
+    "ip": {0: Outcome.OK},
+}
+
+
+def outcome_for(tool: str, exit_code: int) -> Outcome:
+    """Given a tool name and its exit code, return the outcome from its table."""
+    table = EXIT_CODES.get(tool, EXIT_CODES["default"])
+    return table.get(exit_code, Outcome.FAILED)
+
+
+def mask_text(text: str, secrets: Iterable[str]) -> str:
+    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def validate_argv(argv: Sequence[str]) -> list[str]:
+    """Check an argv list before it reaches ``exec``.
+
+    Given a sequence of strings; returns it as a list. Raises BadInputError
+    for an empty list, a non-string word or a NUL byte (which exec would
+    silently truncate).
+    """
+    if isinstance(argv, str | bytes) or not argv:
+        raise BadInputError("a command must be a non-empty list of words, never a string")
+    words = list(argv)
+    for word in words:
+        if not isinstance(word, str):
+            raise BadInputError(f"command word {word!r} is not a string")
+        if "\x00" in word:
+            raise BadInputError("command word contains a NUL byte")
+    return words
+
+
+@dataclass
+class ProcessResult:
+    """What a finished process left: exit code, outcome, output and timing."""
+
+    argv: list[str]
+    exit_code: int
+    outcome: Outcome
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    tail: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in (Outcome.OK, Outcome.DRY_RUN)
+
+    def error_message(self, what: str) -> str:
+        """A one-paragraph message naming the command's outcome and last lines."""
+        last = "\n".join(self.tail[-TAIL_LINES:]).strip()
+        text = f"{what} ended with exit code {self.exit_code} ({self.outcome})"
+        return f"{text}:\n{last}" if last else text
+
+
+def describe(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
+    """Return argv as one masked, shell-quoted line for logs (never executed)."""
+    import shlex
+
+    return mask_text(shlex.join(argv), list(secrets))
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    tool: str | None = None,
+    timeout: float | None = None,
+    input_text: str | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    secrets: Iterable[str] = (),
+    dry_run: bool = False,
+    pass_fds: Sequence[int] = (),
+) -> ProcessResult:
+    """Run a command to completion and return its result.
+
+    Given argv (a list, never a string), the tool whose exit-code table applies
+    (default: the program's base name), an optional timeout in seconds, text for
+    stdin, extra environment, a working directory, secrets to mask in logs and
+    output, and ``dry_run`` (log the command, start nothing). Returns a
+    ProcessResult; never raises for a non-zero exit. Raises BadInputError for a
+    malformed argv and FileNotFoundError when the program does not exist.
+    """
+    words = validate_argv(argv)
+    secret_list = [s for s in secrets if s]
+    tool_name = tool or os.path.basename(words[0])
+    log.info("run: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))
+    if dry_run:
+        return ProcessResult(argv=words, exit_code=0, outcome=Outcome.DRY_RUN)
+    full_env = None
+    if env is not None:
+        full_env = {**os.environ, **env}
+    started = time.monotonic()
+    process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        words,
+        stdin=subprocess.PIPE if input_text is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
+        pass_fds=tuple(pass_fds),
+    )
+    try:
+        stdout, stderr = process.communicate(input=input_text, timeout=timeout)
+        exit_code = process.returncode
+        outcome = outcome_for(tool_name, exit_code)
+    except subprocess.TimeoutExpired:
+        kill_group(process)
+        stdout, stderr = process.communicate()
+        exit_code = process.returncode if process.returncode is not None else -9
+        outcome = Outcome.TIMEOUT
+    stdout = mask_text(stdout or "", secret_list)
+    stderr = mask_text(stderr or "", secret_list)
+    tail = (stdout + stderr).splitlines()[-TAIL_LINES:]
+    result = ProcessResult(
+        argv=words,
+        exit_code=exit_code,
+        outcome=outcome,
+        stdout=stdout,
+        stderr=stderr,
+        duration=time.monotonic() - started,
+        tail=tail,
+    )
+    if not result.ok:
+        log.warning("%s", result.error_message(describe(words, secret_list)))
+    return result
+
+
+def stream(
+    argv: Sequence[str],
+    on_line: Callable[[str], None],
+    *,
+    tool: str | None = None,
+    timeout: float | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    secrets: Iterable[str] = (),
+    dry_run: bool = False,
+) -> ProcessResult:
+    """Run a command, calling ``on_line`` with each masked output line as it comes.
+
+    Same parameters and result as :func:`run` (stdout and stderr are merged,
+    so ``stdout`` holds everything and ``tail`` its last lines).
+    """
+    words = validate_argv(argv)
+    secret_list = [s for s in secrets if s]
+    tool_name = tool or os.path.basename(words[0])
+    log.info("stream: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))
+    if dry_run:
+        return ProcessResult(argv=words, exit_code=0, outcome=Outcome.DRY_RUN)
+    started = time.monotonic()
+    deadline = started + timeout if timeout else None
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    lines: list[str] = []
+    process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+        words,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env} if env is not None else None,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    timed_out = False
+    assert process.stdout is not None  # noqa: S101 - set by PIPE above
+    for raw in process.stdout:
+        line = mask_text(raw.rstrip("\n"), secret_list)
+        lines.append(line)
+        tail.append(line)
+        on_line(line)
+        if deadline and time.monotonic() > deadline:
+            timed_out = True
+            kill_group(process)
+            break
+    process.wait()
+    outcome = Outcome.TIMEOUT if timed_out else outcome_for(tool_name, process.returncode)
+    return ProcessResult(
+        argv=words,
+        exit_code=process.returncode,
+        outcome=outcome,
+        stdout="\n".join(lines),
+        duration=time.monotonic() - started,
+        tail=list(tail),
+    )
+
+
+def start(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    secrets: Iterable[str] = (),
+    stdout: int | None = subprocess.DEVNULL,
+    stderr: int | None = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived process in its own session and return it (no waiting).
+
+    Used for daemons such as the lab's per-host init. The caller owns the
+    process; :func:`kill_group` stops it and everything it started.
+    """
+    words = validate_argv(argv)
+    log.info("start: %s", describe(words, secrets))
+    return subprocess.Popen(  # noqa: S603 - argv list, no shell
+        words,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        env={**os.environ, **env} if env is not None else None,
+        cwd=cwd,
+        start_new_session=True,
+    )
+
+
+def kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:  # type: ignore[type-arg]
+    """Stop a process started here and its whole process group.
+
+    Sends SIGTERM to the group, waits up to ``grace`` seconds, then SIGKILL.
+    """
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        process.wait()

@@ -1,0 +1,28 @@
+"""Alembic environment: runs migrations on the connection the Store hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from controlplane.store.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    """Run migrations online on the connection given in config.attributes."""
+    connection = config.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("migrations run only through controlplane.store.Store.upgrade()")
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run_migrations()

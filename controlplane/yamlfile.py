@@ -1,0 +1,80 @@
+"""Reading and validating every YAML file the control plane reads.
+
+One rule for all of them: a file is parsed safely, validated against a JSON
+schema, and every problem is reported at once with the file and key path,
+before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controlplane.errors import ConfigError
+
+MAX_YAML_BYTES = 4 * 1024 * 1024
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse one YAML file safely.
+
+    Given a path; returns the parsed document (None for an empty file).
+    Raises ConfigError naming the file and the line and column of a syntax
+    error, or that the file is missing, unreadable or too large.
+    """
+    source = str(path)
+    try:
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(source, [("", f"file is larger than {MAX_YAML_BYTES} bytes")])
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, [("", "file does not exist")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(source, [("", f"cannot read file: {error}")]) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "syntax"
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(source, [(where, f"invalid YAML: {problem}")]) from None
+
+
+def key_path(parts: Iterable[Any]) -> str:
+    """Return a JSON-schema error path as ``a.b[2].c``."""
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def schema_problems(data: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
+    """Validate ``data`` against a JSON schema and return every problem.
+
+    Given the parsed document and a Draft 2020-12 schema; returns a list of
+    ``(key_path, message)`` sorted by path (empty when valid). Messages for
+    unknown keys name the key, so typos are easy to spot.
+    """
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema)
+    problems: list[tuple[str, str]] = []
+    for error in validator.iter_errors(data):
+        path = key_path(error.absolute_path)
+        message = error.message
+        if error.validator == "pattern" and "description" in error.schema:
+            message = f"{error.instance!r} is not valid: {error.schema['description']}"
+        problems.append((path, message))
+    return sorted(problems)
+
+
+def load_validated(path: Path, schema: dict[str, Any]) -> Any:
+    """Read a YAML file and validate it; raise ConfigError with all problems."""
+    data = read_yaml(path)
+    problems = schema_problems(data, schema)
+    if problems:
+        raise ConfigError(str(path), problems)
+    return data
