@@ -62,7 +62,13 @@ def verify(context: Context, as_json: bool) -> None:
     result = verify_chain(open_store(context))
     if as_json:
         print_json(
-            {"ok": result.ok, "count": result.count, "head": result.head, "bad_seq": result.bad_seq, "reason": result.reason}
+            {
+                "ok": result.ok,
+                "count": result.count,
+                "head": result.head,
+                "bad_seq": result.bad_seq,
+                "reason": result.reason,
+            }
         )
     elif result.ok:
         click.echo(f"ok: {result.count} records, chain intact; head {result.head}")
