@@ -1,0 +1,42 @@
+"""Backups with restic: policies, command builders, exit codes, output parsing, manifests.
+
+The pure core of the backup feature. Nothing in this package starts a process
+or opens a connection: policies are read and validated (:mod:`.policy`,
+:mod:`.schema`), restic argv lists are built (:mod:`.commands`), exit codes and
+``--json`` output are interpreted (:mod:`.exitcodes`, :mod:`.jsonout`), and
+restore-verification manifests are specified (:mod:`.manifest`). The engine
+that runs these argv lists (locally through :mod:`controlplane.execute`, on a
+managed host through :class:`controlplane.ssh.SSHPool`) builds on top.
+
+Repository layout (decision)
+----------------------------
+One restic repository **per site, host and dataset**, on the backup center,
+reached over SFTP with one account **per site**::
+
+    sftp:backup-<site>@<center address>:<root>/<site>/<host>/<dataset>
+
+for example ``sftp:backup-school-gd-1@10.198.0.21:/srv/restic/school-gd-1/gd-school-1/oa-data``.
+
+Why so fine-grained:
+
+* **Locks never collide across datasets.** restic locks a whole repository;
+  a long ``check`` or ``prune`` of the portal content must not block the
+  hourly database dump of the same host. One repository per dataset and host
+  makes "never check while a backup of that repository runs" a per-job rule.
+* **Blast radius.** Each repository has its own password (vault secret
+  ``restic:<site>:<host>:<dataset>``, see :func:`.policy.password_secret_name`),
+  so a compromised school host can delete (through its site's SFTP account)
+  but never *read* another host's data; and the site account, chrooted by the
+  backup center's sshd to ``<root>/<site>`` (``chrooted: true``; the path in
+  the URL then becomes ``/<host>/<dataset>``), cannot reach another site at all.
+* **Retention and drills per dataset** map one-to-one on repositories, and a
+  damaged repository loses one dataset of one host, not a site.
+
+The price is deduplication across hosts and datasets, which for the lab's
+data (web content, office files, database dumps) is small.
+
+The control plane's own state is a dataset with ``local: true``: restic runs
+on the control-plane machine itself and its repository uses the pseudo site
+and host ``controlplane``. Its password must also be escrowed off-line: the
+vault that holds it is inside the backup.
+"""
