@@ -268,6 +268,19 @@ def start(
     )
 
 
+def replace_process(argv: Sequence[str], secrets: Iterable[str] = ()) -> None:
+    """Replace this process with another program (never returns on success).
+
+    For commands that hand the terminal over, such as an interactive ``ssh``:
+    the terminal, signals and exit code then belong to that program. Given an
+    argv list; raises BadInputError for a malformed one and OSError when the
+    program cannot be executed.
+    """
+    words = validate_argv(argv)
+    log.info("exec: %s", describe(words, secrets))
+    os.execvp(words[0], words)  # noqa: S606 - argv list, no shell
+
+
 def kill_group(process: subprocess.Popen, grace: float = 3.0) -> None:  # type: ignore[type-arg]
     """Stop a process started here and its whole process group.
 

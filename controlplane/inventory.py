@@ -143,16 +143,16 @@ def load_inventory(path: Path) -> Inventory:
             group_vars.update(group.get_vars())
         merged = {**group_vars, **variables}
         where = f"hosts.{name}"
-        if not HOST_NAME.match(name):
+        if not HOST_NAME.fullmatch(name):
             problems.append((where, "host name must be letters, digits, '.', '-' or '_' (max 63)"))
             continue
         site, role = merged.get("site"), merged.get("role")
         address = str(merged.get("ansible_host") or name)
-        if not isinstance(site, str) or not SITE_NAME.match(site):
+        if not isinstance(site, str) or not SITE_NAME.fullmatch(site):
             problems.append((where, f"missing or invalid site {site!r} (lowercase letters, digits, '-')"))
-        if not isinstance(role, str) or not ROLE_NAME.match(role):
+        if not isinstance(role, str) or not ROLE_NAME.fullmatch(role):
             problems.append((where, f"missing or invalid role {role!r}"))
-        if not ADDRESS.match(address):
+        if not ADDRESS.fullmatch(address):
             problems.append((f"{where}.ansible_host", f"invalid address {address!r}"))
         if any(p[0].startswith(where) for p in problems):
             continue

@@ -146,7 +146,7 @@ def _pending_path(key_file: Path) -> Path:
 
 def check_name(name: str) -> str:
     """Return a valid secret name or raise BadInputError."""
-    if not isinstance(name, str) or not SECRET_NAME.match(name):
+    if not isinstance(name, str) or not SECRET_NAME.fullmatch(name):
         raise BadInputError(
             "secret names are 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit"
         )

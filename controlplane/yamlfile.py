@@ -51,6 +51,30 @@ def key_path(parts: Iterable[Any]) -> str:
     return text
 
 
+def _strict_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    """JSON Schema ``pattern`` where ``$`` really means the end of the string.
+
+    jsonschema applies patterns with Python's ``re.search``, whose ``$`` also
+    matches before a trailing newline: ``"name\n"`` would pass ``^[a-z]+$``.
+    A newline smuggled into a name is exactly what these patterns keep out.
+    """
+    import re
+
+    from jsonschema import ValidationError
+
+    if not isinstance(instance, str):
+        return
+    strict = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    if re.search(strict, instance) is None:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _validator_class() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(Draft202012Validator, {"pattern": _strict_pattern})
+
+
 def schema_problems(data: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
     """Validate ``data`` against a JSON schema and return every problem.
 
@@ -58,9 +82,7 @@ def schema_problems(data: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
     ``(key_path, message)`` sorted by path (empty when valid). Messages for
     unknown keys name the key, so typos are easy to spot.
     """
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(schema)
+    validator = _validator_class()(schema)
     problems: list[tuple[str, str]] = []
     for error in validator.iter_errors(data):
         path = key_path(error.absolute_path)

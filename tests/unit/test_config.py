@@ -98,3 +98,10 @@ def test_the_cli_exits_2_on_a_bad_config_and_writes_nothing(tmp_path: Path) -> N
     assert "listen.port" in result.stderr and "nope" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_a_trailing_newline_cannot_slip_past_a_pattern(tmp_path: Path) -> None:
+    data = {"receivers": [{"name": "oncall\n", "type": "webhook", "url": "http://127.0.0.1:1/"}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, tmp_path / "egov.yml")
+    assert caught.value.problems[0][0] == "receivers[0].name"

@@ -76,3 +76,10 @@ def test_malformed_inventory_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_inventory(path)
     assert "line" in caught.value.problems[0][0]
+
+
+def test_a_host_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nl.yml"
+    path.write_text('all:\n  hosts:\n    "db-1\\n": {site: s1, role: web}\n', encoding="utf-8")
+    with pytest.raises(ConfigError):
+        load_inventory(path)

@@ -1,0 +1,178 @@
+"""``egov lab``: start, stop, inspect and break the local lab network.
+
+Exit codes: 0 ok, 1 the work failed (not root, a host did not start),
+2 bad input (unknown host, action or service). ``egov lab ssh`` becomes the
+``ssh`` process, so its exit code is ssh's: the remote command's, or 255
+when the connection fails.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+
+STATE_STYLES = {"running": "green", "stopped": "yellow", "isolated": "magenta", "down": "red"}
+
+
+@click.group()
+def lab() -> None:
+    """Start, stop and break the local lab network (real sshd hosts; needs root)."""
+
+
+def _print_json(data: Any) -> None:
+    import json
+
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _print_table(data: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    # Piped output gets a wide page rather than rich's 80 columns of ellipses.
+    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+    bridge = "up" if data["bridge_up"] else "absent"
+    console.print(
+        f"bridge {data['bridge']} ({bridge}), gateway {data['gateway']}, subnet {data['subnet']}, "
+        f"portal VIP {data['portal_vip'] or '-'}"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for column in ("HOST", "SITE", "ROLE", "ADDRESS", "STATE", "PID", "LINK", "SSHD", "SERVICES", "DETAIL"):
+        table.add_column(column)
+    for host in data["hosts"]:
+        others = sorted(name for name, info in host["services"].items() if name != "sshd" and info.get("running"))
+        style = STATE_STYLES.get(host["state"], "")
+        table.add_row(
+            host["name"],
+            host["site"],
+            host["role"],
+            host["address"],
+            f"[{style}]{host['state']}[/]" if style else host["state"],
+            str(host["pid"] or "-"),
+            host["link"],
+            host["sshd"],
+            ", ".join(others) or "-",
+            host["detail"] or "",
+        )
+    console.print(table)
+    console.print(f"ssh: egov lab ssh HOST  (key {data['key_file']}, known hosts {data['known_hosts']})")
+
+
+def _audit(context: Context, action: str, target: str, **details: Any) -> None:
+    """Record a lab change in the audit log when the site has a store (after `egov init`)."""
+    from controlplane.cli.common import audit, open_store
+
+    if not context.config.key_file.exists():
+        return  # not initialised: there is no audit log to write to yet
+    store = open_store(context)
+    try:
+        audit(store, action, target, **details)
+    finally:
+        store.close()
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@pass_context
+def up(context: Context, as_json: bool) -> None:
+    """Bring the lab up (idempotent: also repairs a half-up lab).
+
+    Converges every host to running: creates what is missing, restarts a
+    crashed host or a stopped sshd and heals a cut link; a running host is
+    left alone.
+    """
+    from controlplane.lab import manager
+
+    started = time.monotonic()
+    spec = manager.load_spec(context.config)
+    manager.up(context.config, spec)
+    data = manager.report(context.config, spec)
+    _audit(context, "lab.up", "lab", hosts=len(data["hosts"]))
+    if as_json:
+        _print_json(data)
+        return
+    _print_table(data)
+    running = sum(1 for host in data["hosts"] if host["state"] == "running")
+    click.echo(f"lab up: {running}/{len(data['hosts'])} hosts running in {time.monotonic() - started:.1f} s")
+
+
+@lab.command()
+@click.option("--purge", is_flag=True, help="Also delete the hosts' disks (their upper dirs and host keys).")
+@pass_context
+def down(context: Context, purge: bool) -> None:
+    """Stop every lab host and remove namespaces, links, bridge and guard rules."""
+    from controlplane.lab import manager
+
+    started = time.monotonic()
+    manager.down(context.config, purge=purge)
+    _audit(context, "lab.down", "lab", purge=purge)
+    click.echo(f"lab down in {time.monotonic() - started:.1f} s{' (disks purged)' if purge else ''}")
+
+
+@lab.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON: lab facts and a list of hosts.")
+@pass_context
+def status(context: Context, as_json: bool) -> None:
+    """Show each lab host's real state: running, stopped, isolated or down."""
+    from controlplane.lab import manager
+
+    data = manager.report(context.config)
+    if as_json:
+        _print_json(data)
+    else:
+        _print_table(data)
+
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("argv", nargs=-1, type=click.UNPROCESSED)
+@pass_context
+def ssh(context: Context, host: str, argv: tuple[str, ...]) -> None:
+    """Open a shell on HOST, or run a command: egov lab ssh HOST -- ARGV...
+
+    Each word of ARGV reaches the remote side as one word (quoted), never as
+    shell syntax. Host keys are pinned: an unknown or changed key is refused.
+    """
+    from controlplane import execute
+    from controlplane.lab import manager
+
+    tty = not argv and sys.stdin.isatty() and sys.stdout.isatty()
+    words = manager.ssh_command(context.config, host, list(argv), tty=tty)
+    if context.verbose:
+        click.echo(f"exec: {execute.describe(words)}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Replace this process with ssh (no child): the terminal, signals and the
+    # exit code belong to ssh.
+    execute.replace_process(words)
+
+
+@lab.command()
+@click.argument("host")
+@click.argument("action", type=click.Choice(["down", "up", "isolate", "heal"]))
+@click.option("--service", default=None, metavar="NAME", help="Service for down/up (default sshd).")
+@click.option("--json", "as_json", is_flag=True, help="Print the host's new status as JSON.")
+@pass_context
+def fault(context: Context, host: str, action: str, service: str | None, as_json: bool) -> None:
+    """Break or mend HOST for a drill.
+
+    \b
+    down     stop sshd (or --service NAME); the namespace keeps running
+    up       start it again
+    isolate  cut the host's link to the bridge
+    heal     restore the link
+    """
+    from controlplane.lab import manager
+
+    result = manager.fault(context.config, host, action, service)
+    _audit(context, f"lab.fault.{action}", host, service=service or "sshd")
+    if as_json:
+        _print_json(result.to_dict())
+        return
+    what = f"{action} {service or 'sshd'}" if action in ("down", "up") else action
+    click.echo(f"{result.name}: {what} done; state {result.state}" + (f" ({result.detail})" if result.detail else ""))

@@ -1,0 +1,116 @@
+"""Breaking and mending hosts for drills, and running commands inside them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from controlplane import execute
+from controlplane.errors import BadInputError, EgovError
+from controlplane.lab import control, names, network, probe
+from controlplane.lab.common import (
+    READY_TIMEOUT,
+    load_spec,
+    locked,
+    require_root,
+    run_checked,
+    running_init,
+    wait_port,
+)
+from controlplane.lab.report import host_status
+from controlplane.lab.spec import LabSpec
+from controlplane.lab.state import LabHost
+
+ACTIONS = ("down", "up", "isolate", "heal")
+
+
+def fault(config: Any, host: str, action: str, service: str | None = None, spec: LabSpec | None = None) -> LabHost:
+    """Break or mend one host for a drill, and return its new status.
+
+    ``down``/``up`` stop/start a service (default sshd; others are registered
+    inside the host, see :mod:`controlplane.lab`); ``isolate``/``heal`` cut
+    and restore its link to the bridge. Raises BadInputError for an unknown
+    host, action or service name (exit 2); EgovError when the host is not
+    running or the service cannot be started.
+    """
+    spec = spec or load_spec(config)
+    target = spec.host(host)
+    if action not in ACTIONS:
+        raise BadInputError(f"unknown fault action {action!r}: use {', '.join(ACTIONS)}")
+    if service is not None and action in ("isolate", "heal"):
+        raise BadInputError("--service applies to down and up only")
+    name = names.validate_service_name(service or names.DEFAULT_SERVICE)
+    require_root()
+    with locked(spec.lab_dir):
+        running_init(target)
+        if action in ("down", "up"):
+            control.request(target.folder, {"op": "stop" if action == "down" else "start", "service": name})
+            if action == "up" and name == names.DEFAULT_SERVICE and probe.link_state(target.veth, spec.bridge) == "up":
+                wait_port(target, time.monotonic() + READY_TIMEOUT)
+        elif action == "isolate":
+            run_checked(network.link_down(target.veth), f"isolating {target.name}")
+        else:
+            run_checked(network.link_attach(target.veth, spec.bridge), f"healing {target.name}")
+    return host_status(spec, target)
+
+
+def host_command(config: Any, host: str, argv: Sequence[str], spec: LabSpec | None = None) -> list[str]:
+    """The machine-side argv that runs ``argv`` inside a running lab host.
+
+    For callers that need to stream or start it themselves through
+    :mod:`controlplane.execute`. Raises BadInputError for an unknown host or a
+    malformed argv, EgovError when the host is not running.
+    """
+    spec = spec or load_spec(config)
+    target = spec.host(host)
+    words = execute.validate_argv(argv)
+    require_root()
+    return network.nsenter(running_init(target), words)
+
+
+def exec_in_host(
+    config: Any,
+    host: str,
+    argv: Sequence[str],
+    *,
+    timeout: float | None = None,
+    input_text: str | None = None,
+    dry_run: bool = False,
+    spec: LabSpec | None = None,
+) -> execute.ProcessResult:
+    """Run ``argv`` inside a lab host (its namespaces and root, its reduced capabilities).
+
+    For control-plane work such as moving the portal VIP:
+    ``exec_in_host(config, "mn-portal-2", ["ip", "addr", "add", "10.198.0.100/24", "dev", "eth0"])``.
+    Returns the ProcessResult (a non-zero exit is not raised). Raises
+    BadInputError for an unknown host or bad argv, EgovError when the host is
+    not running.
+    """
+    words = host_command(config, host, argv, spec)
+    return execute.run(words, tool="nsenter", timeout=timeout, input_text=input_text, dry_run=dry_run)
+
+
+def ssh_command(
+    config: Any, host: str, argv: Sequence[str] = (), *, tty: bool = False, spec: LabSpec | None = None
+) -> list[str]:
+    """The ``ssh`` argv for a lab host with the management key and pinned host keys.
+
+    Raises BadInputError for an unknown host, EgovError when the management
+    key or known_hosts file does not exist yet (run ``egov lab up``).
+    """
+    spec = spec or load_spec(config)
+    target = spec.host(host)
+    if argv:
+        execute.validate_argv(argv)
+    if not spec.key_file.exists() or not spec.known_hosts.exists():
+        raise EgovError("the lab's management key or known_hosts is missing: run `egov lab up`")
+    return network.ssh(
+        key_file=spec.key_file,
+        known_hosts=spec.known_hosts,
+        user=config.ssh_user,
+        address=target.address,
+        port=target.port,
+        argv=argv,
+        tty=tty,
+    )

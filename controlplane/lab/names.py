@@ -1,0 +1,70 @@
+"""Names the lab gives to things on the machine, and the checks on them.
+
+A lab host's name ends up as a UTS host name, a network-namespace name and a
+path component under the lab folder, so it is checked strictly here before
+any of that happens. Interface names are limited to 15 bytes by the kernel,
+so they come from the host's offset in the lab subnet, never from its name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from controlplane.errors import BadInputError
+
+# One DNS label or several separated by dots (RFC 1123), max 63 characters in
+# all: safe as a host name, a file name and a netns name. ``fullmatch`` is used
+# everywhere, because ``$`` would accept a trailing newline.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,63}}\Z){_LABEL}(?:\.{_LABEL})*")
+# Service names become file names inside a lab host (NAME.json, NAME.pid).
+SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
+
+BRIDGE = "egov-br0"
+NETNS_PREFIX = "egovlab-"
+VETH_PREFIX = "egov-v"
+NFT_TABLE = "egov_lab"
+IFNAMSIZ = 15  # usable bytes of a Linux interface name
+DEFAULT_SERVICE = "sshd"
+
+
+def validate_host_name(name: object) -> str:
+    """Check a lab host name.
+
+    Given any value; returns it as a str when it is one or more DNS labels
+    (letters, digits, inner dashes, dots between labels, max 63). Raises
+    BadInputError for anything else: shell syntax, slashes, dot-dot,
+    whitespace, newlines, an empty or over-long name.
+    """
+    if not isinstance(name, str) or not HOST_NAME.fullmatch(name):
+        raise BadInputError(f"invalid lab host name {name!r}: use letters, digits, '-' and '.' between labels (max 63)")
+    return name
+
+
+def validate_service_name(name: object) -> str:
+    """Check a service name (``sshd`` or one registered in the host).
+
+    Given any value; returns it when it is lowercase letters, digits, '_',
+    '.', '-' starting with a letter or digit (max 63). Raises BadInputError.
+    """
+    if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name) or ".." in name:
+        raise BadInputError(f"invalid service name {name!r}: use a-z, 0-9, '_', '.', '-' (max 63)")
+    return name
+
+
+def netns_name(host_name: str) -> str:
+    """Return the network namespace name of a lab host (``egovlab-NAME``)."""
+    return NETNS_PREFIX + validate_host_name(host_name)
+
+
+def veth_name(offset: int) -> str:
+    """Return the machine-side veth name for the host at ``offset`` in the subnet.
+
+    Given the host's offset (address minus network address, 1..65534);
+    returns e.g. ``egov-v11``. Raises BadInputError when out of range.
+    """
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset < 65535:
+        raise BadInputError(f"host offset {offset!r} out of range")
+    name = f"{VETH_PREFIX}{offset}"
+    assert len(name) <= IFNAMSIZ  # noqa: S101 - 6 + 5 digits, by construction
+    return name

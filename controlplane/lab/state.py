@@ -1,0 +1,59 @@
+"""What ``egov lab status`` reports for one host, and how its state is decided."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+RUNNING = "running"  # init, sshd and link up
+STOPPED = "stopped"  # init up, sshd stopped (``fault down``)
+ISOLATED = "isolated"  # init up, link cut (``fault isolate``)
+DOWN = "down"  # no namespace or no init
+STATES = (RUNNING, STOPPED, ISOLATED, DOWN)
+
+
+@dataclass
+class LabHost:
+    """One lab host as found on the machine."""
+
+    name: str
+    site: str
+    role: str
+    address: str
+    port: int
+    state: str
+    pid: int | None = None  # machine pid of the host's init (for nsenter)
+    netns: str = ""
+    netns_exists: bool = False
+    interface: str = ""
+    link: str = "missing"  # up, down or missing
+    sshd: str = "stopped"  # running or stopped
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return asdict(self)
+
+
+def derive_state(
+    *, netns_exists: bool, init_pid: int | None, answered: bool, link: str, sshd_running: bool
+) -> tuple[str, str]:
+    """Decide a host's state from what the probes found.
+
+    Given whether its namespace exists, its init's pid, whether the init
+    answered, the machine-side link state and whether sshd runs; returns
+    (state, detail). A cut link wins over a stopped sshd: the host is
+    unreachable either way, and isolation is the bigger fault.
+    """
+    if not netns_exists:
+        return DOWN, "no network namespace"
+    if init_pid is None:
+        return DOWN, "no init process"
+    if not answered:
+        return DOWN, "init does not answer on its control socket"
+    if link != "up":
+        return ISOLATED, "link missing" if link == "missing" else "link down"
+    if not sshd_running:
+        return STOPPED, "sshd stopped"
+    return RUNNING, ""

@@ -1,0 +1,88 @@
+"""One real lab for the whole test session, in a temporary state folder.
+
+Two labs cannot coexist on one machine (same subnet, bridge and namespace
+names), so the lab is session-scoped, and a lab already up from another
+state folder is brought down only when it is a leftover of an earlier test
+run (its folder is gone or none of its hosts runs); a live lab of another
+state folder makes the session fail with a message instead of being destroyed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Lab:
+    """The session's lab: its config file, loaded Config and the first `lab up` result."""
+
+    config_path: Path
+    config: Any
+    first_up: subprocess.CompletedProcess[str]
+    first_up_seconds: float
+
+    def egov(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run ``egov --config ... ARGS`` as a user would; return the finished process."""
+        return run_egov(self.config_path, *args, timeout=timeout)
+
+
+def run_egov(config_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``egov --config CONFIG_PATH ARGS`` in a child process; return it finished."""
+    return subprocess.run(
+        [sys.executable, "-m", "controlplane", "--config", str(config_path), *args],
+        capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
+
+
+def _stale_owner(owner: str) -> bool:
+    """Whether the lab on the machine is a leftover we may remove.
+
+    It is when its state folder is gone, or when no lab init runs any more
+    (a crashed session left only namespaces and links). A live lab of another
+    state folder, a developer's or a parallel session's, is never destroyed.
+    """
+    from controlplane.lab import probe
+
+    return not Path(owner).exists() or not any(p.is_lab_init for p in probe.processes())
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    """Bring the default lab up once (through the CLI) and down at the end of the session."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root (network namespaces, mounts)")
+    import time
+
+    from controlplane.config import load_config
+    from controlplane.lab import manager, names, probe
+
+    folder = tmp_path_factory.mktemp("lab")
+    config_path = folder / "egov.yml"
+    config_path.write_text(
+        yaml.safe_dump({"folders": {"inventory": str(REPO / "inventory" / "lab.yml")}, "state": {"dir": "var"}}),
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    alias = probe.link_alias(names.BRIDGE)
+    if alias and alias != manager.owner_tag(config.lab_dir.resolve()):
+        owner = alias.removeprefix("egov-lab ")
+        if not _stale_owner(owner):
+            pytest.fail(f"another lab is up on this machine ({owner}): run `egov lab down` with its config first")
+        manager.down(config)
+    try:
+        started = time.monotonic()
+        first_up = run_egov(config_path, "lab", "up")
+        yield Lab(config_path, config, first_up, time.monotonic() - started)
+    finally:
+        manager.down(config, purge=True)

@@ -1,0 +1,35 @@
+"""How a host's state is decided from what the probes found."""
+
+from __future__ import annotations
+
+import pytest
+
+from controlplane.lab.state import LabHost, derive_state
+
+
+@pytest.mark.parametrize(
+    ("probes", "expected"),
+    [
+        (
+            {"netns_exists": False, "init_pid": None, "answered": False, "link": "missing", "sshd_running": False},
+            "down",
+        ),
+        ({"netns_exists": True, "init_pid": None, "answered": False, "link": "up", "sshd_running": False}, "down"),
+        ({"netns_exists": True, "init_pid": 7, "answered": False, "link": "up", "sshd_running": False}, "down"),
+        ({"netns_exists": True, "init_pid": 7, "answered": True, "link": "down", "sshd_running": True}, "isolated"),
+        ({"netns_exists": True, "init_pid": 7, "answered": True, "link": "missing", "sshd_running": True}, "isolated"),
+        ({"netns_exists": True, "init_pid": 7, "answered": True, "link": "down", "sshd_running": False}, "isolated"),
+        ({"netns_exists": True, "init_pid": 7, "answered": True, "link": "up", "sshd_running": False}, "stopped"),
+        ({"netns_exists": True, "init_pid": 7, "answered": True, "link": "up", "sshd_running": True}, "running"),
+    ],
+)
+def test_derive_state(probes: dict[str, object], expected: str) -> None:
+    state, detail = derive_state(**probes)  # type: ignore[arg-type]
+    assert state == expected
+    assert bool(detail) == (expected != "running")
+
+
+def test_lab_host_to_dict_is_json_ready() -> None:
+    host = LabHost(name="a", site="s", role="r", address="10.198.0.5", port=22, state="running", pid=9)
+    data = host.to_dict()
+    assert data["name"] == "a" and data["pid"] == 9 and data["services"] == {}
