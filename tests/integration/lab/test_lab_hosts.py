@@ -21,7 +21,7 @@ import pytest
 from controlplane.lab import caps, manager
 
 if TYPE_CHECKING:
-    from tests.integration.lab.conftest import Lab
+    from tests.integration.conftest import Lab
 
 pytestmark = [pytest.mark.root, pytest.mark.lab]
 
