@@ -1,0 +1,30 @@
+"""``egov serve``: run the web console, the JSON API and the scheduler in one process."""
+
+from __future__ import annotations
+
+import click
+
+from controlplane.cli import Context, pass_context
+
+
+@click.command()
+@click.option("--host", help="Address to bind (default: listen.host in egov.yml, 127.0.0.1).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="TCP port (default: listen.port, 8080; 0 picks a free port)."
+)
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(2, 64), help="Worker threads.")
+@pass_context
+def serve(context: Context, host: str | None, port: int | None, threads: int) -> None:
+    """Run the console until SIGTERM or Ctrl-C (HTTPS when egov.yml names a certificate and key).
+
+    Prints ``console: URL`` once it listens. Open the store first (applying
+    migrations and marking runs of dead processes interrupted), then serve.
+    """
+    import re
+
+    from controlplane.errors import BadInputError
+    from controlplane.web.server import serve as run_console
+
+    if host is not None and not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", host):
+        raise BadInputError("--host must be an address or host name")
+    run_console(context.config, host=host, port=port, threads=threads)

@@ -1,0 +1,99 @@
+"""The scheduler: APScheduler's BackgroundScheduler with its jobs persisted in the store.
+
+``egov serve`` starts it next to the console in one process. Jobs live in an
+``apscheduler_jobs`` table on the store's own engine (APScheduler creates
+that table itself), so schedules survive restarts; a job missed while the
+process was down runs once on start (coalesced), never once per missed slot.
+
+Persisted jobs are referenced by their import path and cannot carry live
+objects, so a job finds the open store through :func:`current_store`.
+For now there is one job, ``housekeeping``; later issues add backups,
+probes and scans the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_ID = "housekeeping"
+HOUSEKEEPING_MINUTES = 5
+
+_context: dict[str, Any] = {}
+_context_lock = threading.Lock()
+
+
+def current_store() -> Any:
+    """The store of the running scheduler. Raises RuntimeError when none is running."""
+    with _context_lock:
+        store = _context.get("store")
+    if store is None:
+        raise RuntimeError("the scheduler is not running")
+    return store
+
+
+def housekeeping() -> dict[str, int]:
+    """Periodic upkeep: forget old login failures, mark runs of dead processes interrupted.
+
+    Returns how many throttle rows and runs it changed (logged too).
+    """
+    from controlplane.runs import recover_interrupted
+    from controlplane.users import purge_throttle
+
+    store = current_store()
+    with store.session() as session:
+        purged = purge_throttle(session)
+        interrupted = recover_interrupted(session)
+    if purged or interrupted:
+        log.info("housekeeping: %d throttle rows purged, runs interrupted: %s", purged, interrupted)
+    return {"throttle_purged": purged, "runs_interrupted": len(interrupted)}
+
+
+def create_scheduler(store: Any) -> Any:
+    """Return a BackgroundScheduler (not started) whose job store is the state store.
+
+    Given the open Store. The scheduler uses UTC, coalesces missed runs and
+    never runs two instances of one job at once.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    return BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        timezone="UTC",
+    )
+
+
+def start_scheduler(store: Any) -> Any:
+    """Create, fill and start the scheduler for a store; return it.
+
+    Jobs are added with ``replace_existing`` so a restart updates their
+    definition instead of duplicating them.
+    """
+    with _context_lock:
+        _context["store"] = store
+    scheduler = create_scheduler(store)
+    scheduler.add_job(
+        "controlplane.scheduler:housekeeping",
+        trigger="interval",
+        minutes=HOUSEKEEPING_MINUTES,
+        id=HOUSEKEEPING_ID,
+        name="housekeeping",
+        replace_existing=True,
+    )
+    scheduler.start()
+    return scheduler
+
+
+def stop_scheduler(scheduler: Any, wait: bool = True) -> None:
+    """Stop the scheduler (waiting for running jobs when ``wait``) and forget its store."""
+    try:
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=wait)
+    finally:
+        with _context_lock:
+            _context.pop("store", None)

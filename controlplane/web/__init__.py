@@ -1,0 +1,169 @@
+"""The web console and JSON API: the Flask application factory.
+
+``create_app(config)`` builds the app for a site Config: it opens the store
+(migrations and interrupted-run recovery happen there), wires one blueprint
+per area and one ``init_app`` per extension (errors, security hooks, i18n,
+metrics). Nothing slow happens here: the inventory (ansible) loads on first
+use, translations compile only when their source changed.
+
+Tests pass ``test_config``: any Flask setting, plus injected objects
+(``EGOV_CONFIG``, ``EGOV_STORE``, ``EGOV_INVENTORY``, ``EGOV_VAULT``,
+``EGOV_REGISTRY``) so a suite can share one migrated store or inventory.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g
+
+DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_NAME": "egov_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "PERMANENT_SESSION_LIFETIME": dt.timedelta(hours=12),
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+    "EGOV_IDLE_TIMEOUT": 30 * 60,
+    "EGOV_ABSOLUTE_TIMEOUT": 12 * 3600,
+    "EGOV_STREAM_POLL": 0.5,
+    "EGOV_STREAM_MAX_SECONDS": 300,
+    "EGOV_STREAM_LIMIT": 4,
+    "EGOV_RUN_INTERVAL": 0.3,
+    "EGOV_TLS": False,
+}
+INJECTED = ("EGOV_CONFIG", "EGOV_STORE", "EGOV_INVENTORY", "EGOV_VAULT", "EGOV_REGISTRY")
+
+
+def _resolve_config(config: Any, test_config: dict[str, Any]) -> Any:
+    if config is not None:
+        return config
+    if test_config.get("EGOV_CONFIG") is not None:
+        return test_config["EGOV_CONFIG"]
+    from controlplane.config import load_config
+
+    return load_config(test_config.get("EGOV_CONFIG_PATH"))
+
+
+def _open_vault(config: Any, store: Any, injected: Any) -> Any:
+    """Return the vault, or None when this site has no master key yet (secrets then go to files)."""
+    if injected is not None:
+        return injected
+    if not Path(config.key_file).exists():
+        return None
+    from controlplane.vault import open_vault
+
+    return open_vault(config, store)
+
+
+def create_app(config: Any = None, test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the console application.
+
+    Given the site Config (or None: taken from ``test_config["EGOV_CONFIG"]``
+    or loaded from ``EGOV_CONFIG_PATH``/the usual places) and optional
+    settings overriding the defaults. Returns the Flask app; the store it
+    opened itself is closed by :func:`shutdown`. Raises EgovError when the
+    store cannot be opened, VaultKeyError for a wrong master key.
+    """
+    from prometheus_client import CollectorRegistry
+
+    from controlplane.web import errors, i18n, security, state
+    from controlplane.web.harmless import HarmlessRunner
+    from controlplane.web.sse import StreamLimiter
+    from controlplane.web.views import metrics
+
+    settings = dict(test_config or {})
+    site = _resolve_config(config, settings)
+    app = Flask(__name__)
+    app.config.update(DEFAULTS)
+    app.config["EGOV_TLS"] = bool(site.tls_cert and site.tls_key)
+    app.config.update({k: v for k, v in settings.items() if k not in INJECTED})
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["EGOV_TLS"])
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+
+    store = settings.get("EGOV_STORE")
+    owns_store = store is None
+    if store is None:
+        from controlplane.store import open_store
+
+        store = open_store(site)
+    vault = _open_vault(site, store, settings.get("EGOV_VAULT"))
+    # Without a master key the console still serves; the vault opens on demand (TOTP needs it).
+    state.init_app(app, site, store, settings.get("EGOV_INVENTORY"), vault)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = state.secret_key(site, vault)
+    app.extensions["egov.owns_store"] = owns_store
+    app.extensions["egov.runner"] = HarmlessRunner(store, interval=float(app.config["EGOV_RUN_INTERVAL"]))
+    app.extensions["egov.streams"] = StreamLimiter(int(app.config["EGOV_STREAM_LIMIT"]))
+
+    # Order matters: the latency timer first, then authentication and policy.
+    metrics.init_app(app, settings.get("EGOV_REGISTRY") or CollectorRegistry(auto_describe=True), store)
+    security.init_app(app)
+    errors.init_app(app)
+    i18n.init_app(app, Path(site.state_dir))
+    _register_blueprints(app)
+    _template_helpers(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from controlplane.web.api import bp as api
+    from controlplane.web.views import audit, auth, dashboard, hosts, profile, runs, users
+
+    for module in (auth, dashboard, hosts, runs, audit, users, profile):
+        app.register_blueprint(module.bp)
+    app.register_blueprint(api)
+
+
+def _template_helpers(app: Flask) -> None:
+    from controlplane.web.policy import allowed
+    from controlplane.web.state import state
+
+    def can(permission: str) -> bool:
+        user = g.get("egov_user")
+        return user is not None and g.get("egov_stage") == "full" and allowed(user.role, permission)
+
+    def site_title(name: str | None) -> str:
+        if not name:
+            return ""
+        from flask_babel import get_locale
+
+        site = state().inventory.sites.get(name)
+        if site is not None and site.title_zh and str(get_locale()).startswith("zh"):
+            return site.title_zh
+        return name
+
+    def when(value: dt.datetime | str | None) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, str):
+            return value[:19].replace("T", " ")
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    from controlplane.web.labels import role_label, status_label
+
+    app.jinja_env.globals.update(
+        can=can,
+        site_title=site_title,
+        role_label=role_label,
+        status_label=status_label,
+        current_user=lambda: g.get("egov_user"),
+    )
+
+    def lang_tag() -> str:
+        from flask_babel import get_locale
+
+        return "zh-CN" if str(get_locale()).startswith("zh") else "en"
+
+    app.jinja_env.globals["stage"] = lambda: g.get("egov_stage")
+    app.jinja_env.globals["lang_tag"] = lang_tag
+    app.jinja_env.filters["when"] = when
+
+
+def shutdown(app: Flask) -> None:
+    """Stop the app's background runs (they end interrupted) and close the store it opened."""
+    app.extensions["egov.runner"].shutdown()
+    if app.extensions.get("egov.owns_store"):
+        app.extensions["egov"].store.close()

@@ -1,0 +1,156 @@
+"""API: the caller's own account: profile, password, TOTP, API tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, jsonify
+
+from controlplane import users
+from controlplane.errors import BadInputError
+from controlplane.store.models import User
+from controlplane.web import actions
+from controlplane.web.api import bp
+from controlplane.web.errors import ApiError
+from controlplane.web.helpers import audit_event
+from controlplane.web.policy import ENROLMENT, requires
+from controlplane.web.state import state
+from controlplane.web.validation import json_body
+
+
+def _me(db: Any) -> User:
+    user = db.get(User, g.egov_user.id)
+    if user is None:  # deleted under our feet
+        raise ApiError(401, "unauthorized", "authentication required")
+    return user  # type: ignore[no-any-return]
+
+
+@bp.get("/me")
+@requires(ENROLMENT)
+def me() -> Any:
+    """Return the caller's account, role, sites and how they authenticated."""
+    with state().store.session() as db:
+        data = users.user_summary(_me(db))
+    scope = g.get("egov_scope")
+    data["auth"] = g.egov_auth
+    data["totp_enrolment_required"] = g.egov_stage == "enrol"
+    data["visible_sites"] = None if scope is None or scope.all_sites else sorted(scope.sites)
+    return jsonify(data)
+
+
+@bp.patch("/me")
+@requires("self.profile")
+def me_update() -> Any:
+    """Change the caller's display name or language."""
+    body = json_body("MeUpdate")
+    with state().store.session() as db:
+        user = _me(db)
+        if "display_name" in body:
+            user.display_name = users.check_text(body["display_name"], users.MAX_DISPLAY_NAME, "display_name")
+        if "language" in body:
+            user.language = users.check_language(body["language"])
+        data = users.user_summary(user)
+    audit_event("user.update", user.name, fields=sorted(body))
+    return jsonify(data)
+
+
+@bp.post("/me/password")
+@requires("self.profile")
+def me_password() -> Any:
+    """Change the caller's password (needs the current one)."""
+    body = json_body("PasswordChange")
+    user = actions.change_own_password(body["old_password"], body["new_password"])
+    if g.egov_auth == "session":
+        from controlplane.web.security import start_session
+
+        start_session(user, "full")
+    return jsonify({"changed": True})
+
+
+@bp.post("/me/totp")
+@requires(ENROLMENT)
+def me_totp_start() -> Any:
+    """Begin TOTP enrolment: returns the secret and otpauth URI once (confirm with a code)."""
+    with state().store.session() as db:
+        user = _me(db)
+    if user.totp_enabled:
+        raise ApiError(409, "totp_enabled", "TOTP is already enabled")
+    secret, uri = users.start_totp_enrolment(state().vault, user)
+    return jsonify({"secret": secret, "otpauth_uri": uri})
+
+
+@bp.post("/me/totp/confirm")
+@requires(ENROLMENT)
+def me_totp_confirm() -> Any:
+    """Finish TOTP enrolment with a current code."""
+    body = json_body("TotpCode")
+    vault = state().vault
+    try:
+        with state().store.session() as db:
+            user = _me(db)
+            users.confirm_totp_enrolment(db, vault, user, body["code"])
+    except users.AuthError:
+        audit_event("user.totp_enrol", g.egov_user.name, outcome="failed")
+        raise ApiError(400, "wrong_code", "the code is wrong") from None
+    except BadInputError:
+        raise ApiError(409, "no_enrolment", "no TOTP enrolment is in progress") from None
+    audit_event("user.totp_enrol", user.name)
+    return jsonify(users.user_summary(user))
+
+
+@bp.post("/me/totp/disable")
+@requires("self.profile")
+def me_totp_disable() -> Any:
+    """Turn TOTP off with a current code (refused for admins)."""
+    body = json_body("TotpCode")
+    vault = state().vault
+    with state().store.session() as db:
+        user = _me(db)
+        if user.role == "admin":
+            raise ApiError(409, "totp_required", "administrators must keep TOTP")
+        ok = users.verify_totp(db, vault, user, body["code"])
+    if not ok:
+        audit_event("user.totp_disable", user.name, outcome="failed")
+        raise ApiError(400, "wrong_code", "the code is wrong")
+    with state().store.session() as db:
+        user = _me(db)
+        users.reset_totp(db, vault, user)
+    audit_event("user.totp_disable", user.name)
+    return jsonify(users.user_summary(user))
+
+
+@bp.get("/tokens")
+@requires("self.tokens")
+def tokens() -> Any:
+    """Return the caller's API tokens (never the token values)."""
+    with state().store.session() as db:
+        rows = users.list_tokens(db, _me(db))
+        return jsonify({"items": [users.token_summary(row) for row in rows]})
+
+
+@bp.post("/tokens")
+@requires("self.tokens")
+def token_create() -> Any:
+    """Create an API token; the response holds the token, shown this once."""
+    body = json_body("TokenCreate")
+    with state().store.session() as db:
+        row, clear = users.create_token(db, _me(db), body["name"], body.get("expires_days"))
+        data = users.token_summary(row)
+    audit_event("token.create", f"token:{row.id}", name=row.name, prefix=row.prefix)
+    response = jsonify({**data, "token": clear})
+    response.status_code = 201
+    return response
+
+
+@bp.delete("/tokens/<int:token_id>")
+@requires("self.tokens")
+def token_revoke(token_id: int) -> Any:
+    """Revoke one of the caller's tokens."""
+    try:
+        with state().store.session() as db:
+            row = users.revoke_token(db, _me(db), token_id)
+            data = users.token_summary(row)
+    except BadInputError:
+        raise ApiError(404, "not_found", "no such token") from None
+    audit_event("token.revoke", f"token:{token_id}", name=row.name)
+    return jsonify(data)

@@ -1,0 +1,70 @@
+"""API: sites, hosts, the dashboard, and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import jsonify
+
+from controlplane.errors import BadInputError
+from controlplane.web import queries
+from controlplane.web.api import bp
+from controlplane.web.errors import ApiError
+from controlplane.web.policy import ANONYMOUS, current_scope, require_site, requires
+from controlplane.web.state import state
+
+
+@bp.get("/openapi.json")
+@requires(ANONYMOUS)
+def openapi() -> Any:
+    """Return the OpenAPI 3 document of this API."""
+    from controlplane.web.openapi import document
+
+    return jsonify(document())
+
+
+@bp.get("/dashboard")
+@requires("dashboard.view", scoped=True)
+def dashboard() -> Any:
+    """Return sites with their hosts' latest runs, and run counts, within the caller's scope."""
+    scope = current_scope()
+    with state().store.session() as db:
+        return jsonify(queries.dashboard(db, state().inventory, scope))
+
+
+@bp.get("/sites")
+@requires("sites.view", scoped=True)
+def sites() -> Any:
+    """Return the sites in the caller's scope, parents first."""
+    inventory = state().inventory
+    names = queries.visible_sites(inventory, current_scope())
+    return jsonify({"items": [queries.site_dict(inventory, name) for name in names]})
+
+
+@bp.get("/hosts")
+@requires("hosts.view", scoped=True)
+def hosts() -> Any:
+    """Return the hosts in the caller's scope with their latest run."""
+    scope = current_scope()
+    inventory = state().inventory
+    visible = queries.visible_hosts(inventory, scope)
+    with state().store.session() as db:
+        latest = queries.latest_run_per_host(visible, queries.recent_runs(db, scope))
+    items = [
+        {**queries.host_dict(h), "last_run": latest[h.name].as_dict() if h.name in latest else None} for h in visible
+    ]
+    return jsonify({"items": items})
+
+
+@bp.get("/hosts/<name>")
+@requires("hosts.view", scoped=True)
+def host(name: str) -> Any:
+    """Return one host and the runs that touched it."""
+    try:
+        found = state().inventory.host(name)
+    except BadInputError:
+        raise ApiError(404, "not_found", "no such host") from None
+    require_site(found.site)
+    with state().store.session() as db:
+        runs = queries.runs_for_host(db, found)
+    return jsonify({**queries.host_dict(found), "runs": [run.as_dict() for run in runs]})

@@ -1,0 +1,48 @@
+"""Small helpers the views share: the current user, auditing with the client address, form fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+
+from controlplane import audit
+from controlplane.web.state import state
+
+
+def current_user() -> Any:
+    """The authenticated User of this request (None when anonymous)."""
+    return g.get("egov_user")
+
+
+def client_address() -> str:
+    """The client's address as the server saw it (ProxyFix rewrites it only when configured)."""
+    return request.remote_addr or "unknown"
+
+
+def audit_event(action: str, target: str, outcome: str = "ok", actor: str | None = None, **details: Any) -> None:
+    """Append an audit record for this request (actor = current user, client = its address).
+
+    Callers never pass secrets in ``details``.
+    """
+    user = current_user()
+    via = "api" if request.path.startswith("/api/") else "console"
+    audit.append(
+        state().store,
+        actor=actor or (user.name if user is not None else "anonymous"),
+        action=action,
+        target=target,
+        outcome=outcome,
+        client=client_address(),
+        details={"via": via, **details},
+    )
+
+
+def form_text(name: str, limit: int = 256) -> str:
+    """Return a form field as text, stripped and at most ``limit`` characters (longer is refused)."""
+    from controlplane.errors import BadInputError
+
+    value = request.form.get(name, "")
+    if len(value) > limit:
+        raise BadInputError(f"{name} is too long")
+    return value.strip()

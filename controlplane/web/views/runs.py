@@ -1,0 +1,99 @@
+"""Runs: the list (filters, pages), one run with live output, start a harmless run, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from controlplane.runs import read_output
+from controlplane.store.models import RunStatus
+from controlplane.web import actions, queries
+from controlplane.web.errors import ApiError
+from controlplane.web.helpers import form_text
+from controlplane.web.policy import current_scope, requires
+from controlplane.web.sse import run_events
+from controlplane.web.state import state
+from controlplane.web.validation import query_choice, query_int, query_text
+
+bp = Blueprint("runs", __name__)
+PER_PAGE = 25
+
+
+@bp.get("/runs")
+@requires("runs.view", scoped=True)
+def index() -> Any:
+    """List runs newest first, filtered by status and kind, 25 a page."""
+    scope = current_scope()
+    status = query_choice("status", RunStatus.ALL)
+    kind = query_text("kind", r"^[a-z0-9_-]{1,32}$")
+    page = query_int("page", 1, 1, 100000)
+    with state().store.session() as db:
+        listing = queries.list_runs(db, scope, status=status, kind=kind, page=page, per_page=PER_PAGE)
+        kinds = queries.run_kinds(db)
+    return render_template("runs.html", listing=listing, status=status, kind=kind, statuses=RunStatus.ALL, kinds=kinds)
+
+
+@bp.get("/runs/<int:run_id>")
+@requires("runs.view", scoped=True)
+def detail(run_id: int) -> Any:
+    """Show a run, its output so far, and (through the page's script) the rest live."""
+    run = actions.get_run(run_id)
+    with state().store.session() as db:
+        lines = read_output(db, run_id, after=max(0, run.output_lines - 2000), limit=2000)
+    return render_template("run.html", run=run, lines=lines, final=run.status in RunStatus.FINAL)
+
+
+@bp.get("/runs/<int:run_id>/stream")
+@requires("runs.view", scoped=True)
+def stream(run_id: int) -> Any:
+    """Stream the run's output lines after Last-Event-ID (or ?after=) as server-sent events."""
+    actions.get_run(run_id)
+    header = request.headers.get("Last-Event-ID", "")
+    after = int(header) if header.isdigit() and len(header) < 10 else query_int("after", 0, 0, 10**9)
+    limiter = current_app.extensions["egov.streams"]
+    if not limiter.acquire():
+        raise ApiError(503, "stream_limit", "too many live streams; reload later")
+    events = run_events(
+        state().store,
+        run_id,
+        after,
+        poll=float(current_app.config["EGOV_STREAM_POLL"]),
+        max_seconds=float(current_app.config["EGOV_STREAM_MAX_SECONDS"]),
+    )
+    response = Response(limiter.wrap(events), mimetype="text/event-stream")
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.post("/runs/new")
+@requires("runs.start", scoped=True)
+def create() -> Any:
+    """Start a harmless run on a host (operator, admin) and show it."""
+    kind = form_text("kind", 32) or "ping"
+    host = form_text("host", 64)
+    try:
+        run = actions.start_harmless_run(kind, host, trigger="console")
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        flash(_("The run could not be started: %(reason)s", reason=error.message), "error")
+        return redirect(url_for("hosts.detail", name=host) if error.status != 400 else url_for("hosts.index"))
+    flash(_("Run %(id)d started.", id=run.id), "ok")
+    return redirect(url_for("runs.detail", run_id=run.id))
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+@requires("runs.cancel", scoped=True)
+def cancel(run_id: int) -> Any:
+    """Ask a running run to stop (operator, admin)."""
+    try:
+        actions.cancel_run(run_id)
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        flash(_("This run has already ended."), "error")
+    else:
+        flash(_("Cancellation requested."), "ok")
+    return redirect(url_for("runs.detail", run_id=run_id))

@@ -1,0 +1,316 @@
+"""Every route and API call x every role x in-scope and out-of-scope objects.
+
+The route list comes from the app's URL map: a route without a policy
+declaration, or without a sample request here, fails. Each sample also
+names the permission the route is expected to declare (written down twice on
+purpose: changing who may do something must change this table too). The
+expected outcome comes from the policy table: allowed when the role holds the
+permission and, for routes that touch a site-owned object, the object is in
+the actor's scope (province-gd covers school-gd-1; ministry and dr-center are
+outside it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from controlplane.web.policy import ANONYMOUS, ENROLMENT, PERMISSIONS, SECOND_FACTOR, policy_for
+from tests.unit.web.conftest import ROLES, login_as, make_app, make_people, make_site, remote_client, token_for
+
+UNUSED_HOST = "gd-edu-1"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request per scope: ``out`` is None when the route touches no site-owned object."""
+
+    permission: str
+    scoped: bool
+    inside: str
+    out: str | None = None
+    json: Any = None
+    form: dict[str, Any] | None = None
+
+
+# (endpoint, method) -> Sample. {in_run}/{out_run} are active runs, {in_done}/{out_done} final ones.
+SAMPLES: dict[tuple[str, str], Sample] = {
+    ("static", "GET"): Sample(ANONYMOUS, False, "/static/console.css"),
+    ("auth.login", "GET"): Sample(ANONYMOUS, False, "/login"),
+    ("auth.login", "POST"): Sample(ANONYMOUS, False, "/login", form={"name": "x1", "password": "not it"}),
+    ("auth.login_totp", "GET"): Sample(SECOND_FACTOR, False, "/login/totp"),
+    ("auth.login_totp", "POST"): Sample(SECOND_FACTOR, False, "/login/totp", form={"code": "000000"}),
+    ("auth.login_cancel", "POST"): Sample(SECOND_FACTOR, False, "/login/cancel", form={}),
+    ("auth.logout", "POST"): Sample(ENROLMENT, False, "/logout", form={}),
+    ("dashboard.index", "GET"): Sample("dashboard.view", True, "/"),
+    ("hosts.index", "GET"): Sample("hosts.view", True, "/hosts"),
+    ("hosts.detail", "GET"): Sample("hosts.view", True, "/hosts/gd-school-1", "/hosts/mn-portal-1"),
+    ("runs.index", "GET"): Sample("runs.view", True, "/runs?status=running"),
+    ("runs.detail", "GET"): Sample("runs.view", True, "/runs/{in_done}", "/runs/{out_done}"),
+    ("runs.stream", "GET"): Sample("runs.view", True, "/runs/{in_done}/stream", "/runs/{out_done}/stream"),
+    ("runs.create", "POST"): Sample(
+        "runs.start", True, "/runs/new", "/runs/new", form={"kind": "ping", "host": "{host}"}
+    ),
+    ("runs.cancel", "POST"): Sample("runs.cancel", True, "/runs/{in_run}/cancel", "/runs/{out_run}/cancel", form={}),
+    ("audit.index", "GET"): Sample("audit.view", False, "/audit"),
+    ("users.index", "GET"): Sample("users.manage", True, "/users"),
+    ("users.create", "POST"): Sample(
+        "users.manage",
+        True,
+        "/users",
+        "/users",
+        form={"name": "{new_user}", "role": "oncall", "password": "a long enough password", "sites": "{sites}"},
+    ),
+    ("users.edit", "GET"): Sample("users.manage", True, "/users/target-school", "/users/target-ministry"),
+    ("users.update", "POST"): Sample(
+        "users.manage",
+        True,
+        "/users/target-school",
+        "/users/target-ministry",
+        form={"role": "oncall", "sites": "{target_sites}", "display_name": "T"},
+    ),
+    ("users.disable", "POST"): Sample(
+        "users.manage", True, "/users/target-school/disable", "/users/target-ministry/disable", form={}
+    ),
+    ("users.enable", "POST"): Sample(
+        "users.manage", True, "/users/target-school/enable", "/users/target-ministry/enable", form={}
+    ),
+    ("users.totp_reset", "POST"): Sample(
+        "users.manage", True, "/users/target-school/totp-reset", "/users/target-ministry/totp-reset", form={}
+    ),
+    ("profile.index", "GET"): Sample("self.profile", False, "/profile"),
+    ("profile.update", "POST"): Sample("self.profile", False, "/profile", form={"display_name": "Me", "language": ""}),
+    ("profile.password", "POST"): Sample(
+        "self.profile",
+        False,
+        "/profile/password",
+        form={"old_password": "wrong", "new_password": "x" * 12, "new_password2": "x" * 12},
+    ),
+    ("profile.totp_enrol", "GET"): Sample(ENROLMENT, False, "/profile/totp"),
+    ("profile.totp_enrol", "POST"): Sample(ENROLMENT, False, "/profile/totp", form={"code": "000000"}),
+    ("profile.totp_disable", "POST"): Sample("self.profile", False, "/profile/totp/disable", form={"code": "000000"}),
+    ("profile.token_create", "POST"): Sample("self.tokens", False, "/profile/tokens", form={"name": "matrix"}),
+    ("profile.token_revoke", "POST"): Sample("self.tokens", False, "/profile/tokens/999999/revoke", form={}),
+    ("metrics.metrics", "GET"): Sample("metrics.view", False, "/metrics"),
+    ("api.openapi", "GET"): Sample(ANONYMOUS, False, "/api/v1/openapi.json"),
+    ("api.me", "GET"): Sample(ENROLMENT, False, "/api/v1/me"),
+    ("api.me_update", "PATCH"): Sample("self.profile", False, "/api/v1/me", json={"language": None}),
+    ("api.me_password", "POST"): Sample(
+        "self.profile", False, "/api/v1/me/password", json={"old_password": "wrong", "new_password": "y" * 12}
+    ),
+    ("api.me_totp_start", "POST"): Sample(ENROLMENT, False, "/api/v1/me/totp"),
+    ("api.me_totp_confirm", "POST"): Sample(ENROLMENT, False, "/api/v1/me/totp/confirm", json={"code": "000000"}),
+    ("api.me_totp_disable", "POST"): Sample("self.profile", False, "/api/v1/me/totp/disable", json={"code": "000000"}),
+    ("api.tokens", "GET"): Sample("self.tokens", False, "/api/v1/tokens"),
+    ("api.token_create", "POST"): Sample("self.tokens", False, "/api/v1/tokens", json={"name": "matrix"}),
+    ("api.token_revoke", "DELETE"): Sample("self.tokens", False, "/api/v1/tokens/999999"),
+    ("api.dashboard", "GET"): Sample("dashboard.view", True, "/api/v1/dashboard"),
+    ("api.sites", "GET"): Sample("sites.view", True, "/api/v1/sites"),
+    ("api.hosts", "GET"): Sample("hosts.view", True, "/api/v1/hosts"),
+    ("api.host", "GET"): Sample("hosts.view", True, "/api/v1/hosts/gd-school-1", "/api/v1/hosts/mn-portal-1"),
+    ("api.runs", "GET"): Sample("runs.view", True, "/api/v1/runs"),
+    ("api.run_create", "POST"): Sample(
+        "runs.start", True, "/api/v1/runs", "/api/v1/runs", json={"kind": "ping", "host": "{host}"}
+    ),
+    ("api.run", "GET"): Sample("runs.view", True, "/api/v1/runs/{in_done}", "/api/v1/runs/{out_done}"),
+    ("api.run_output", "GET"): Sample(
+        "runs.view", True, "/api/v1/runs/{in_done}/output", "/api/v1/runs/{out_done}/output"
+    ),
+    ("api.run_cancel", "POST"): Sample(
+        "runs.cancel", True, "/api/v1/runs/{in_run}/cancel", "/api/v1/runs/{out_run}/cancel"
+    ),
+    ("api.audit_list", "GET"): Sample("audit.view", False, "/api/v1/audit"),
+    ("api.audit_verify", "GET"): Sample("audit.view", False, "/api/v1/audit/verify"),
+    ("api.users_list", "GET"): Sample("users.manage", True, "/api/v1/users"),
+    ("api.user_create", "POST"): Sample(
+        "users.manage",
+        True,
+        "/api/v1/users",
+        "/api/v1/users",
+        json={"name": "{new_user}", "role": "oncall", "password": "a long enough password", "sites": "{sites}"},
+    ),
+    ("api.user", "GET"): Sample("users.manage", True, "/api/v1/users/target-school", "/api/v1/users/target-ministry"),
+    ("api.user_update", "PATCH"): Sample(
+        "users.manage",
+        True,
+        "/api/v1/users/target-school",
+        "/api/v1/users/target-ministry",
+        json={"display_name": "Target"},
+    ),
+    ("api.user_delete", "DELETE"): Sample(
+        "users.manage", True, "/api/v1/users/target-school", "/api/v1/users/target-ministry"
+    ),
+    ("api.user_totp_reset", "POST"): Sample(
+        "users.manage", True, "/api/v1/users/target-school/totp-reset", "/api/v1/users/target-ministry/totp-reset"
+    ),
+}
+
+
+def url_map_routes(app: Any) -> list[tuple[str, str]]:
+    """Every (endpoint, method) the app serves, HEAD and OPTIONS aside (Flask adds those itself)."""
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            routes.add((rule.endpoint, method))
+    return sorted(routes)
+
+
+@pytest.fixture(scope="module")
+def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Iterator[dict[str, Any]]:
+    """One app for the whole matrix, with fixture users, target users and runs in and out of scope."""
+    from controlplane.runs import create_run, finish_run
+    from controlplane.store import open_store
+    from controlplane.store.models import RunStatus
+    from controlplane.vault import open_vault
+    from controlplane.web import shutdown
+    from tests.unit.web.conftest import add_person
+
+    config = make_site(tmp_path_factory.mktemp("matrix"), template_site)
+    store = open_store(config)
+    vault = open_vault(config, store)
+    app = make_app(config, store, vault, lab_inventory)
+    people = make_people(store, vault, password_hash)
+    add_person(store, vault, password_hash, "target-school", "oncall", ["school-gd-1"])
+    add_person(store, vault, password_hash, "target-ministry", "oncall", [])
+    ids: dict[str, int] = {}
+    with store.session() as session:
+        for key, host, site, final in (
+            ("in_run", "gd-school-1", "school-gd-1", False),
+            ("out_run", "mn-portal-1", "ministry", False),
+            ("in_done", "gd-school-1", "school-gd-1", True),
+            ("out_done", "mn-portal-1", "ministry", True),
+        ):
+            run = create_run(session, kind="ping", target=host, actor="seed", site=site)
+            if final:
+                finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
+            ids[key] = run.id
+    tokens = {name: token_for(app, person) for name, person in people.items()}
+    yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store}
+    shutdown(app)
+    store.close()
+
+
+def test_every_route_declares_a_known_policy_and_has_a_sample(matrix) -> None:
+    app = matrix["app"]
+    missing_policy, missing_sample, wrong = [], [], []
+    with app.test_request_context():
+        for endpoint, method in url_map_routes(app):
+            declared = policy_for(endpoint)
+            if declared is None:
+                missing_policy.append(endpoint)
+                continue
+            sample = SAMPLES.get((endpoint, method))
+            if sample is None:
+                missing_sample.append((endpoint, method))
+                continue
+            if (declared.permission, declared.scoped) != (sample.permission, sample.scoped):
+                wrong.append((endpoint, declared, sample.permission, sample.scoped))
+            assert declared.permission in PERMISSIONS or declared.permission in (ANONYMOUS, SECOND_FACTOR)
+    assert not missing_policy, f"routes without @requires: {missing_policy}"
+    assert not missing_sample, f"routes without a sample in SAMPLES: {missing_sample}"
+    assert not wrong, f"declared policy differs from the expected one: {wrong}"
+    assert set(SAMPLES) <= set(url_map_routes(app)), "SAMPLES names routes that no longer exist"
+
+
+def test_a_route_without_a_policy_is_denied(tmp_path, template_site, lab_inventory) -> None:
+    from controlplane.store import open_store
+    from controlplane.vault import open_vault
+
+    config = make_site(tmp_path, template_site)
+    store = open_store(config)
+    app = make_app(config, store, open_vault(config, store), lab_inventory)
+
+    @app.get("/undeclared")
+    def undeclared() -> str:
+        return "should never be served"
+
+    assert remote_client(app).get("/undeclared").status_code == 403
+    store.close()
+
+
+ACTORS = ("anonymous", *ROLES)
+CASES = [
+    (endpoint, method, actor, scope)
+    for (endpoint, method), actor, scope in itertools.product(sorted(SAMPLES), ACTORS, ("in", "out"))
+]
+_counter = itertools.count()
+
+
+def _fill(text: str, matrix: dict[str, Any], scope: str) -> str:
+    values = {
+        **{key: str(value) for key, value in matrix["ids"].items()},
+        "host": "gd-school-1" if scope == "in" else "mn-portal-1",
+        "new_user": f"made-{next(_counter)}",
+        "sites": "school-gd-1" if scope == "in" else "",
+        "target_sites": "school-gd-1" if scope == "in" else "",
+    }
+    return text.format(**values)
+
+
+def _fill_data(data: Any, matrix: dict[str, Any], scope: str) -> Any:
+    if isinstance(data, dict):
+        return {key: _fill_data(value, matrix, scope) for key, value in data.items()}
+    if isinstance(data, str):
+        return _fill(data, matrix, scope)
+    return data
+
+
+def _expected(sample: Sample, actor: str, scope: str) -> bool:
+    if sample.permission == ANONYMOUS:
+        return True
+    if actor == "anonymous" or sample.permission == SECOND_FACTOR:
+        return False  # a fully logged-in user is past the second-factor step
+    if actor not in PERMISSIONS[sample.permission]:
+        return False
+    return scope == "in" or sample.out is None
+
+
+@pytest.mark.parametrize(("endpoint", "method", "actor", "scope"), CASES)
+def test_policy_matrix(matrix, endpoint: str, method: str, actor: str, scope: str) -> None:
+    sample = SAMPLES[(endpoint, method)]
+    app = matrix["app"]
+    client = remote_client(app)
+    url = _fill(sample.inside if scope == "in" or sample.out is None else sample.out, matrix, scope)
+    headers: dict[str, str] = {}
+    is_api = url.startswith(("/api/", "/metrics"))
+    person_name = f"{actor.replace('_', '-')}-gd"
+    csrf = None
+    if actor != "anonymous":
+        if is_api:
+            headers["Authorization"] = f"Bearer {matrix['tokens'][person_name]}"
+        else:
+            csrf = login_as(client, matrix["people"][person_name])
+    kwargs: dict[str, Any] = {"headers": headers}
+    if sample.json is not None:
+        body = _fill_data(sample.json, matrix, scope)
+        if "sites" in body:
+            body["sites"] = [body["sites"]] if body["sites"] else []
+        kwargs["json"] = body
+    if sample.form is not None or (method != "GET" and not is_api):
+        form = _fill_data(dict(sample.form or {}), matrix, scope)
+        if form.get("sites") == "":
+            form.pop("sites")
+        form["csrf_token"] = csrf or "none"
+        if endpoint.startswith("auth.login") and actor == "anonymous":
+            with client.session_transaction() as data:
+                data["csrf"] = "anon-csrf"
+            form["csrf_token"] = "anon-csrf"
+        kwargs["data"] = form
+    response = client.open(url, method=method, **kwargs)
+    status = response.status_code
+    location = response.headers.get("Location", "")
+    if is_api:
+        code = (response.get_json(silent=True) or {}).get("error", {}).get("code") if status >= 400 else None
+        denied = status in (401, 403) and code in ("unauthorized", "forbidden", "invalid_token")
+    else:
+        denied = status in (401, 403) or (status == 302 and location.startswith("/login?next="))
+    expected = _expected(sample, actor, scope)
+    assert status != 500, response.get_data(as_text=True)[:300]
+    assert denied != expected, (
+        f"{actor} {method} {url} ({scope} scope): status {status} {location} "
+        f"{response.get_data(as_text=True)[:200]!r}; expected {'allowed' if expected else 'denied'}"
+    )
