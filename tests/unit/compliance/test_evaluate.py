@@ -1,0 +1,144 @@
+"""The evaluator over whole hosts: hardened, fresh, lab, unreachable."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from controlplane.compliance.catalog import Catalog
+from controlplane.compliance.evaluate import HostContext, evaluate_host, shared_kernel
+from tests.unit.compliance.conftest import SCAN_TIME, recorded
+
+PORTAL = HostContext(
+    "mn-portal-1",
+    "ministry",
+    ("portal",),
+    {"backup.has_policy": True, "backup.last_success": SCAN_TIME.timestamp() - 3600},
+)
+SCHOOL = HostContext("gd-school-1", "school-gd-1", ("school",), {"backup.has_policy": False})
+
+
+def statuses(results) -> dict[str, str]:
+    return {result.control_id: result.status for result in results}
+
+
+def test_a_hardened_host_passes_every_shipped_control(catalog: Catalog) -> None:
+    results = evaluate_host(catalog, recorded("hardened_host"), PORTAL, SCAN_TIME)
+    assert len(results) == len(catalog)
+    assert {r.control_id: r.found for r in results if r.status != "pass"} == {}
+
+
+def test_a_fresh_host_fails_the_controls_harden_fixes(catalog: Catalog) -> None:
+    result = statuses(evaluate_host(catalog, recorded("fresh_host"), PORTAL, SCAN_TIME))
+    for control_id in (
+        "ssh.password-authentication",
+        "ssh.max-auth-tries",
+        "ssh.macs",
+        "net.send-redirects",
+        "password.max-days",
+        "lockout.deny",
+        "firewall.input-policy-drop",
+        "firewall.listening-ports",
+        "audit.auditd-installed",
+        "mount.tmp-noexec",
+        "ssh.config-permissions",
+        "backup.agent-present",
+    ):
+        assert result[control_id] == "fail", control_id
+    for control_id in (
+        "accounts.uid0-only-root",
+        "files.shadow",
+        "ssh.permit-empty-passwords",
+        "services.telnet-server",
+    ):
+        assert result[control_id] == "pass", control_id
+
+
+def test_every_result_carries_the_fix_and_the_found_and_expected_values(catalog: Catalog) -> None:
+    for result in evaluate_host(catalog, recorded("fresh_host"), PORTAL, SCAN_TIME):
+        assert result.remediation["role"] and result.remediation["tag"]
+        if result.status in ("pass", "fail"):
+            assert result.expected, result.control_id
+            assert result.found, result.control_id
+
+
+def test_a_lab_host_reports_kernel_wide_controls_as_not_applicable_with_the_reason(catalog: Catalog) -> None:
+    results = evaluate_host(catalog, recorded("lab_host"), SCHOOL, SCAN_TIME)
+    by_id = {r.control_id: r for r in results}
+    for control_id in (
+        "kernel.aslr",
+        "kernel.kptr-restrict",
+        "module.usb-storage",
+        "mount.tmp-noexec",
+        "audit.auditd-active",
+    ):
+        assert by_id[control_id].status == "not_applicable", control_id
+        assert "shares the machine's kernel" in by_id[control_id].message
+    # net.* sysctls belong to the host's own network namespace: they still count
+    assert by_id["net.rp-filter"].status == "pass"
+    assert by_id["firewall.input-policy-drop"].status == "pass"
+    assert Counter(r.status for r in results)["fail"] == 0
+
+
+def test_a_lab_host_never_passes_a_kernel_wide_control_it_cannot_set(catalog: Catalog) -> None:
+    results = evaluate_host(catalog, recorded("lab_host"), SCHOOL, SCAN_TIME)
+    kernel_wide = [c.id for c in catalog if "kernel_wide" in c.applies.get("requires", [])]
+    assert kernel_wide
+    assert {r.status for r in results if r.control_id in kernel_wide} == {"not_applicable"}
+
+
+def test_a_read_only_proc_sys_kernel_marks_a_shared_kernel_even_without_the_lab_marker() -> None:
+    assert shared_kernel({"lab": False, "euid": 0, "kernel_writable": False})
+    assert not shared_kernel({"lab": False, "euid": 0, "kernel_writable": True})
+    assert not shared_kernel({"lab": False, "euid": 1000, "kernel_writable": False})
+    assert shared_kernel({"lab": True, "euid": 0, "kernel_writable": True})
+
+
+def test_an_unreachable_host_is_error_for_every_applicable_control_never_pass(catalog: Catalog) -> None:
+    evidence = {"collector_version": None, "unreachable": "mn-db-1 (10.198.0.14:22): connection timed out after 5 s"}
+    results = evaluate_host(catalog, evidence, PORTAL, SCAN_TIME)
+    assert {r.status for r in results} == {"error"}
+    assert all("timed out" in r.message for r in results)
+
+
+def test_no_evidence_at_all_is_error_too(catalog: Catalog) -> None:
+    assert {r.status for r in evaluate_host(catalog, None, PORTAL, SCAN_TIME)} == {"error"}
+
+
+def test_role_limited_controls_are_not_applicable_to_other_roles(catalog: Catalog) -> None:
+    from dataclasses import replace
+
+    control = replace(catalog.get("services.cups"), applies={"roles": ["database"]})
+    (result,) = evaluate_host([control], recorded("fresh_host"), PORTAL, SCAN_TIME)
+    assert result.status == "not_applicable" and result.message == "applies to roles database only"
+    (unreachable,) = evaluate_host([control], None, PORTAL, SCAN_TIME)
+    assert unreachable.status == "not_applicable"
+
+
+def test_backup_controls_need_control_plane_data_and_apply_only_with_a_backup_policy(catalog: Catalog) -> None:
+    controls = [catalog.get("backup.recent-success")]
+    no_data = HostContext("mn-db-1", "ministry", ("database",), None)
+    assert evaluate_host(controls, recorded("hardened_host"), no_data, SCAN_TIME)[0].status == "error"
+    assert evaluate_host(controls, recorded("hardened_host"), SCHOOL, SCAN_TIME)[0].status == "not_applicable"
+    stale = HostContext(
+        "mn-db-1",
+        "ministry",
+        ("database",),
+        {"backup.has_policy": True, "backup.last_success": SCAN_TIME.timestamp() - 5 * 86400},
+    )
+    (result,) = evaluate_host(controls, recorded("hardened_host"), stale, SCAN_TIME)
+    assert result.status == "fail" and result.found == "backup.last_success 120.0 h ago"
+
+
+def test_results_serialise_to_plain_json_data(catalog: Catalog) -> None:
+    import json
+
+    results = evaluate_host(catalog, recorded("fresh_host"), PORTAL, SCAN_TIME)
+    data = json.loads(json.dumps([r.to_dict() for r in results]))
+    assert data[0].keys() >= {"control_id", "host", "site", "severity", "status", "found", "expected", "remediation"}
+
+
+def test_every_requirement_the_schema_allows_has_a_reason_in_the_evaluator() -> None:
+    from controlplane.compliance.evaluate import REQUIREMENTS
+    from controlplane.compliance.schema import REQUIREMENTS as ALLOWED
+
+    assert set(ALLOWED) == set(REQUIREMENTS)
