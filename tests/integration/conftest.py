@@ -57,32 +57,61 @@ def _stale_owner(owner: str) -> bool:
     return not Path(owner).exists() or not any(p.is_lab_init for p in probe.processes())
 
 
+# One fixed state folder for the test lab, shared by every test session on
+# this machine: concurrent sessions (a developer's and a helper's, say) reuse
+# the same lab instead of fighting over the bridge, and the last session to
+# finish takes it down. Not under pytest's tmp dirs, which are rotated away.
+TEST_LAB_DIR = Path(os.environ.get("EGOV_TEST_LAB_DIR", "/tmp/egov-test-lab"))
+
+
+def _live_users(users: Path) -> list[Path]:
+    """Registered session files whose process still runs (stale ones are removed)."""
+    live = []
+    for entry in users.glob("*"):
+        if entry.name.isdigit() and Path(f"/proc/{entry.name}").exists():
+            live.append(entry)
+        else:
+            entry.unlink(missing_ok=True)
+    return live
+
+
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    """Bring the default lab up once (through the CLI) and down at the end of the session."""
+def lab() -> Iterator[Lab]:
+    """Bring the default lab up once (through the CLI); the last session using it takes it down."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root (network namespaces, mounts)")
+    import fcntl
     import time
 
     from controlplane.config import load_config
     from controlplane.lab import manager, names, probe
 
-    folder = tmp_path_factory.mktemp("lab")
-    config_path = folder / "egov.yml"
-    config_path.write_text(
-        yaml.safe_dump({"folders": {"inventory": str(REPO / "inventory" / "lab.yml")}, "state": {"dir": "var"}}),
-        encoding="utf-8",
-    )
-    config = load_config(config_path)
-    alias = probe.link_alias(names.BRIDGE)
-    if alias and alias != manager.owner_tag(config.lab_dir.resolve()):
-        owner = alias.removeprefix("egov-lab ")
-        if not _stale_owner(owner):
-            pytest.fail(f"another lab is up on this machine ({owner}): run `egov lab down` with its config first")
-        manager.down(config)
-    try:
+    TEST_LAB_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    users = TEST_LAB_DIR / "sessions"
+    users.mkdir(exist_ok=True)
+    config_path = TEST_LAB_DIR / "egov.yml"
+    with open(TEST_LAB_DIR / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        config_path.write_text(
+            yaml.safe_dump({"folders": {"inventory": str(REPO / "inventory" / "lab.yml")}, "state": {"dir": "var"}}),
+            encoding="utf-8",
+        )
+        config = load_config(config_path)
+        alias = probe.link_alias(names.BRIDGE)
+        if alias and alias != manager.owner_tag(config.lab_dir.resolve()):
+            owner = alias.removeprefix("egov-lab ")
+            if not _stale_owner(owner):
+                pytest.fail(f"another lab is up on this machine ({owner}): run `egov lab down` with its config first")
+            manager.down(config)
+        (users / str(os.getpid())).touch()
         started = time.monotonic()
         first_up = run_egov(config_path, "lab", "up")
-        yield Lab(config_path, config, first_up, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+    try:
+        yield Lab(config_path, config, first_up, elapsed)
     finally:
-        manager.down(config, purge=True)
+        with open(TEST_LAB_DIR / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            (users / str(os.getpid())).unlink(missing_ok=True)
+            if not _live_users(users):
+                manager.down(config, purge=True)
