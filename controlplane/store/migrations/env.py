@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from alembic import context
 
+# Feature models register their tables on the shared metadata: import them so
+# autogenerate and compare see every table.
+import controlplane.automation.models  # noqa: F401
 from controlplane.store.models import Base
 
 config = context.config

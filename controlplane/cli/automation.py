@@ -1,0 +1,209 @@
+"""``egov provision`` and ``egov harden``: playbook runs with a live host view.
+
+Exit codes: 0 every host fine, 1 any host failed or unreachable (or the run
+was cancelled, timed out or refused because a host is in another run),
+2 bad input (unknown host pattern, missing group var, playbook syntax error).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+from controlplane.cli.common import console, open_store, print_json
+
+OUTCOME_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "running": "cyan"}
+
+
+class LiveView:
+    """A host × task progress table, redrawn while the run goes (rich Live)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.live: Any = None
+        self.run_id = 0
+        self.started_at = time.monotonic()
+
+    # --- Observer interface -------------------------------------------------
+    def started(self, run_id: int, hosts: list[str]) -> None:
+        from rich.live import Live
+
+        self.run_id = run_id
+        self.rows = {
+            h: {"task": "waiting", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0} for h in hosts
+        }
+        self.live = Live(self.render(), console=self.out, refresh_per_second=4, transient=True)
+        self.live.start()
+
+    def task_started(self, host: str, task: str) -> None:
+        if host in self.rows:
+            self.rows[host]["task"] = task
+            self._refresh()
+
+    def result(self, result: Any) -> None:
+        row = self.rows.setdefault(
+            result.host, {"task": "", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
+        )
+        key = {"changed": "changed", "failed": "failed", "unreachable": "unreachable", "skipped": "skipped"}.get(
+            result.status, "ok"
+        )
+        row[key] += 1
+        if result.status == "changed":
+            row["ok"] += 1
+        self._refresh()
+
+    def line(self, text: str) -> None:
+        """Lines go to the run's output in the store, not to the screen."""
+
+    def status(self, status: str) -> None:
+        """Runner status changes show in the final summary."""
+
+    # --- drawing ------------------------------------------------------------
+    def _refresh(self) -> None:
+        if self.live is not None:
+            self.live.update(self.render())
+
+    def render(self) -> Any:
+        from rich.table import Table
+
+        elapsed = time.monotonic() - self.started_at
+        table = Table(title=f"run {self.run_id} — {elapsed:.0f} s", title_justify="left")
+        for column in ("host", "current task", "ok", "changed", "failed", "unreachable", "skipped"):
+            table.add_column(column, justify="right" if column not in ("host", "current task") else "left")
+        for host, row in self.rows.items():
+            state = "unreachable" if row["unreachable"] else "failed" if row["failed"] else "running"
+            table.add_row(
+                f"[{OUTCOME_STYLE[state]}]{host}[/]",
+                str(row["task"])[:60],
+                str(row["ok"]),
+                str(row["changed"]),
+                str(row["failed"]),
+                str(row["unreachable"]),
+                str(row["skipped"]),
+            )
+        return table
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+
+def print_summary(out: Any, outcome: Any, check: bool) -> None:
+    """Print the per-host summary table, drift or failures, and the run's final line."""
+    from rich.table import Table
+
+    table = Table(title=f"run {outcome.run_id}: {outcome.status}", title_justify="left")
+    for column in ("host", "outcome", "ok", "changed", "failed", "unreachable", "skipped"):
+        table.add_column(column, justify="left" if column in ("host", "outcome") else "right")
+    for name, tally in sorted(outcome.hosts.items()):
+        style = OUTCOME_STYLE.get(tally.outcome, "")
+        table.add_row(
+            name,
+            f"[{style}]{tally.outcome}[/]",
+            str(tally.ok),
+            str(tally.changed),
+            str(tally.failed),
+            str(tally.unreachable),
+            str(tally.skipped),
+        )
+    out.print(table)
+    changed = [r for r in outcome.results if r.status == "changed"]
+    if changed:
+        out.print("[yellow]drift (would change):[/]" if check else "[yellow]changed:[/]")
+        for result in changed:
+            more = len(result.controls) - 3
+            shown = ", ".join(result.controls[:3]) + (f" +{more}" if more > 0 else "")
+            controls = f" [{shown}]" if result.controls else ""
+            out.print(f"  {result.host}: {result.task.split(' [')[0]}{controls}", markup=False)
+    failed = [r for r in outcome.results if r.status in ("failed", "unreachable")]
+    if failed:
+        out.print("[red]failed:[/]")
+        for result in failed:
+            out.print(f"  {result.host}: {result.task} — {result.message.splitlines()[0] if result.message else ''}",
+                      markup=False)  # fmt: skip
+    if outcome.message:
+        out.print(outcome.message, markup=False)
+    out.print(f"run {outcome.run_id} {outcome.status} in {outcome.duration:.1f} s (egov runs show {outcome.run_id})")
+
+
+def _run(context: Context, kind: str, options: dict[str, Any]) -> int:
+    """Run one playbook kind with the CLI options; return the exit code."""
+    from controlplane import audit as audit_log
+    from controlplane.automation.engine import PlaybookRequest, run_playbook
+    from controlplane.automation.locks import HostBusyError
+
+    request = PlaybookRequest(
+        kind=kind,
+        limit=options["limit"],
+        check=options["check"],
+        diff=options["diff"],
+        profile=options["profile"],
+        timeout=options["timeout"],
+        actor=audit_log.cli_actor(),
+        trigger="cli",
+        tags=options["tags"],
+    )
+    store = open_store(context)
+    out = console()
+    view = None if options["as_json"] else LiveView(out)
+    try:
+        outcome = run_playbook(context.config, store, request, observer=view)
+    except HostBusyError as error:
+        if options["as_json"]:
+            print_json({"status": "refused", "message": error.message})
+        raise
+    finally:
+        if view is not None:
+            view.stop()
+    if options["as_json"]:
+        print_json(outcome.as_dict())
+    else:
+        print_summary(out, outcome, request.check)
+    return outcome.exit_code
+
+
+def _options(function: Any) -> Any:
+    """The options both commands share."""
+    decorators = [
+        click.option(
+            "--limit", "-l", metavar="PATTERN", help="Hosts, groups, sites or roles (comma-separated, globs)."
+        ),
+        click.option("--check", is_flag=True, help="Report drift: what would change, change nothing."),
+        click.option("--diff", is_flag=True, help="Show file differences in the run output."),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable summary on stdout."),
+        click.option("--tags", metavar="TAGS", help="Only tasks with these tags (e.g. ssh,firewall or a control id)."),
+        click.option(
+            "--timeout", default=3600, show_default=True, type=click.IntRange(1, 86400), help="Job timeout, seconds."
+        ),
+        click.option(
+            "--profile",
+            type=click.Choice(["tuned", "defaults"]),
+            default="tuned",
+            show_default=True,
+            help="Ansible settings: tuned for speed, or ansible's defaults (benchmarks).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function
+
+
+@click.command()
+@_options
+@pass_context
+def provision(context: Context, **options: Any) -> int:
+    """Provision hosts: accounts, time sync, tools and the service of each role."""
+    return _run(context, "provision", options)
+
+
+@click.command()
+@_options
+@pass_context
+def harden(context: Context, **options: Any) -> int:
+    """Harden hosts to the national baseline; with --check report drift only."""
+    return _run(context, "harden", options)
