@@ -9,8 +9,8 @@ Storing scans, scheduling them and the CLI are the callers' concern.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,22 +78,35 @@ def scan(
     now: datetime | None = None,
     max_workers: int = MAX_WORKERS,
     timeout: float = COLLECT_TIMEOUT,
+    on_host: Callable[[HostScan], None] | None = None,
 ) -> Scan:
     """Scan hosts: collect in parallel, evaluate, apply waivers.
 
     Given the catalog, the targets, an SSHPool (anything with its ``run``),
     the waivers, the scan time (default now, UTC; also the day waivers are
-    judged on), the parallelism and the per-host timeout; returns the Scan.
-    Never raises for a host problem: that host's results are ``error``.
+    judged on), the parallelism, the per-host timeout and an optional
+    callback called with each HostScan as soon as that host is done (in
+    completion order, from the calling thread: progress bars, run output);
+    returns the Scan with hosts in target order. Never raises for a host
+    problem: that host's results are ``error``.
     """
     items = list(targets)
     moment = now or datetime.now(UTC)
     request = build_request(catalog)
     waiver_list = list(waivers)
+    done: dict[int, HostScan] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(items) or 1))) as executor:
-        collected = list(executor.map(lambda item: _collect_one(pool, item, request, timeout), items))
-    hosts = []
-    for item, (evidence, seconds) in zip(items, collected, strict=True):
-        results = evaluate_host(catalog, evidence, item.host, moment)
-        hosts.append(HostScan(item.host, apply_waivers(results, waiver_list, moment.date()), evidence, seconds))
+        futures = {
+            executor.submit(_collect_one, pool, item, request, timeout): index for index, item in enumerate(items)
+        }
+        for future in as_completed(futures):
+            index = futures[future]
+            evidence, seconds = future.result()
+            item = items[index]
+            # Evaluation is pure and fast: done here, in the caller's thread, as each host arrives.
+            results = evaluate_host(catalog, evidence, item.host, moment)
+            done[index] = HostScan(item.host, apply_waivers(results, waiver_list, moment.date()), evidence, seconds)
+            if on_host is not None:
+                on_host(done[index])
+    hosts = [done[index] for index in range(len(items))]
     return Scan(started=moment, finished=datetime.now(UTC), catalog_version=catalog.version, hosts=hosts)

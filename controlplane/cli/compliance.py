@@ -1,0 +1,189 @@
+"""``egov scan`` and ``egov report compliance``: assess hosts against the baseline and export the result.
+
+Exit codes of ``egov scan`` (what a security officer can rely on in a script):
+
+* 0 — every host in scope was assessed. Failing controls are findings, not a
+  failure of the scan: read them in the output, the report or with ``--json``.
+* 1 — some host could not be assessed (unreachable, refused, collector
+  failure): its controls are ``error`` and the scan is stored as ``partial``
+  (or ``failed`` when no host could be assessed), so coverage is incomplete.
+* 2 — bad input, nothing scanned and no run created: unknown site, a host
+  pattern matching nothing, a malformed control file or waiver file (the
+  message names the file, the key and, for waivers, the line).
+
+``egov report compliance`` reads the newest stored scan (or ``--scan ID``);
+it never scans. Exit 0 written, 1 nothing stored yet, 2 bad input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+from controlplane.cli.common import open_store, print_json
+
+STATUS_STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow", "not_applicable": "dim"}
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+@click.command()
+@click.option("--limit", metavar="PATTERN", help="Only hosts matching this pattern (names, groups, globs, roles).")
+@click.option("--site", metavar="SITE", help="Only the hosts of this site and the sites below it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON report of this scan (documented schema).")
+@pass_context
+def scan(context: Context, limit: str | None, site: str | None, as_json: bool) -> None:
+    """Scan hosts against the control catalog (agentless, one SSH round trip per host) and store the results.
+
+    Exit 0 when every host was assessed, even with failing controls (those
+    are findings); 1 when some host could not be assessed; 2 for bad input.
+    """
+    from controlplane.audit import cli_actor
+    from controlplane.compliance.service import execute_scan, plan_scan
+
+    config = context.config
+    plan = plan_scan(config, limit=limit, site=site)  # refuses bad input before any run exists
+    store = open_store(context)
+    try:
+        if as_json:
+            outcome = execute_scan(config, store, plan, actor=cli_actor())
+        else:
+            outcome = _scan_with_progress(config, store, plan)
+        if as_json:
+            from controlplane.compliance.export import load_report
+
+            data = load_report(config, store, scan_id=outcome.scan_id)
+            print_json(data.document)
+        else:
+            _print_summary(outcome)
+    finally:
+        store.close()
+    if outcome.exit_code:
+        raise SystemExit(outcome.exit_code)
+
+
+def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
+    """Run the scan with a rich progress bar and one line per host as it finishes."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from controlplane.audit import cli_actor
+    from controlplane.compliance.scoring import score
+    from controlplane.compliance.service import execute_scan
+
+    console = Console(highlight=False, stderr=True)
+    console.print(
+        f"scanning {len(plan.hosts)} host(s) ({plan.scope}) against {len(plan.catalog)} controls, "
+        f"catalog {plan.catalog.version}, {len(plan.waivers)} waiver(s)"
+    )
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("hosts", total=len(plan.hosts))
+
+        def on_host(host: Any) -> None:
+            if host.reachable:
+                value = score(host.results)
+                progress.console.print(
+                    f"  {host.host.name:<16} {_percent(value.before_waivers):>7}  "
+                    f"[red]{value.failed} fail[/] [magenta]{value.errors} error[/] "
+                    f"[yellow]{value.waived} waived[/] {value.passed} pass  ({host.seconds:.2f} s)"
+                )
+            else:
+                progress.console.print(
+                    f"  {host.host.name:<16} [magenta]NOT ASSESSED[/]: {host.evidence.get('unreachable')}"
+                )
+            progress.advance(task)
+
+        return execute_scan(config, store, plan, actor=cli_actor(), on_host=on_host)
+
+
+def _print_summary(outcome: Any) -> None:
+    from rich.table import Table
+
+    from controlplane.cli.common import console
+    from controlplane.compliance.scoring import by_severity, by_site, score
+
+    out = console()
+    results = outcome.scan.results
+    table = Table("site", "before waivers", "after waivers", "fail", "error", "waived", title="score per site")
+    for name, value in by_site(results).items():
+        table.add_row(
+            name, _percent(value.before_waivers), _percent(value.after_waivers),
+            str(value.failed), str(value.errors), str(value.waived),
+        )  # fmt: skip
+    out.print(table)
+    severities = by_severity(results)
+    out.print(
+        "failing by severity: "
+        + ", ".join(f"{name} {value.failed}" for name, value in severities.items() if value.failed)
+        or "no failing control"
+    )
+    overall = score(results)
+    out.print(
+        f"scan {outcome.scan_id} (run {outcome.run_id}) {outcome.status}: "
+        f"{_percent(overall.before_waivers)} before waivers, {_percent(overall.after_waivers)} after; "
+        f"{overall.failed} fail, {overall.errors} error, {overall.waived} waived, {overall.passed} pass"
+    )
+    if outcome.diff is None:
+        out.print("first scan of these hosts: no previous scan to compare with")
+    else:
+        diff = outcome.diff
+        out.print(
+            f"since the previous scan: {len(diff.new_failures)} new failure(s), {len(diff.fixed)} fixed, "
+            f"{len(diff.new_errors)} new error(s)"
+        )
+        for host, control in diff.new_failures[:20]:
+            out.print(f"  [red]new failure[/] {host} {control}")
+        for host, control in diff.fixed[:20]:
+            out.print(f"  [green]fixed[/] {host} {control}")
+    unreachable = [h.host.name for h in outcome.scan.hosts if not h.reachable]
+    if unreachable:
+        out.print(f"[magenta]not assessed (every control is error): {', '.join(unreachable)}[/]")
+
+
+@click.group()
+def report() -> None:
+    """Export reports of stored results."""
+
+
+@report.command("compliance")
+@click.option(
+    "--format", "fmt", type=click.Choice(["html", "json", "csv", "oscal"]), default="html", show_default=True,
+    help="html: printable, self-contained; json: documented schema; csv: one row per result; oscal: OSCAL 1.0.6.",
+)  # fmt: skip
+@click.option("--site", metavar="SITE", help="Only this site and the sites below it (newest scan covering it).")
+@click.option("--scan", "scan_id", type=click.IntRange(1), help="A stored scan by id (default: the newest).")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE (default: standard output).")
+@click.option("--schema", is_flag=True, help="Print the JSON schema of --format json and exit.")
+@pass_context
+def compliance(
+    context: Context, fmt: str, site: str | None, scan_id: int | None, output: str | None, schema: bool
+) -> None:
+    """Write the compliance report of the newest stored scan (states catalog version, scan time and scope)."""
+    from controlplane.cli.common import audit
+    from controlplane.compliance.export import load_report, render, write_report
+
+    if schema:
+        from controlplane.compliance.report import REPORT_SCHEMA
+
+        print_json(REPORT_SCHEMA)
+        return
+    store = open_store(context)
+    try:
+        data = load_report(context.config, store, site=site, scan_id=scan_id)
+        content = render(data, fmt)
+        write_report(content, output)
+        audit(
+            store, "compliance.report", data.scope, "ok",
+            format=fmt, scan_id=data.stored.id, output=output or "-", bytes=len(content),
+        )  # fmt: skip
+    finally:
+        store.close()
+    if output not in (None, "-"):
+        click.echo(f"{fmt} report of scan {data.stored.id} ({data.scope}) written to {output}", err=True)
