@@ -1,12 +1,27 @@
-"""Backups with restic: policies, command builders, exit codes, output parsing, manifests.
+"""Backups with restic: policies, command builders, the engine, schedules, restores, drills, reports.
 
-The pure core of the backup feature. Nothing in this package starts a process
-or opens a connection: policies are read and validated (:mod:`.policy`,
+The pure core: policies are read and validated (:mod:`.policy`,
 :mod:`.schema`), restic argv lists are built (:mod:`.commands`), exit codes and
-``--json`` output are interpreted (:mod:`.exitcodes`, :mod:`.jsonout`), and
-restore-verification manifests are specified (:mod:`.manifest`). The engine
-that runs these argv lists (locally through :mod:`controlplane.execute`, on a
-managed host through :class:`controlplane.ssh.SSHPool`) builds on top.
+``--json`` output are interpreted (:mod:`.exitcodes`, :mod:`.jsonout`,
+:mod:`.diagnose`), and restore-verification manifests are specified
+(:mod:`.manifest`). Nothing there starts a process or opens a connection.
+
+The engine on top (each module one concern):
+
+* :mod:`.context`: config, store, vault, inventory, policy and SSH in one
+  place; a unit's repository, its executor and its vault password;
+* :mod:`.executor`: argv on a managed host over SSH (streamed, masked) or on
+  the control plane itself;
+* :mod:`.engine`: one backup, start to finish (init on first use, stale-lock
+  unlock, a dump's exit-3 snapshot forgotten, manifest recorded);
+* :mod:`.maintenance`: ``check --read-data-subset``, ``forget --prune``,
+  snapshot listing; :mod:`.restore`: restores into allowed roots and drills;
+* :mod:`.locks`: our per-repository lock; :mod:`.records`: runs, snapshots,
+  drills and status rows (:mod:`.models`), audit;
+* :mod:`.schedule`: APScheduler jobs; :mod:`.report`: readiness rows and the
+  DR report; :mod:`.metrics`: the Prometheus collector;
+* :mod:`.setup` with :mod:`.center_setup`: the per-site SFTP accounts and the
+  hosts' backup keys (``egov backup setup``).
 
 Repository layout (decision)
 ----------------------------
@@ -27,8 +42,10 @@ Why so fine-grained:
   ``restic:<site>:<host>:<dataset>``, see :func:`.policy.password_secret_name`),
   so a compromised school host can delete (through its site's SFTP account)
   but never *read* another host's data; and the site account, chrooted by the
-  backup center's sshd to ``<root>/<site>`` (``chrooted: true``; the path in
-  the URL then becomes ``/<host>/<dataset>``), cannot reach another site at all.
+  backup center's sshd to ``<root>/<site>`` (``chrooted: true``, as the lab
+  ships and ``egov backup setup`` makes it; the path in the URL then becomes
+  ``/<host>/<dataset>``), cannot reach another site at all. A drill target
+  (the DR center) is authorised on the accounts of the sites it drills.
 * **Retention and drills per dataset** map one-to-one on repositories, and a
   damaged repository loses one dataset of one host, not a site.
 

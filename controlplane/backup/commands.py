@@ -119,6 +119,14 @@ def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
         f"UserKnownHostsFile={center.known_hosts}",
         "-o",
         "IdentitiesOnly=yes",
+        # A center that goes away mid-backup (down, cut off) must fail the
+        # run within seconds, not after the kernel's TCP timeout of minutes.
+        "-o",
+        "ConnectTimeout=10",
+        "-o",
+        "ServerAliveInterval=5",
+        "-o",
+        "ServerAliveCountMax=3",
         f"{user}@{address}",
         "-s",
         "sftp",

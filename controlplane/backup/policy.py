@@ -170,6 +170,7 @@ class Policy:
     datasets: tuple[Dataset, ...]
     restore_roots: tuple[str, ...] = DEFAULT_RESTORE_ROOTS
     files: tuple[str, ...] = ()
+    restic: str | None = None
 
     def dataset(self, name: str) -> Dataset:
         """Return the named dataset; raise BadInputError when there is none."""
@@ -426,6 +427,7 @@ def load_policies(folder: Path, inventory: Any | None = None) -> Policy:
         datasets=tuple(datasets),
         restore_roots=tuple(defaults.get("restore_roots", DEFAULT_RESTORE_ROOTS)),
         files=tuple(p.name for p in files),
+        restic=defaults.get("restic"),
     )
     if inventory is not None and not problems:
         problems += inventory_problems(policy, inventory, centers_file, seen)

@@ -245,6 +245,11 @@ DEFAULTS: dict[str, Any] = {
         "check": CHECK,
         "prune": PRUNE,
         "retry_lock": _string(LOCK_WAIT, "how long to wait for a locked repository", default="5m"),
+        "restic": _string(
+            ABS_PATH,
+            "restic binary on the managed hosts (default: the control plane's own path, as in the lab)",
+            examples=["/usr/bin/restic"],
+        ),
         "restore_roots": {
             "type": "array",
             "description": "Folders restores may write into (anything else needs --in-place).",

@@ -155,13 +155,14 @@ def test_stats_counts_in_a_known_mode() -> None:
         commands.stats(REPO, mode="everything")
 
 
-def test_the_sftp_command_pins_the_host_key_uses_batch_mode_and_the_backup_key() -> None:
+def test_the_sftp_command_pins_the_host_key_uses_batch_mode_the_backup_key_and_keepalives() -> None:
     center = Center(host="bc-backup-1", root="/srv/restic")
     repo = commands.repo_for(center, "10.198.0.21", "ministry", URL, retry_lock="10m")
     assert commands.init(repo) == [
         *ENV_SCRUB, "restic", "--repo", URL,
         "-o", "sftp.command=ssh -i /etc/egov/backup/id_ed25519 -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes"
         " -o UserKnownHostsFile=/etc/egov/backup/known_hosts -o IdentitiesOnly=yes"
+        " -o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
         " backup-ministry@10.198.0.21 -s sftp",
         "init", "--json",
     ]  # fmt: skip

@@ -53,20 +53,20 @@ def test_the_shipped_lab_policies_load_against_the_lab_inventory(inventory) -> N
     assert edu.read_data_subset == "10%" and edu.check_schedule == "30 3 * * sun"
 
 
-def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset(inventory) -> None:  # type: ignore[no-untyped-def]
+def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset_inside_the_site_chroot(inventory) -> None:  # type: ignore[no-untyped-def]
     loaded = policy.load_policies(REPO / "backup", inventory)
     targets = policy.targets_of(loaded, inventory, loaded.dataset("oa-data"))
     assert [(t.host, t.site, t.repository, t.password_secret) for t in targets] == [
         (
             "mn-oa-1",
             "ministry",
-            "sftp:backup-ministry@10.198.0.21:/srv/restic/ministry/mn-oa-1/oa-data",
+            "sftp:backup-ministry@10.198.0.21:/mn-oa-1/oa-data",
             "restic:ministry:mn-oa-1:oa-data",
         ),
         (
             "gd-edu-1",
             "province-gd",
-            "sftp:backup-province-gd@10.198.0.21:/srv/restic/province-gd/gd-edu-1/oa-data",
+            "sftp:backup-province-gd@10.198.0.21:/gd-edu-1/oa-data",
             "restic:province-gd:gd-edu-1:oa-data",
         ),
     ]
@@ -75,9 +75,7 @@ def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset(inven
 def test_the_control_plane_dataset_uses_the_controlplane_pseudo_site_and_host(inventory) -> None:  # type: ignore[no-untyped-def]
     loaded = policy.load_policies(REPO / "backup", inventory)
     [target] = policy.targets_of(loaded, inventory, loaded.dataset("controlplane-db"))
-    assert target.repository == (
-        "sftp:backup-controlplane@10.198.0.21:/srv/restic/controlplane/controlplane/controlplane-db"
-    )
+    assert target.repository == ("sftp:backup-controlplane@10.198.0.21:/controlplane/controlplane-db")
 
 
 def test_the_generated_sample_is_a_valid_policy(tmp_path: Path, inventory) -> None:  # type: ignore[no-untyped-def]

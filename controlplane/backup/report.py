@@ -1,0 +1,231 @@
+"""The DR readiness report and the rows behind ``egov backup list`` and the console grid.
+
+Per dataset and host: last success and its age against the RPO, the last
+run's status, the last integrity check, the last restore drill with its
+achieved RPO (data age) and RTO, and a verdict:
+
+* ``never``: no successful backup at all;
+* ``stale``: the last success is older than the RPO (the RPO is breached);
+* ``warning``: within RPO, but the last run failed, the last check failed,
+  the last drill failed, no drill within :data:`DRILL_MAX_AGE` for a dataset
+  that has a drill target, or the age is past :data:`WARN_SHARE` of the RPO;
+* ``ok``: everything above is fine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+from controlplane.store.models import RunStatus, utcnow
+
+from .models import BackupStatus
+
+WARN_SHARE = 0.8
+DRILL_MAX_AGE = 35 * 86400
+VERDICTS = ("ok", "warning", "stale", "never")
+
+
+def human_age(seconds: float | None) -> str:
+    """``95`` -> ``1m35s``; ``None`` -> ``-``."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours}h"
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{seconds}s"
+
+
+def verdict(row: dict[str, Any], rpo_seconds: int, has_drill: bool) -> tuple[str, list[str]]:
+    """Return the verdict of one readiness row and the reasons behind it (pure)."""
+    age = row["age_seconds"]
+    if age is None:
+        return "never", ["no successful backup yet"]
+    if age > rpo_seconds:
+        return "stale", [f"last success {human_age(age)} ago exceeds the RPO of {human_age(rpo_seconds)}"]
+    reasons = []
+    if row["last_status"] in (RunStatus.FAILED, RunStatus.PARTIAL, RunStatus.INTERRUPTED):
+        reasons.append(f"last backup run {row['last_status']}")
+    if age > WARN_SHARE * rpo_seconds:
+        reasons.append("close to the RPO")
+    if row["last_check_status"] not in (None, RunStatus.SUCCEEDED):
+        reasons.append(f"last check {row['last_check_status']}")
+    if has_drill:
+        if row["last_drill_passed"] is False:
+            reasons.append("last drill failed")
+        elif row["drill_age_seconds"] is None or row["drill_age_seconds"] > DRILL_MAX_AGE:
+            reasons.append("no restore drill in the last 35 days")
+    return ("warning" if reasons else "ok"), reasons
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """One row per dataset and host of the policy with its figures and verdict."""
+    now = now or utcnow()
+    with ctx.store.session() as session:
+        status = {(row.dataset, row.host): row for row in session.query(BackupStatus).all()}
+        for row in status.values():
+            session.expunge(row)
+    rows = []
+    for dataset in ctx.policy.datasets:
+        for target in ctx.targets(dataset):
+            found = status.get((dataset.name, target.host))
+
+            def get(name: str, found: Any = found) -> Any:
+                return getattr(found, name) if found is not None else None
+
+            success = get("last_success_at")
+            drill_at = get("last_drill_at")
+            row = {
+                "dataset": dataset.name,
+                "host": target.host,
+                "site": target.site,
+                "schedule": dataset.schedule,
+                "rpo": dataset.rpo,
+                "rpo_seconds": dataset.rpo_seconds,
+                "repository": target.repository,
+                "last_success": _iso(success),
+                "age_seconds": round((now - success).total_seconds(), 1) if success else None,
+                "last_status": get("last_status"),
+                "last_message": get("last_message") or "",
+                "last_run_id": get("last_run_id"),
+                "last_run_at": _iso(get("last_run_at")),
+                "last_snapshot_id": get("last_snapshot_id"),
+                "last_duration_seconds": get("last_duration_seconds"),
+                "last_bytes_added": get("last_bytes_added"),
+                "last_check": _iso(get("last_check_at")),
+                "last_check_status": get("last_check_status"),
+                "last_prune": _iso(get("last_prune_at")),
+                "drill_target": dataset.drill.target if dataset.drill else None,
+                "last_drill": _iso(drill_at),
+                "last_drill_passed": get("last_drill_passed"),
+                "drill_age_seconds": round((now - drill_at).total_seconds(), 1) if drill_at else None,
+                "last_drill_rpo_seconds": get("last_drill_rpo_seconds"),
+                "last_drill_rto_seconds": get("last_drill_rto_seconds"),
+            }
+            row["verdict"], row["reasons"] = verdict(row, dataset.rpo_seconds, dataset.drill is not None)
+            row["age_human"] = human_age(row["age_seconds"])
+            row["age_share"] = round(row["age_seconds"] / dataset.rpo_seconds, 3) if success else None
+            if drill_at is None:
+                row["drill_human"] = "never" if dataset.drill else "-"
+            else:
+                rto = row["last_drill_rto_seconds"]
+                row["drill_human"] = (
+                    f"{'passed' if row['last_drill_passed'] else 'FAILED'} "
+                    f"RPO {human_age(row['last_drill_rpo_seconds'])} "
+                    f"RTO {rto if rto is None else round(rto, 1)}s"
+                )
+            rows.append(row)
+    return rows
+
+
+def report_data(ctx: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The whole DR readiness report as JSON-safe data: generated time, totals, rows."""
+    now = now or utcnow()
+    rows = readiness(ctx, now)
+    totals = {name: sum(1 for row in rows if row["verdict"] == name) for name in VERDICTS}
+    center = ctx.policy.primary
+    return {
+        "report": "dr-readiness",
+        "generated_at": now.isoformat(),
+        "site": getattr(ctx.config, "site_name", ""),
+        "backup_center": center.host if center else None,
+        "totals": totals,
+        "ready": totals["stale"] == 0 and totals["never"] == 0,
+        "rows": rows,
+    }
+
+
+_COLOURS = {"ok": "#1b7a33", "warning": "#a86b00", "stale": "#b3261e", "never": "#b3261e"}
+
+
+def render_html(data: dict[str, Any]) -> str:
+    """A self-contained HTML page of the report (no scripts, no external files), escaped."""
+    e = html.escape
+    head = (
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>DR readiness report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#eee}</style></head><body>"
+    )
+    totals = ", ".join(f"{name}: {count}" for name, count in data["totals"].items())
+    parts = [
+        head,
+        "<h1>DR readiness report</h1>",
+        f"<p>Generated {e(data['generated_at'])} · backup center {e(str(data['backup_center']))} · "
+        f"{e(totals)} · overall: <strong>{'READY' if data['ready'] else 'NOT READY'}</strong></p>",
+        "<table><thead><tr>",
+    ]
+    columns = (
+        "Dataset",
+        "Host",
+        "Site",
+        "RPO",
+        "Last success",
+        "Age",
+        "Last run",
+        "Last check",
+        "Last drill",
+        "Drill RPO",
+        "Drill RTO",
+        "Verdict",
+        "Reasons",
+    )
+    parts += [f"<th>{e(c)}</th>" for c in columns] + ["</tr></thead><tbody>"]
+    for row in data["rows"]:
+        rto = row["last_drill_rto_seconds"]
+        cells = [
+            row["dataset"],
+            row["host"],
+            row["site"],
+            row["rpo"],
+            row["last_success"] or "never",
+            row["age_human"],
+            row["last_status"] or "-",
+            row["last_check_status"] or "-",
+            ("passed " if row["last_drill_passed"] else "failed ") + row["last_drill"] if row["last_drill"] else "-",
+            human_age(row["last_drill_rpo_seconds"]),
+            "-" if rto is None else f"{rto:.1f}s",
+        ]
+        parts.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells))
+        colour = _COLOURS.get(row["verdict"], "#000")
+        parts.append(f"<td style='color:{colour};font-weight:bold'>{e(row['verdict'])}</td>")
+        parts.append(f"<td>{e('; '.join(row['reasons']))}</td></tr>")
+    parts.append("</tbody></table></body></html>")
+    return "".join(parts)
+
+
+class PolicyView:
+    """What :func:`readiness` needs without SSH or vault: store, policy, config, targets per dataset.
+
+    For the console and the metrics side, which only read.
+    """
+
+    def __init__(self, config: Any, store: Any, inventory: Any) -> None:
+        from pathlib import Path
+
+        from .policy import load_policies
+
+        self.config = config
+        self.store = store
+        self.inventory = inventory
+        self.policy = load_policies(Path(config.backup), inventory)
+        self._targets: dict[str, list[Any]] = {}
+
+    def targets(self, dataset: Any) -> list[Any]:
+        """The (dataset, host) units of a dataset, cached."""
+        from .policy import targets_of
+
+        if dataset.name not in self._targets:
+            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset)
+        return self._targets[dataset.name]

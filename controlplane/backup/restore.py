@@ -1,0 +1,360 @@
+"""Restores and restore drills.
+
+A **restore** writes a snapshot of a dataset (``latest`` or an id) into a
+folder on the dataset's host or another one (``--to-host``). The folder must
+lie inside the policy's restore roots; anything else, such as the live
+``/srv/oa`` itself, needs ``in_place`` (the CLI asks for confirmation). It is
+a run of kind ``backup-restore`` and is audited.
+
+A **drill** proves a backup can be recovered: it restores the latest
+snapshot onto the dataset's drill target (the DR center), verifies every
+file against the SHA-256 manifest recorded at backup time, runs the
+dataset's verification command (a database integrity check, say), records
+the achieved RPO (how old the restored data was) and RTO (restore plus
+verification time), and removes what it restored. A failed drill is a failed
+run with ``alert`` set.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from controlplane.errors import BadInputError, EgovError
+from controlplane.store.models import RunStatus, utcnow
+
+from . import commands, jsonout, manifest
+from .context import BackupContext
+from .diagnose import Diagnosis
+from .engine import OperationResult, ProgressCallback, ResticSession
+from .executor import Executor
+from .models import KIND_DRILL, KIND_RESTORE, BackupDrill
+from .policy import CONTROLPLANE, BackupTarget
+from .records import Recorder, audit_event, manifest_for, record_drill
+
+VERIFY_TIMEOUT = 3600.0
+
+
+def check_restore_dir(directory: str, roots: Sequence[str], *, in_place: bool = False) -> str:
+    """Return the normalised restore folder, or refuse it.
+
+    Given the folder, the allowed restore roots and whether an in-place
+    restore was confirmed; returns the folder. Raises BadInputError for a
+    relative path, ``..``, or a folder outside every root without ``in_place``.
+    """
+    if not directory or not directory.startswith("/") or "\x00" in directory or "\n" in directory:
+        raise BadInputError(f"restore target {directory!r} must be an absolute folder")
+    if ".." in directory.split("/"):
+        raise BadInputError(f"restore target {directory!r} must not contain '..'")
+    folder = posixpath.normpath(directory)
+    if in_place:
+        return folder
+    for root in roots:
+        root = posixpath.normpath(root)
+        if folder == root or folder.startswith(root.rstrip("/") + "/"):
+            return folder
+    raise BadInputError(
+        f"restore target {folder} is outside the allowed restore roots ({', '.join(roots)}): "
+        "restore under one of them, or over live data with --in-place (asks for confirmation)"
+    )
+
+
+def _restore_into(
+    session: ResticSession,
+    ctx: BackupContext,
+    target: BackupTarget,
+    host: str,
+    folder: str,
+    snapshot: str,
+    includes: Sequence[str],
+) -> tuple[Diagnosis, jsonout.RestoreStatus | None, float]:
+    argv = commands.restore(
+        ctx.repo(target, host), target=folder, snapshot=snapshot, host=target.host, includes=list(includes), verify=True
+    )
+    started = time.monotonic()
+    result = session.run(argv, restore=True)
+    return session.diagnose(result), session.progress.restore_summary, time.monotonic() - started
+
+
+def restore(
+    ctx: BackupContext,
+    target: BackupTarget,
+    *,
+    directory: str,
+    snapshot: str = "latest",
+    to_host: str | None = None,
+    includes: Sequence[str] = (),
+    in_place: bool = False,
+    on_progress: ProgressCallback | None = None,
+) -> OperationResult:
+    """Restore a snapshot of a unit into ``directory`` on its host or ``to_host``; return the result.
+
+    Raises BadInputError before any work for a refused folder or an unknown
+    host; every later failure ends as a failed run.
+    """
+    folder = check_restore_dir(directory, ctx.policy.restore_roots, in_place=in_place)
+    host = to_host or target.host
+    if host != CONTROLPLANE:
+        ctx.inventory.host(host)  # raises BadInputError for an unknown host
+    dataset = target.dataset
+    recorder = Recorder.start(
+        ctx.store,
+        kind=KIND_RESTORE,
+        dataset=dataset.name,
+        host=target.host,
+        site=target.site,
+        actor=ctx.actor,
+        trigger=ctx.trigger,
+        params={
+            "dataset": dataset.name,
+            "host": target.host,
+            "to_host": host,
+            "target_dir": folder,
+            "snapshot": snapshot,
+            "includes": list(includes),
+            "in_place": in_place,
+        },
+    )
+    figures: dict[str, Any] = {}
+    try:
+        password = ctx.password(target)
+        if password is None:
+            raise EgovError(f"no password in the vault for {target.password_secret}: nothing was ever backed up")
+        if host != target.host:
+            from .setup import setup
+
+            recorder.note(f"authorising {host} to read the repositories of site {target.site}")
+            setup(ctx, sites=[target.site], extra_readers={target.site: [host]})
+        session = ResticSession(ctx, target, ctx.executor(host), recorder, password, on_progress)
+        recorder.note(f"restoring {snapshot} of {dataset.name}@{target.host} into {host}:{folder}")
+        diagnosis, final, seconds = _restore_into(session, ctx, target, host, folder, snapshot, includes)
+        figures["restore_seconds"] = round(seconds, 3)
+        if final is not None:
+            figures.update(files_restored=final.files_restored, bytes_restored=final.bytes_restored)
+        if diagnosis.ok:
+            diagnosis = Diagnosis(
+                RunStatus.SUCCEEDED,
+                "ok",
+                f"restored {figures.get('files_restored', '?')} files into {host}:{folder}",
+                False,
+                0,
+            )
+    except EgovError as error:
+        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
+    summary = {
+        "dataset": dataset.name,
+        "host": target.host,
+        "to_host": host,
+        "target_dir": folder,
+        "snapshot": snapshot,
+        "reason": diagnosis.reason,
+        "message": diagnosis.message,
+        "alert": diagnosis.alert,
+        **figures,
+    }
+    recorder.note(diagnosis.message)
+    recorder.finish(diagnosis.status, summary, exit_code=diagnosis.exit_code)
+    audit_event(
+        ctx.store,
+        ctx.actor,
+        "backup.restore",
+        f"{dataset.name}@{target.host}",
+        diagnosis.status,
+        to_host=host,
+        target_dir=folder,
+        snapshot=snapshot,
+        in_place=in_place,
+        run_id=recorder.run_id,
+    )
+    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+
+
+def drill_dir(root: str, target: BackupTarget, run_id: int) -> str:
+    """The folder a drill restores into: ``ROOT/DATASET-HOST-RUN``, checked to stay under ROOT."""
+    folder = posixpath.join(root, f"{target.dataset.name}-{target.host}-{run_id}")
+    return check_restore_dir(folder, [root])
+
+
+def _cleanup(executor: Executor, root: str, folder: str) -> bool:
+    # Only ever a folder this drill made under the drill root: checked again here.
+    check_restore_dir(folder, [root])
+    if posixpath.normpath(folder) == posixpath.normpath(root):
+        return False
+    result = executor.run(["rm", "-rf", "--one-file-system", "--", folder], timeout=600)
+    return result.exit_code == 0
+
+
+def drill(ctx: BackupContext, target: BackupTarget, *, on_progress: ProgressCallback | None = None) -> OperationResult:
+    """Run a restore drill of one unit (see the module docstring); return the result.
+
+    Raises BadInputError when the dataset has no drill target; every other
+    failure is a failed run.
+    """
+    dataset = target.dataset
+    if dataset.drill is None:
+        raise BadInputError(f"dataset {dataset.name!r} has no drill target (drill.target in its policy)")
+    plan = dataset.drill
+    recorder = Recorder.start(
+        ctx.store,
+        kind=KIND_DRILL,
+        dataset=dataset.name,
+        host=target.host,
+        site=target.site,
+        actor=ctx.actor,
+        trigger=ctx.trigger,
+        params={"dataset": dataset.name, "host": target.host, "drill_host": plan.target},
+    )
+    record = BackupDrill(
+        dataset=dataset.name,
+        host=target.host,
+        drill_host=plan.target,
+        run_id=recorder.run_id,
+        started_at=utcnow(),
+        message="",
+    )
+    figures: dict[str, Any] = {}
+    folder = drill_dir(plan.restore_root, target, recorder.run_id)
+    executor = None
+    try:
+        diagnosis = _drill_steps(ctx, target, recorder, record, figures, folder, on_progress)
+        executor = ctx.executor(plan.target)
+    except EgovError as error:
+        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
+    if executor is not None:
+        try:
+            figures["cleaned_up"] = _cleanup(executor, plan.restore_root, folder)
+        except EgovError as error:
+            figures["cleaned_up"] = False
+            recorder.note(f"clean-up failed: {error.message}")
+    record.finished_at = utcnow()
+    record.passed = diagnosis.ok
+    record.message = diagnosis.message[:2000]
+    summary = {
+        "dataset": dataset.name,
+        "host": target.host,
+        "drill_host": plan.target,
+        "reason": diagnosis.reason,
+        "message": diagnosis.message,
+        "alert": not diagnosis.ok,
+        "passed": diagnosis.ok,
+        "data_age_seconds": record.data_age_seconds,
+        "rto_seconds": record.rto_seconds,
+        "restore_seconds": record.restore_seconds,
+        "snapshot_id": record.snapshot_id,
+        **figures,
+    }
+    recorder.note(diagnosis.message)
+    recorder.finish(
+        diagnosis.status if not diagnosis.ok else RunStatus.SUCCEEDED, summary, exit_code=diagnosis.exit_code
+    )
+    record_drill(ctx.store, record, target.site)
+    audit_event(
+        ctx.store,
+        ctx.actor,
+        "backup.drill",
+        f"{dataset.name}@{target.host}",
+        diagnosis.status,
+        drill_host=plan.target,
+        run_id=recorder.run_id,
+        passed=diagnosis.ok,
+    )
+    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+
+
+def _drill_steps(
+    ctx: BackupContext,
+    target: BackupTarget,
+    recorder: Recorder,
+    record: BackupDrill,
+    figures: dict[str, Any],
+    folder: str,
+    on_progress: ProgressCallback | None,
+) -> Diagnosis:
+    dataset = target.dataset
+    plan = dataset.drill
+    assert plan is not None  # noqa: S101 - checked by drill()
+    password = ctx.password(target)
+    if password is None:
+        return Diagnosis(
+            RunStatus.FAILED, "no_backup", "nothing to drill: this repository was never backed up", True, -1
+        )
+    from .maintenance import snapshots
+
+    found = snapshots(ctx, target)
+    if not found:
+        return Diagnosis(RunStatus.FAILED, "no_backup", "nothing to drill: the repository has no snapshot", True, -1)
+    latest = found[-1]
+    record.snapshot_id, record.snapshot_time = latest.id, latest.time
+    record.data_age_seconds = round((record.started_at - latest.time).total_seconds(), 3)
+    executor = ctx.executor(plan.target)
+    session = ResticSession(ctx, target, executor, recorder, password, on_progress)
+    recorder.note(
+        f"drill: restoring snapshot {latest.short_id} of {dataset.name}@{target.host} "
+        f"({record.data_age_seconds:.0f} s old) on {plan.target} into {folder}"
+    )
+    started = time.monotonic()
+    diagnosis, final, seconds = _restore_into(session, ctx, target, plan.target, folder, latest.id, ())
+    record.restore_seconds = round(seconds, 3)
+    if final is not None:
+        figures.update(files_restored=final.files_restored, bytes_restored=final.bytes_restored)
+    if not diagnosis.ok:
+        return Diagnosis(
+            RunStatus.FAILED,
+            f"restore_{diagnosis.reason}",
+            f"drill restore failed: {diagnosis.message}",
+            True,
+            diagnosis.exit_code,
+        )
+    recorded = manifest_for(ctx.store, dataset.name, target.host, latest.id)
+    if recorded is not None:
+        result = executor.run(
+            manifest.verify_argv(folder), input_text=manifest.verify_program(recorded), timeout=VERIFY_TIMEOUT
+        )
+        try:
+            report = manifest.parse_report(result.stdout)
+        except EgovError as error:
+            return Diagnosis(
+                RunStatus.FAILED,
+                "verify_error",
+                f"manifest verification did not run: {error.message}",
+                True,
+                result.exit_code,
+            )
+        record.files_checked = int(report.get("checked", 0))
+        figures.update(manifest_ok=report.get("ok"), manifest_changed=len(report.get("changed", [])))
+        if not report.get("passed"):
+            bad = (report.get("missing") or []) + (report.get("mismatched") or [])
+            return Diagnosis(
+                RunStatus.FAILED,
+                "verify_mismatch",
+                f"restored files differ from the backup-time manifest: {len(report.get('missing', []))} "
+                f"missing, {len(report.get('mismatched', []))} different (first: {bad[:3]})",
+                True,
+                1,
+            )
+        recorder.note(f"manifest verified: {report.get('ok')} of {report.get('checked')} files identical")
+    elif dataset.paths and dataset.manifest:
+        recorder.note("no manifest was recorded for this snapshot: SHA-256 verification skipped")
+    verify = plan.verify_argv(folder)
+    if verify:
+        result = executor.run(verify, timeout=VERIFY_TIMEOUT)
+        if result.exit_code != 0:
+            return Diagnosis(
+                RunStatus.FAILED,
+                "verify_command",
+                f"the verification command failed (exit {result.exit_code}): {' '.join(result.tail[-3:])}",
+                True,
+                result.exit_code,
+            )
+        recorder.note(f"verification command passed: {' '.join(verify)}")
+    record.rto_seconds = round(time.monotonic() - started, 3)
+    return Diagnosis(
+        RunStatus.SUCCEEDED,
+        "ok",
+        f"drill passed: data age {record.data_age_seconds:.0f} s (RPO {dataset.rpo}), "
+        f"restore and verify {record.rto_seconds:.1f} s",
+        False,
+        0,
+    )

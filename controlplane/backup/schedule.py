@@ -1,0 +1,150 @@
+"""Backup jobs in the scheduler (APScheduler, jobs persisted in the store).
+
+One job per dataset and host and kind: ``backup``, ``check`` (``restic check
+--read-data-subset``), ``prune`` (``forget --prune``) and, for datasets with
+a drill target and schedule, ``drill``. Job ids are
+``backup:KIND:DATASET:HOST``. Every job has:
+
+* ``max_instances=1``: a backup still running when its next slot comes is
+  not started twice;
+* ``coalesce=True`` and no misfire grace limit: after the control plane was
+  down, a missed job runs **once** when it comes back, not once per slot;
+* ``jitter``: up to :data:`JITTER_SECONDS` of random delay, so a hundred
+  hosts scheduled at ``0 * * * *`` do not hit the backup center together.
+
+Check and prune never run at the same time as a backup of the same
+repository: every one of them takes the per-repository lock of
+:mod:`.locks` first (waiting for a running backup to finish).
+
+Persisted jobs cannot carry live objects, so the job function finds the
+store through :func:`controlplane.scheduler.current_store` and the site
+configuration through :func:`configure` (called by :func:`sync_jobs`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+JOB_PREFIX = "backup:"
+JOB_FUNCTION = "controlplane.backup.schedule:run_job"
+JITTER_SECONDS = 120
+KINDS = ("backup", "check", "prune", "drill")
+
+_config: dict[str, Any] = {}
+_config_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """One scheduler job: id, what it runs and when (five-field cron, UTC)."""
+
+    id: str
+    kind: str
+    dataset: str
+    host: str
+    cron: str
+    jitter: int = JITTER_SECONDS
+
+
+def planned_jobs(policy: Any, ctx: Any) -> list[PlannedJob]:
+    """Every job the policy calls for, in a stable order.
+
+    Given the Policy and something with ``targets(dataset)`` (a
+    BackupContext); returns the PlannedJobs.
+    """
+    jobs = []
+    for dataset in policy.datasets:
+        for target in ctx.targets(dataset):
+            crons = {"backup": dataset.schedule, "check": dataset.check_schedule, "prune": dataset.prune_schedule}
+            if dataset.drill is not None and dataset.drill.schedule:
+                crons["drill"] = dataset.drill.schedule
+            for kind, cron in crons.items():
+                job_id = f"{JOB_PREFIX}{kind}:{dataset.name}:{target.host}"
+                jobs.append(PlannedJob(job_id, kind, dataset.name, target.host, cron))
+    return jobs
+
+
+def trigger_for(cron: str, jitter: int) -> Any:
+    """An APScheduler CronTrigger (UTC) for a five-field cron expression with jitter."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    minute, hour, day, month, day_of_week = cron.split()
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=day_of_week, timezone="UTC", jitter=jitter
+    )
+
+
+def configure(config: Any) -> None:
+    """Remember the site configuration for job functions run by this process's scheduler."""
+    with _config_lock:
+        _config["config"] = config
+
+
+def sync_jobs(scheduler: Any, config: Any, store: Any, ctx: Any = None) -> list[str]:
+    """Make the scheduler's backup jobs match the policy; return the job ids.
+
+    Given the (created) scheduler, the site Config, the open store and
+    optionally a BackupContext (else one is opened without a vault: planning
+    needs none). Jobs are added with ``replace_existing`` so restarts update
+    them; backup jobs no longer in the policy are removed.
+    """
+    configure(config)
+    if ctx is None:
+        from .context import open_context
+
+        ctx = open_context(config, store, vault=None, trigger="schedule")
+    wanted = planned_jobs(ctx.policy, ctx)
+    ids = set()
+    for job in wanted:
+        scheduler.add_job(
+            JOB_FUNCTION,
+            trigger=trigger_for(job.cron, job.jitter),
+            args=[job.kind, job.dataset, job.host],
+            id=job.id,
+            name=f"{job.kind} {job.dataset}@{job.host}",
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+        ids.add(job.id)
+    for job in scheduler.get_jobs():
+        if job.id.startswith(JOB_PREFIX) and job.id not in ids:
+            scheduler.remove_job(job.id)
+    return sorted(ids)
+
+
+def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
+    """The scheduler's entry point: run one backup, check, prune or drill; return its result.
+
+    Raises RuntimeError when the scheduler or its configuration is missing.
+    A failed operation does not raise (it is a failed run with ``alert``).
+    """
+    from controlplane.scheduler import current_store
+    from controlplane.vault import open_vault
+
+    from . import maintenance, restore
+    from .context import open_context
+    from .engine import backup
+
+    with _config_lock:
+        config = _config.get("config")
+    if config is None:
+        raise RuntimeError("backup jobs need controlplane.backup.schedule.configure(config) first")
+    store = current_store()
+    ctx = open_context(config, store, open_vault(config, store), actor="scheduler", trigger="schedule")
+    try:
+        target = ctx.target(dataset, host)
+        operation = {"backup": backup, "check": maintenance.check, "prune": maintenance.prune, "drill": restore.drill}[
+            kind
+        ]
+        result = operation(ctx, target)
+    finally:
+        ctx.close()
+    log.info("scheduled %s of %s@%s: %s (run %s)", kind, dataset, host, result.status, result.run_id)
+    return {"run_id": result.run_id, "status": result.status}

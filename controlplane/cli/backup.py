@@ -1,0 +1,385 @@
+"""``egov backup ...`` and ``egov report dr``: backups with restic from the command line.
+
+Exit codes: 0 every unit succeeded, 1 any failed or was partial (3 from
+restic: the snapshot is incomplete and an alert is due), 2 bad input (unknown
+dataset or host, a restore target outside the restore roots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+from controlplane.cli.common import console, open_store, open_vault, print_json
+from controlplane.errors import EXIT_FAILED, BadInputError
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "partial": "yellow",
+    "failed": "red",
+    "cancelled": "yellow",
+    "interrupted": "red",
+    "running": "cyan",
+}
+
+
+@contextmanager
+def backup_context(context: Context) -> Iterator[Any]:
+    """Open store, vault and backup context for one command; close them after."""
+    from controlplane.audit import cli_actor
+    from controlplane.backup.context import open_context
+
+    store = open_store(context)
+    try:
+        vault = open_vault(context, store)
+        ctx = open_context(context.config, store, vault, actor=cli_actor(), trigger="cli")
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+    finally:
+        store.close()
+
+
+class ProgressBar:
+    """A rich progress bar fed with restic's status lines (backup or restore)."""
+
+    def __init__(self, out: Any, label: str) -> None:
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        )
+        self.task = self.progress.add_task(label, total=None)
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.progress.stop()
+
+    def update(self, status: Any) -> None:
+        """Move the bar to a BackupStatus or RestoreStatus."""
+        total = getattr(status, "total_bytes", 0) or None
+        done = getattr(status, "bytes_done", None)
+        if done is None:
+            done = getattr(status, "bytes_restored", 0)
+        self.progress.update(self.task, total=total, completed=done)
+
+
+def _show(out: Any, label: str, result: Any) -> None:
+    style = STATUS_STYLE.get(result.status, "white")
+    out.print(f"[{style}]{result.status:<9}[/] {label}  run {result.run_id}: {result.message}")
+
+
+def _exit_for(results: list[Any]) -> None:
+    if any(not r.ok for r in results):
+        raise SystemExit(EXIT_FAILED)
+
+
+@click.group("backup")
+def backup() -> None:
+    """Encrypted backups to the backup center with restic: run, restore, drill, check."""
+
+
+@backup.command("setup")
+@click.option("--site", "sites", multiple=True, help="Only these sites (default: every site with a dataset).")
+@pass_context
+def setup_command(context: Context, sites: tuple[str, ...]) -> None:
+    """Create the per-site SFTP accounts on the backup center and the hosts' backup keys (idempotent)."""
+    from controlplane.backup.records import audit_event
+    from controlplane.backup.setup import setup
+
+    with backup_context(context) as ctx:
+        report = setup(ctx, sites=list(sites) or None)
+        audit_event(
+            ctx.store,
+            ctx.actor,
+            "backup.setup",
+            ctx.center.host,
+            "ok",
+            sites=report["sites"],
+            accounts_created=report["accounts_created"],
+            keys_added=report["keys_added"],
+        )
+    out = console()
+    out.print(
+        f"backup center ready: sites {', '.join(report['sites'])}; accounts created: "
+        f"{', '.join(report['accounts_created']) or 'none'}; keys added: {report['keys_added']}; "
+        f"sshd: {report['sshd'] or 'unchanged'}"
+    )
+
+
+@backup.command("run")
+@click.argument("dataset", required=False)
+@click.option("--host", help="Only this host of the dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_context
+def run_command(context: Context, dataset: str | None, host: str | None, as_json: bool) -> None:
+    """Back up DATASET (default: every dataset) now, on each of its hosts."""
+    from controlplane.backup.engine import backup as run_backup
+
+    out = console()
+    results = []
+    with backup_context(context) as ctx:
+        for target in ctx.select(dataset, host):
+            label = f"{target.dataset.name}@{target.host}"
+            if as_json:
+                results.append(run_backup(ctx, target))
+                continue
+            with ProgressBar(out, f"backup {label}") as bar:
+                result = run_backup(ctx, target, on_progress=bar.update)
+            results.append(result)
+            _show(out, label, result)
+            summary = result.summary
+            if summary.get("snapshot_id"):
+                out.print(
+                    f"          snapshot {summary['snapshot_id'][:8]}: {summary.get('files_new', 0)} new, "
+                    f"{summary.get('files_changed', 0)} changed files, {summary.get('bytes_added', 0)} bytes "
+                    f"added in {summary.get('duration_seconds', 0):.1f} s"
+                )
+    if as_json:
+        print_json([{"run_id": r.run_id, "status": r.status, "message": r.message, **r.summary} for r in results])
+    _exit_for(results)
+
+
+@backup.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_context
+def list_command(context: Context, as_json: bool) -> None:
+    """Every dataset and host with its last backup, age against RPO, last check and drill."""
+    from controlplane.backup.report import readiness
+
+    with backup_context(context) as ctx:
+        rows = readiness(ctx)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in (
+        "DATASET",
+        "HOST",
+        "SCHEDULE",
+        "RPO",
+        "LAST SUCCESS",
+        "AGE",
+        "LAST RUN",
+        "LAST CHECK",
+        "LAST DRILL",
+        "VERDICT",
+    ):
+        table.add_column(column)
+    colours = {"ok": "green", "warning": "yellow", "stale": "red", "never": "red", "failing": "red"}
+    for row in rows:
+        table.add_row(
+            row["dataset"],
+            row["host"],
+            row["schedule"],
+            row["rpo"],
+            (row["last_success"] or "never")[:19],
+            row["age_human"],
+            row["last_status"] or "-",
+            row["last_check_status"] or "-",
+            row["drill_human"],
+            f"[{colours.get(row['verdict'], 'white')}]{row['verdict']}[/]",
+        )
+    console().print(table)
+
+
+@backup.command("snapshots")
+@click.argument("dataset")
+@click.option("--host", help="Host of the dataset (needed when it has several).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_context
+def snapshots_command(context: Context, dataset: str, host: str | None, as_json: bool) -> None:
+    """List the snapshots of DATASET on a host, read from the repository itself."""
+    from controlplane.backup.maintenance import snapshots
+
+    with backup_context(context) as ctx:
+        found = snapshots(ctx, ctx.target(dataset, host))
+    if as_json:
+        print_json(
+            [
+                {
+                    "id": s.id,
+                    "short_id": s.short_id,
+                    "time": s.time.isoformat(),
+                    "host": s.hostname,
+                    "paths": list(s.paths),
+                    "tags": list(s.tags),
+                }
+                for s in found
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in ("ID", "TIME (UTC)", "HOST", "PATHS", "TAGS"):
+        table.add_column(column)
+    for snap in found:
+        table.add_row(
+            snap.short_id,
+            snap.time.strftime("%Y-%m-%d %H:%M:%S"),
+            snap.hostname,
+            " ".join(snap.paths),
+            ",".join(snap.tags),
+        )
+    console().print(table)
+
+
+def _maintenance(context: Context, dataset: str | None, host: str | None, what: str) -> None:
+    from controlplane.backup import maintenance
+
+    out = console()
+    results = []
+    with backup_context(context) as ctx:
+        for target in ctx.select(dataset, host):
+            if what == "check" or ctx.password(target) is not None:
+                result = getattr(maintenance, what)(ctx, target)
+                results.append(result)
+                _show(out, f"{target.dataset.name}@{target.host}", result)
+    _exit_for(results)
+
+
+@backup.command("check")
+@click.argument("dataset", required=False)
+@click.option("--host", help="Only this host of the dataset.")
+@pass_context
+def check_command(context: Context, dataset: str | None, host: str | None) -> None:
+    """Verify repositories (restic check --read-data-subset of the policy)."""
+    _maintenance(context, dataset, host, "check")
+
+
+@backup.command("prune")
+@click.argument("dataset", required=False)
+@click.option("--host", help="Only this host of the dataset.")
+@pass_context
+def prune_command(context: Context, dataset: str | None, host: str | None) -> None:
+    """Apply retention: restic forget --prune with the policy's keep rules."""
+    _maintenance(context, dataset, host, "prune")
+
+
+@backup.command("drill")
+@click.argument("dataset", required=False)
+@click.option("--host", help="Only this host of the dataset.")
+@pass_context
+def drill_command(context: Context, dataset: str | None, host: str | None) -> None:
+    """Restore the latest snapshot on the drill target, verify it, record RPO/RTO, clean up."""
+    from controlplane.backup.restore import drill
+
+    out = console()
+    results = []
+    with backup_context(context) as ctx:
+        for target in ctx.select(dataset, host):
+            if target.dataset.drill is None:
+                if dataset:
+                    raise BadInputError(f"dataset {dataset!r} has no drill target")
+                continue
+            label = f"{target.dataset.name}@{target.host}"
+            with ProgressBar(out, f"drill {label} on {target.dataset.drill.target}") as bar:
+                result = drill(ctx, target, on_progress=bar.update)
+            results.append(result)
+            _show(out, label, result)
+    _exit_for(results)
+
+
+@backup.command("restore")
+@click.argument("dataset")
+@click.option("--host", help="Host whose backup to restore (needed when the dataset has several).")
+@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id or 'latest'.")
+@click.option("--to-host", help="Restore onto another host (default: the same host).")
+@click.option("--target", "target_dir", required=True, help="Folder to restore into (inside the restore roots).")
+@click.option("--include", "includes", multiple=True, help="Restore only this path (repeatable).")
+@click.option("--in-place", is_flag=True, help="Allow a folder outside the restore roots (over live data).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation of --in-place.")
+@pass_context
+def restore_command(
+    context: Context,
+    dataset: str,
+    host: str | None,
+    snapshot: str,
+    to_host: str | None,
+    target_dir: str,
+    includes: tuple[str, ...],
+    in_place: bool,
+    yes: bool,
+) -> None:
+    """Restore DATASET from the backup center into --target (audited)."""
+    from controlplane.backup.restore import check_restore_dir, restore
+
+    out = console()
+    with backup_context(context) as ctx:
+        target = ctx.target(dataset, host)
+        folder = check_restore_dir(target_dir, ctx.policy.restore_roots, in_place=in_place)
+        if in_place and not yes:
+            click.confirm(
+                f"Restore {snapshot} of {dataset}@{target.host} OVER {to_host or target.host}:{folder}?", abort=True
+            )
+        with ProgressBar(out, f"restore {dataset}@{target.host}") as bar:
+            result = restore(
+                ctx,
+                target,
+                directory=folder,
+                snapshot=snapshot,
+                to_host=to_host,
+                includes=includes,
+                in_place=in_place,
+                on_progress=bar.update,
+            )
+        _show(out, f"{dataset}@{target.host}", result)
+    _exit_for([result])
+
+
+@backup.command("schedule")
+@pass_context
+def schedule_command(context: Context) -> None:
+    """Show the backup, check, prune and drill jobs the scheduler runs."""
+    from controlplane.backup.schedule import planned_jobs
+
+    with backup_context(context) as ctx:
+        jobs = planned_jobs(ctx.policy, ctx)
+    from rich.table import Table
+
+    table = Table(box=None)
+    for column in ("JOB", "CRON (UTC)", "JITTER"):
+        table.add_column(column)
+    for job in jobs:
+        table.add_row(job.id, job.cron, f"{job.jitter} s")
+    console().print(table)
+
+
+@click.command("dr")
+@click.option("--format", "fmt", type=click.Choice(["json", "html"]), default="json", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to a file instead of stdout.")
+@pass_context
+def dr_report_command(context: Context, fmt: str, output: str | None) -> None:
+    """DR readiness: per dataset and host, last success, age vs RPO, last check and drill, verdict."""
+    from controlplane.backup.report import render_html, report_data
+
+    with backup_context(context) as ctx:
+        data = report_data(ctx)
+    if fmt == "json":
+        import json
+
+        text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
+    else:
+        text = render_html(data)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    else:
+        click.echo(text)

@@ -1,0 +1,151 @@
+"""The backup JSON API (its own blueprint under ``/api/v1/backup``).
+
+* ``GET /api/v1/backup/status`` — the readiness rows (dataset, host, last success,
+  age against RPO, last check, last drill, verdict) within the caller's scope
+* ``GET /api/v1/backup/<dataset>/<host>/snapshots`` — snapshots recorded by our runs
+* ``GET /api/v1/backup/<dataset>/<host>/drills`` — restore drills with RPO/RTO figures
+* ``POST /api/v1/backup/<dataset>/<host>/run`` — start a backup (or ``{"action": "drill"}``), 202
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, jsonify, request
+from sqlalchemy import select
+
+from controlplane.web.policy import current_scope, requires
+from controlplane.web.state import state
+from controlplane.web.views.backup import ACTIONS, find_unit, policy_view, start_operation
+
+bp = Blueprint("backup_api", __name__, url_prefix="/api/v1/backup")
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value else None
+
+
+@bp.get("/status")
+@requires("backup.view", scoped=True)
+def status() -> Any:
+    """The DR readiness rows of every unit in scope."""
+    from controlplane.backup.report import readiness
+
+    scope = current_scope()
+    return jsonify({"items": [row for row in readiness(policy_view()) if scope.allows(row["site"])]})
+
+
+@bp.get("/<dataset>/<host>/snapshots")
+@requires("backup.view", scoped=True)
+def snapshots(dataset: str, host: str) -> Any:
+    """Snapshots of one unit made by our runs, newest first, with their figures."""
+    from controlplane.backup.models import BackupSnapshot
+
+    find_unit(policy_view(), dataset, host)
+    with state().store.session() as db:
+        rows = db.scalars(
+            select(BackupSnapshot)
+            .where(BackupSnapshot.dataset == dataset, BackupSnapshot.host == host)
+            .order_by(BackupSnapshot.id.desc())
+            .limit(100)
+        ).all()
+        items = [
+            {
+                "snapshot_id": r.snapshot_id,
+                "time": _iso(r.snapshot_time),
+                "run_id": r.run_id,
+                "files_new": r.files_new,
+                "files_changed": r.files_changed,
+                "bytes_added": r.bytes_added,
+                "duration_seconds": r.duration_seconds,
+                "partial": r.partial,
+                "manifest_files": len(r.manifest["files"]) if r.manifest else None,
+            }
+            for r in rows
+        ]
+    return jsonify({"items": items})
+
+
+@bp.get("/<dataset>/<host>/drills")
+@requires("backup.view", scoped=True)
+def drills(dataset: str, host: str) -> Any:
+    """Restore drills of one unit, newest first."""
+    from controlplane.backup.models import BackupDrill
+
+    find_unit(policy_view(), dataset, host)
+    with state().store.session() as db:
+        rows = db.scalars(
+            select(BackupDrill)
+            .where(BackupDrill.dataset == dataset, BackupDrill.host == host)
+            .order_by(BackupDrill.id.desc())
+            .limit(100)
+        ).all()
+        items = [
+            {
+                "run_id": r.run_id,
+                "drill_host": r.drill_host,
+                "snapshot_id": r.snapshot_id,
+                "started_at": _iso(r.started_at),
+                "passed": r.passed,
+                "data_age_seconds": r.data_age_seconds,
+                "rto_seconds": r.rto_seconds,
+                "files_checked": r.files_checked,
+                "message": r.message,
+            }
+            for r in rows
+        ]
+    return jsonify({"items": items})
+
+
+@bp.post("/<dataset>/<host>/run")
+@requires("backup.run", scoped=True)
+def run(dataset: str, host: str) -> Any:
+    """Start a backup or drill of one unit now; 202 with what was started."""
+    unit = find_unit(policy_view(), dataset, host)
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body, dict) or set(body) - {"action"}:
+        abort(400)  # one field only: unknown fields are refused like everywhere in the API
+    action = body.get("action", "backup")
+    if action not in ACTIONS or (action == "drill" and unit.dataset.drill is None):
+        abort(400)
+    start_operation(action, dataset, host)
+    return jsonify({"started": action, "dataset": dataset, "host": host}), 202
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the backup API (merged into the document by controlplane.web.openapi)."""
+    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param
+
+    row = {"type": "object", "additionalProperties": True}
+    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
+    unit = [_path_param("dataset"), _path_param("host")]
+    return {
+        "/api/v1/backup/status": {
+            "get": _op("DR readiness per dataset and host in the caller's scope", items, tag="backup")
+        },
+        "/api/v1/backup/{dataset}/{host}/snapshots": {
+            "get": _op("Snapshots of one dataset on one host, newest first", items, params=unit, tag="backup")
+        },
+        "/api/v1/backup/{dataset}/{host}/drills": {
+            "get": _op("Restore drills of one dataset on one host, newest first", items, params=unit, tag="backup")
+        },
+        "/api/v1/backup/{dataset}/{host}/run": {
+            "post": _op(
+                "Start a backup or a restore drill of one dataset on one host now",
+                {
+                    "type": "object",
+                    "required": ["started", "dataset", "host"],
+                    "properties": {
+                        "started": {"enum": list(ACTIONS)},
+                        "dataset": {"type": "string"},
+                        "host": {"type": "string"},
+                    },
+                },
+                status=202,
+                body="BackupRunRequest",
+                params=unit,
+                errors=WRITE_ERRORS,
+                tag="backup",
+            )
+        },
+    }

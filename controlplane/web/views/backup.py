@@ -1,0 +1,162 @@
+"""Backups in the console: the dataset × host grid, one unit's snapshots and drills, run now, drill, restore.
+
+The grid colours each cell by the age of the last success against the
+dataset's RPO (the verdicts of :mod:`controlplane.backup.report`). Run now,
+drill and restore start the engine in a background thread (the run row shows
+the progress on the runs page); restores are admin-only and audited with the
+console user as actor. Everything is site-scoped: a user sees and acts on
+the units of the sites in scope only.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from controlplane.errors import BadInputError, EgovError
+from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.state import state
+
+bp = Blueprint("backup", __name__)
+ACTIONS = ("backup", "drill")
+SNAPSHOT = re.compile(r"latest|[0-9a-f]{8,64}")
+
+
+def policy_view() -> Any:
+    """The read-only policy view of the console's config, store and inventory."""
+    from controlplane.backup.report import PolicyView
+
+    return PolicyView(state().config, state().store, state().inventory)
+
+
+def find_unit(view: Any, dataset: str, host: str) -> Any:
+    """The (dataset, host) unit, after the site check; 404 when the policy has no such unit."""
+    try:
+        found = [t for t in view.targets(view.policy.dataset(dataset)) if t.host == host]
+    except BadInputError:
+        abort(404)
+    if not found:
+        abort(404)
+    require_site(found[0].site)
+    return found[0]
+
+
+def start_operation(kind: str, dataset: str, host: str, **options: Any) -> None:
+    """Run a backup, drill or restore in a daemon thread with the console user as actor."""
+    from controlplane.backup import engine, restore
+    from controlplane.backup.context import open_context
+
+    console = state()
+    actor = f"{g.egov_user.name}@console"
+
+    def work() -> None:
+        ctx = open_context(console.config, console.store, console.vault, actor=actor, trigger="console")
+        try:
+            target = ctx.target(dataset, host)
+            if kind == "backup":
+                engine.backup(ctx, target)
+            elif kind == "drill":
+                restore.drill(ctx, target)
+            else:
+                restore.restore(ctx, target, **options)
+        finally:
+            ctx.close()
+
+    threading.Thread(target=work, name=f"egov-{kind}-{dataset}@{host}", daemon=True).start()
+
+
+@bp.get("/backup")
+@requires("backup.view", scoped=True)
+def index() -> Any:
+    """The dataset × host grid, coloured by age against the RPO, within the user's scope."""
+    from controlplane.backup.report import readiness
+
+    scope = current_scope()
+    view = policy_view()
+    rows = [row for row in readiness(view) if scope.allows(row["site"])]
+    datasets = [d.name for d in view.policy.datasets if any(r["dataset"] == d.name for r in rows)]
+    hosts = sorted({row["host"] for row in rows})
+    grid = {(row["dataset"], row["host"]): row for row in rows}
+    return render_template("backup.html", datasets=datasets, hosts=hosts, grid=grid, rows=rows)
+
+
+@bp.get("/backup/<dataset>/<host>")
+@requires("backup.view", scoped=True)
+def detail(dataset: str, host: str) -> Any:
+    """One unit: its figures, recent snapshots (as recorded by our runs), runs and drills."""
+    from controlplane.backup.models import BackupDrill, BackupSnapshot
+    from controlplane.backup.report import readiness
+    from controlplane.store.models import Run
+
+    view = policy_view()
+    unit = find_unit(view, dataset, host)
+    row = next(r for r in readiness(view) if r["dataset"] == dataset and r["host"] == host)
+    with state().store.session() as db:
+        snapshots = db.scalars(
+            select(BackupSnapshot)
+            .where(BackupSnapshot.dataset == dataset, BackupSnapshot.host == host)
+            .order_by(BackupSnapshot.id.desc())
+            .limit(30)
+        ).all()
+        drills = db.scalars(
+            select(BackupDrill)
+            .where(BackupDrill.dataset == dataset, BackupDrill.host == host)
+            .order_by(BackupDrill.id.desc())
+            .limit(20)
+        ).all()
+        runs = db.scalars(select(Run).where(Run.target == f"{dataset}@{host}").order_by(Run.id.desc()).limit(20)).all()
+        db.expunge_all()
+    return render_template(
+        "backup_detail.html",
+        unit=unit,
+        row=row,
+        snapshots=snapshots,
+        drills=drills,
+        runs=runs,
+        roots=view.policy.restore_roots,
+    )
+
+
+@bp.post("/backup/<dataset>/<host>/run")
+@requires("backup.run", scoped=True)
+def run_now(dataset: str, host: str) -> Any:
+    """Start a backup (``action=backup``) or a restore drill (``action=drill``) now."""
+    view = policy_view()
+    unit = find_unit(view, dataset, host)
+    action = request.form.get("action", "backup")
+    if action not in ACTIONS:
+        abort(400)
+    if action == "drill" and unit.dataset.drill is None:
+        abort(400)
+    start_operation(action, dataset, host)
+    flash(f"{action} of {dataset}@{host} started", "info")
+    return redirect(url_for("backup.detail", dataset=dataset, host=host))
+
+
+@bp.post("/backup/<dataset>/<host>/restore")
+@requires("backup.restore", scoped=True)
+def restore_now(dataset: str, host: str) -> Any:
+    """Start a restore into an allowed restore root (never in place from the console)."""
+    from controlplane.backup.restore import check_restore_dir
+
+    view = policy_view()
+    find_unit(view, dataset, host)
+    snapshot = request.form.get("snapshot", "latest").strip() or "latest"
+    to_host = request.form.get("to_host", "").strip() or None
+    try:
+        folder = check_restore_dir(request.form.get("target", ""), view.policy.restore_roots)
+        if to_host is not None:
+            to_site = state().inventory.host(to_host).site
+            require_site(to_site)
+        if not SNAPSHOT.fullmatch(snapshot):
+            raise BadInputError(f"snapshot {snapshot!r} is not 'latest' or a hexadecimal snapshot id")
+    except (BadInputError, EgovError) as error:
+        flash(error.message, "error")
+        return redirect(url_for("backup.detail", dataset=dataset, host=host))
+    start_operation("restore", dataset, host, directory=folder, snapshot=snapshot, to_host=to_host)
+    flash(f"restore of {dataset}@{host} into {to_host or host}:{folder} started", "info")
+    return redirect(url_for("backup.detail", dataset=dataset, host=host))
