@@ -1,0 +1,381 @@
+"""``egov runbook``: list, show, dry-run, drill and run coded runbooks; history and journals.
+
+Runbook files are trusted code (like playbooks): listing them executes them.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+from controlplane.cli.common import audit, console, open_store, print_json
+from controlplane.errors import EXIT_FAILED, BadInputError
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "planned": "blue",
+    "running": "cyan",
+    "failed": "red",
+    "cancelled": "magenta",
+    "interrupted": "red",
+    "partial": "yellow",
+    "skipped": "dim",
+}
+SEVERITY_STYLE = {"low": "dim", "medium": "yellow", "high": "red", "critical": "bold red"}
+
+
+@click.group()
+def runbook() -> None:
+    """Coded runbooks for failover and recovery: dry-run, drill, run, journal."""
+
+
+def _folder(context: Context) -> Path:
+    return Path(context.config.runbooks)
+
+
+def _inventory(context: Context) -> Any:
+    from controlplane.inventory import load_inventory
+
+    return load_inventory(Path(context.config.inventory))
+
+
+@runbook.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def list_runbooks(context: Context, as_json: bool) -> None:
+    """List the runbooks, with the error of any that does not load."""
+    from controlplane.runbook.loader import load_runbooks
+
+    loaded = load_runbooks(_folder(context))
+    rows = [
+        {
+            "name": item.name,
+            "path": str(item.path),
+            "ok": item.ok,
+            "error": item.error,
+            **(
+                {
+                    "title": item.runbook.title,
+                    "title_zh": item.runbook.title_zh,
+                    "severity": item.runbook.severity,
+                    "rto_objective_seconds": item.runbook.rto_objective,
+                }
+                if item.runbook
+                else {}
+            ),
+        }
+        for item in loaded
+    ]
+    if as_json:
+        print_json(rows)
+    else:
+        from rich.table import Table
+
+        table = Table("name", "title", "标题", "severity", "RTO objective", "status")
+        for row in rows:
+            if row["ok"]:
+                style = SEVERITY_STYLE.get(row["severity"], "")
+                table.add_row(
+                    row["name"],
+                    row["title"],
+                    row["title_zh"],
+                    f"[{style}]{row['severity']}[/]",
+                    f"{row['rto_objective_seconds']:g} s",
+                    "[green]ok[/]",
+                )
+            else:
+                table.add_row(row["name"], "", "", "", "", f"[red]does not load: {row['error']}[/]")
+        console().print(table if rows else f"no runbooks in {_folder(context)}")
+    if any(not row["ok"] for row in rows):
+        raise SystemExit(EXIT_FAILED)
+
+
+@runbook.command()
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def show(context: Context, name: str, as_json: bool) -> None:
+    """Show a runbook: parameters, hypothesis, steps, verification."""
+    from controlplane.runbook.loader import get_runbook
+
+    data = get_runbook(_folder(context), name).describe()
+    if as_json:
+        print_json(data)
+        return
+    out = console()
+    out.print(f"[bold]{data['name']}[/]: {data['title']} / {data['title_zh']}")
+    out.print(
+        f"severity {data['severity']}, RTO objective {data['rto_objective_seconds']:g} s"
+        + (", needs a second approver" if data["approvals_required"] > 1 else "")
+    )
+    out.print(data["description"])
+    out.print("[bold]parameters[/]")
+    for param in data["params"]:
+        default = "(required)" if param["required"] else f"default {param['default']!r}"
+        out.print(f"  {param['name']} ({param['type']}, {default}): {param['help']}")
+    out.print("[bold]steady state[/]")
+    for probe in data["steady_state"]:
+        out.print(f"  - {probe['name']}")
+    out.print("[bold]steps[/]")
+    for index, step in enumerate(data["steps"], 1):
+        undo = "rollback" if step["rollback"] else "no rollback"
+        out.print(f"  {index}. {step['name']} (timeout {step['timeout']:g} s, {step['retries']} retries, {undo})")
+    out.print("[bold]verification[/]")
+    for probe in data["verification"]:
+        out.print(f"  - {probe['name']}")
+
+
+class LiveSteps:
+    """The live step display: a rich table on a terminal, one line per event elsewhere."""
+
+    def __init__(self, title: str) -> None:
+        self.console = console()
+        self.title = title
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.lock = threading.Lock()
+        self.live: Any = None
+
+    def __enter__(self) -> LiveSteps:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(self.render(), console=self.console, refresh_per_second=8, transient=False)
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.update(self.render())
+            self.live.__exit__(None, None, None)
+
+    def render(self) -> Any:
+        from rich.table import Table
+
+        table = Table("#", "phase", "activity", "status", "seconds", "last output", title=self.title)
+        for seq, row in sorted(self.rows.items()):
+            style = STATUS_STYLE.get(row["status"], "")
+            seconds = f"{row['duration']:.2f}" if row.get("duration") is not None else ""
+            table.add_row(
+                str(seq),
+                row["phase"],
+                row["name"],
+                f"[{style}]{row['status']}[/]",
+                seconds,
+                (row.get("last") or "")[-60:],
+            )
+        return table
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        with self.lock:
+            seq = event["seq"]
+            if event["event"] == "start":
+                self.rows[seq] = {"phase": event["phase"], "name": event["name"], "status": "running"}
+            elif event["event"] == "line":
+                self.rows.setdefault(seq, {"phase": event["phase"], "name": "", "status": "running"})["last"] = event[
+                    "text"
+                ]
+            else:
+                row = self.rows.setdefault(seq, {"phase": event["phase"], "name": event["name"]})
+                row.update(status=event["status"], duration=event["duration"])
+                if self.live is None:
+                    click.echo(
+                        f"{event['phase']:>17}  {event['status']:<10} {event['duration']:7.2f} s  {event['name']}"
+                    )
+            if self.live is not None:
+                self.live.update(self.render())
+
+
+def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    from controlplane.audit import cli_actor
+    from controlplane.runbook.engine import execute
+    from controlplane.runbook.loader import get_runbook
+    from controlplane.runbook.params import parse_assignments
+
+    definition = get_runbook(_folder(context), name)
+    given = parse_assignments(params)
+    confirmed = yes
+    interactive = sys.stdin.isatty()
+    if mode == "run" and not yes:
+        if not interactive:
+            raise BadInputError(f"runbook {name} changes production: pass --yes (no terminal to confirm on)")
+        typed = click.prompt(f"This runs {name} FOR REAL. Type its name to confirm", default="", show_default=False)
+        confirmed = typed.strip() == name
+        if not confirmed:
+            raise BadInputError("not confirmed: nothing was done")
+
+    def ask(question: str) -> bool:
+        if yes or not interactive:
+            return yes
+        return click.confirm(question, default=False)
+
+    store = open_store(context)
+    inventory = _inventory(context)
+    display = LiveSteps(f"{name} ({mode})")
+    with display:
+        result = execute(
+            context.config,
+            store,
+            inventory,
+            definition,
+            mode=mode,
+            params=given,
+            actor=cli_actor(),
+            trigger="cli",
+            confirmed=confirmed,
+            confirm=ask,
+            listener=None if as_json else display,
+        )
+    if as_json:
+        from controlplane.runbook.journal import read_journal
+
+        print_json(read_journal(store, result.run_id))
+    else:
+        figures = result.figures
+        rto = figures.get("rto_seconds")
+        line = f"run {result.run_id}: {result.status}"
+        if rto is not None:
+            line += f", RTO {rto:.2f} s (objective {figures['rto_objective_seconds']:g} s)"
+        click.echo(line)
+        if result.error:
+            click.echo(f"error: {result.error}", err=True)
+        click.echo(f"journal: egov runbook journal {result.run_id}")
+    if not result.ok:
+        raise SystemExit(EXIT_FAILED)
+
+
+PARAM_OPTION = click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a parameter.")
+JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the journal as JSON at the end.")
+
+
+@runbook.command()
+@click.argument("name")
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing anywhere.")
+@PARAM_OPTION
+@click.option("--yes", is_flag=True, help="Confirm a real run (and answer yes to its questions).")
+@JSON_OPTION
+@pass_context
+def run(context: Context, name: str, dry_run: bool, params: tuple[str, ...], yes: bool, as_json: bool) -> None:
+    """Run a runbook for real (needs --yes or the typed name), or --dry-run for the plan."""
+    _execute(context, name, "dry-run" if dry_run else "run", params, yes, as_json)
+
+
+@runbook.command()
+@click.argument("name")
+@PARAM_OPTION
+@JSON_OPTION
+@pass_context
+def drill(context: Context, name: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Rehearse a runbook on drill targets: real actions, RTO measured, then undone."""
+    _execute(context, name, "drill", params, True, as_json)
+
+
+@runbook.command()
+@click.argument("name")
+@PARAM_OPTION
+@click.option("--reason", default="", help="Why (kept with the approval).")
+@pass_context
+def approve(context: Context, name: str, params: tuple[str, ...], reason: str) -> None:
+    """Approve a real run of a runbook that needs a second person (same parameters, 1 h)."""
+    from controlplane.audit import cli_actor
+    from controlplane.runbook.approvals import approve as record_approval
+    from controlplane.runbook.loader import get_runbook
+    from controlplane.runbook.params import parse_assignments, resolve_params
+
+    definition = get_runbook(_folder(context), name)
+    resolved = resolve_params(definition, parse_assignments(params), _inventory(context))
+    store = open_store(context)
+    approval_id = record_approval(store, runbook=name, params=resolved, approver=cli_actor(), reason=reason)
+    audit(store, "runbook.approve", name, approval=approval_id, params=resolved)
+    click.echo(f"approval {approval_id} recorded for {name} (valid 1 h, by another person than the runner)")
+
+
+@runbook.command()
+@click.argument("run_id", type=int)
+@pass_context
+def cancel(context: Context, run_id: int) -> None:
+    """Ask a running runbook to stop; its completed steps are rolled back."""
+    from controlplane.runs import request_cancel
+
+    store = open_store(context)
+    with store.session() as session:
+        status = request_cancel(session, run_id).status
+    audit(store, "runbook.cancel", str(run_id))
+    click.echo(f"run {run_id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
+
+
+@runbook.command()
+@click.option("--name", help="Only this runbook.")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def history(context: Context, name: str | None, limit: int, as_json: bool) -> None:
+    """Runbook runs, newest first, with mode, status and RTO against objective."""
+    from controlplane.runbook.history import runbook_history
+
+    rows = runbook_history(open_store(context), name=name, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("run", "runbook", "mode", "targets", "actor", "status", "started (UTC)", "RTO", "objective")
+    for row in rows:
+        style = STATUS_STYLE.get(row["status"], "")
+        rto = f"{row['rto_seconds']:.2f} s" if row["rto_seconds"] is not None else "-"
+        if row["rto_met"] is False:
+            rto = f"[red]{rto}[/]"
+        objective = f"{row['rto_objective_seconds']:g} s" if row["rto_objective_seconds"] else "-"
+        table.add_row(
+            str(row["run_id"]),
+            row["runbook"] or "?",
+            row["mode"] or "?",
+            row["target"],
+            row["actor"],
+            f"[{style}]{row['status']}[/]",
+            (row["started_at"] or "")[:19],
+            rto,
+            objective,
+        )
+    console().print(table)
+
+
+@runbook.command()
+@click.argument("run_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="md", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
+@pass_context
+def journal(context: Context, run_id: int, fmt: str, output: str | None) -> None:
+    """Export a run's journal as JSON, Markdown or HTML."""
+    from controlplane.runbook.export import export
+    from controlplane.runbook.journal import read_journal
+
+    text = export(read_journal(open_store(context), run_id), fmt)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"journal of run {run_id} written to {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@runbook.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def locks(context: Context, as_json: bool) -> None:
+    """Show which targets are held by which runbook run."""
+    from controlplane.runbook.locks import holders
+
+    rows = holders(open_store(context))
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['target']}: run {row['run_id']} ({row['runbook']}) by {row['actor']} since {row['acquired_at']}"
+        )
+    if not rows:
+        click.echo("no target is held")

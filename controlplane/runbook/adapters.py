@@ -1,0 +1,316 @@
+"""What a runbook reaches outside the control plane, behind small interfaces.
+
+The engine hands every helper one :class:`Adapters` bundle, so tests (and a
+future distributed worker) can replace any part, and so a runbook that needs
+an engine still being built (the backup engine's restore, the playbook
+runner, the alert receivers) fails its step with a clear "unavailable"
+message instead of failing to load.
+
+* :class:`HostRunner`: run an argv on a host (default: SSH with the pool,
+  pinned host keys, argv quoted per word).
+* :class:`BackupAdapter`: restore a dataset, verify it, switch the backup
+  center, take a backup now.
+* :class:`Notifier`: tell people (default: the audit log and the journal).
+* :class:`PlaybookRunner`: run a playbook on some hosts.
+* :class:`SecretStore`: the vault (list, read, write secrets), for rotation.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from controlplane.errors import EgovError
+
+
+class AdapterUnavailable(EgovError):
+    """The engine a helper needs is not available in this installation."""
+
+
+@dataclass
+class HostResult:
+    """What a command on a host left (``dry_run`` when it was not run at all)."""
+
+    host: str
+    argv: list[str]
+    exit_code: int
+    stdout: str = ""
+    stderr: str = ""
+    duration: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class HostRunner(Protocol):
+    """Runs an argv on an inventory host."""
+
+    def run(self, host: Any, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
+        """Run ``argv`` on ``host`` (an inventory Host) and return its result; raise on no connection."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class SSHHostRunner:
+    """The default HostRunner: :class:`controlplane.ssh.SSHPool` with the site's key and known_hosts."""
+
+    def __init__(self, config: Any) -> None:
+        from controlplane.ssh import SSHPool
+
+        self.config = config
+        self.pool = SSHPool.from_config(config)
+
+    def run(self, host: Any, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
+        """Run argv on the host over SSH; raises UnreachableError/HostKeyError when it cannot connect."""
+        from controlplane.ssh import Target
+
+        target = Target.from_host(host, user=self.config.ssh_user)
+        result = self.pool.run(target, argv, timeout=timeout, input_text=input_text)
+        return HostResult(host.name, list(argv), result.exit_code, result.stdout, result.stderr, result.duration)
+
+    def close(self) -> None:
+        """Close every pooled SSH connection."""
+        self.pool.close()
+
+
+class BackupAdapter(Protocol):
+    """The backup engine as runbooks need it."""
+
+    def unavailable(self) -> str | None:
+        """Why the adapter cannot work here, or None when it can."""
+        ...
+
+    def restore(
+        self, *, dataset: str, source_host: str, target_host: str, restore_dir: str, snapshot: str = "latest"
+    ) -> dict[str, Any]:
+        """Restore ``source_host``'s snapshot of ``dataset`` into ``restore_dir`` on ``target_host``."""
+        ...
+
+    def verify(self, *, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
+        """Verify a restore (manifest, checks of the dataset's policy); raise when it does not hold."""
+        ...
+
+    def switch_center(self, *, to_center: str) -> dict[str, Any]:
+        """Point every backup policy at ``to_center``; return {"previous": name}."""
+        ...
+
+    def backup_now(self, *, dataset: str, host: str) -> dict[str, Any]:
+        """Back ``dataset`` of ``host`` up now to the active center; return the snapshot id and center."""
+        ...
+
+
+@dataclass
+class UnavailableBackup:
+    """A BackupAdapter that says why there is none (every call raises AdapterUnavailable)."""
+
+    reason: str
+
+    def unavailable(self) -> str | None:
+        return self.reason
+
+    def _refuse(self, **_kwargs: Any) -> dict[str, Any]:
+        raise AdapterUnavailable(f"backup engine unavailable: {self.reason}")
+
+    restore = verify = switch_center = backup_now = _refuse
+
+
+# The backup engine's module and the functions this adapter needs from it.
+BACKUP_ENGINE_MODULE = "controlplane.backup.engine"
+BACKUP_ENGINE_FUNCTIONS = ("restore", "verify_restore", "switch_center", "backup_now")
+
+
+class EngineBackupAdapter:
+    """A BackupAdapter over the backup engine (:mod:`controlplane.backup.engine`).
+
+    The engine is being built in parallel; until it offers the functions in
+    ``BACKUP_ENGINE_FUNCTIONS`` every call raises AdapterUnavailable naming
+    what is missing.
+    """
+
+    def __init__(self, config: Any, store: Any) -> None:
+        self.config, self.store = config, store
+        self._engine: Any = None
+        self._reason: str | None = None
+        try:
+            engine = importlib.import_module(BACKUP_ENGINE_MODULE)
+        except ImportError as error:
+            self._reason = f"{BACKUP_ENGINE_MODULE} cannot be imported ({error})"
+            return
+        missing = [name for name in BACKUP_ENGINE_FUNCTIONS if not callable(getattr(engine, name, None))]
+        if missing:
+            self._reason = f"{BACKUP_ENGINE_MODULE} lacks {', '.join(missing)}"
+        else:
+            self._engine = engine
+
+    def unavailable(self) -> str | None:
+        return self._reason
+
+    def _call(self, name: str, **kwargs: Any) -> dict[str, Any]:
+        if self._engine is None:
+            raise AdapterUnavailable(f"backup engine unavailable: {self._reason}")
+        return dict(getattr(self._engine, name)(self.config, self.store, **kwargs) or {})
+
+    def restore(
+        self, *, dataset: str, source_host: str, target_host: str, restore_dir: str, snapshot: str = "latest"
+    ) -> dict[str, Any]:
+        return self._call(
+            "restore",
+            dataset=dataset,
+            source_host=source_host,
+            target_host=target_host,
+            restore_dir=restore_dir,
+            snapshot=snapshot,
+        )
+
+    def verify(self, *, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
+        return self._call("verify_restore", dataset=dataset, target_host=target_host, restore_dir=restore_dir)
+
+    def switch_center(self, *, to_center: str) -> dict[str, Any]:
+        return self._call("switch_center", to_center=to_center)
+
+    def backup_now(self, *, dataset: str, host: str) -> dict[str, Any]:
+        return self._call("backup_now", dataset=dataset, host=host)
+
+
+class Notifier(Protocol):
+    """Tells people what a runbook does."""
+
+    def notify(self, message: str, *, severity: str, run_id: int | None) -> str:
+        """Deliver ``message``; return where it went."""
+        ...
+
+
+class AuditNotifier:
+    """The default Notifier: an audit record (alert receivers come with the monitoring engine)."""
+
+    def __init__(self, store: Any, actor: str) -> None:
+        self.store, self.actor = store, actor
+
+    def notify(self, message: str, *, severity: str, run_id: int | None) -> str:
+        from controlplane import audit
+
+        audit.append(
+            self.store,
+            actor=self.actor,
+            action="runbook.notify",
+            target=f"run:{run_id}",
+            details={"severity": severity, "message": message[:2000]},
+        )
+        return "audit log"
+
+
+class PlaybookRunner(Protocol):
+    """Runs a playbook through the automation engine."""
+
+    def unavailable(self) -> str | None:
+        """Why playbooks cannot run here, or None when they can."""
+        ...
+
+    def run(self, playbook: str, *, limit: str, extra_vars: dict[str, Any], check: bool) -> dict[str, Any]:
+        """Run ``playbook`` on the hosts of ``limit``; return its run id and status; raise on failure."""
+        ...
+
+
+PLAYBOOK_ENGINE_MODULE = "controlplane.automation.engine"
+
+
+class AutomationPlaybookRunner:
+    """A PlaybookRunner over :func:`controlplane.automation.engine.run_playbook`.
+
+    The automation engine runs its known playbooks by kind (``provision``,
+    ``harden``); a playbook is named by kind or file name. Each call is its
+    own automation run (with its own host locks), linked from the journal by
+    its run id.
+    """
+
+    def __init__(self, config: Any, store: Any, actor: str) -> None:
+        self.config, self.store, self.actor = config, store, actor
+        self._engine: Any = None
+        self._reason: str | None = None
+        try:
+            self._engine = importlib.import_module(PLAYBOOK_ENGINE_MODULE)
+        except ImportError as error:
+            self._reason = f"{PLAYBOOK_ENGINE_MODULE} cannot be imported ({error})"
+            return
+        if not callable(getattr(self._engine, "run_playbook", None)):
+            self._reason = f"{PLAYBOOK_ENGINE_MODULE} has no run_playbook()"
+
+    def unavailable(self) -> str | None:
+        return self._reason
+
+    def run(self, playbook: str, *, limit: str, extra_vars: dict[str, Any], check: bool) -> dict[str, Any]:
+        if self._reason:
+            raise AdapterUnavailable(f"playbook runner unavailable: {self._reason}")
+        if extra_vars:
+            raise AdapterUnavailable("the automation engine takes no extra vars: put them in the inventory")
+        kind = playbook.removesuffix(".yml")
+        request = self._engine.PlaybookRequest(kind=kind, limit=limit, check=check, actor=self.actor, trigger="runbook")
+        outcome = self._engine.run_playbook(self.config, self.store, request)
+        result = dict(outcome.as_dict())
+        if outcome.exit_code != 0:
+            raise EgovError(f"playbook {kind} on {limit}: run {outcome.run_id} {outcome.status}: {outcome.message}")
+        return {"run_id": result["run_id"], "status": result["status"], "hosts": result["hosts"]}
+
+
+class SecretStore(Protocol):
+    """The secrets a runbook may list and rotate."""
+
+    def names(self) -> list[str]: ...
+
+    def get(self, name: str) -> str: ...
+
+    def set(self, name: str, value: str) -> None: ...
+
+
+@dataclass
+class Adapters:
+    """Everything outside the engine a runbook's helpers use."""
+
+    hosts: HostRunner
+    backup: BackupAdapter
+    notifier: Notifier
+    playbooks: PlaybookRunner
+    secrets: Any = None  # a SecretStore, or a function returning one (the vault opens lazily)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def secret_store(self) -> SecretStore:
+        """Return the SecretStore (opening the vault on first use)."""
+        if callable(self.secrets) and not hasattr(self.secrets, "names"):
+            self.secrets = self.secrets()
+        if self.secrets is None:
+            raise AdapterUnavailable("no secret store configured")
+        return self.secrets  # type: ignore[no-any-return]
+
+    def availability(self) -> dict[str, str]:
+        """Each optional adapter with "available" or why it is not (for the plan)."""
+        return {
+            "backup": self.backup.unavailable() or "available",
+            "playbooks": self.playbooks.unavailable() or "available",
+        }
+
+    def close(self) -> None:
+        """Release what the adapters hold (SSH connections)."""
+        self.hosts.close()
+
+
+def default_adapters(config: Any, store: Any, actor: str) -> Adapters:
+    """The production adapters of a site: SSH, backup engine, audit notifier, automation, vault."""
+
+    def open_vault() -> Any:
+        from controlplane.vault import open_vault as open_site_vault
+
+        return open_site_vault(config, store)
+
+    return Adapters(
+        hosts=SSHHostRunner(config),
+        backup=EngineBackupAdapter(config, store),
+        notifier=AuditNotifier(store, actor),
+        playbooks=AutomationPlaybookRunner(config, store, actor),
+        secrets=open_vault,
+    )

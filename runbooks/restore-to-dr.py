@@ -1,0 +1,124 @@
+"""Restore a dataset from the backup center onto the DR host and bring its service up there.
+
+The restore and its verification go through the backup engine (the backup
+adapter, controlplane/runbook/adapters.py); the service is started with an
+argv the operator gives (``start_command``, split like a shell would but
+never run by one) and checked over HTTP when ``service_port`` is set.
+
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from controlplane.runbook.api import Param, Probe, Runbook, Step
+from controlplane.runbook.context import Context
+from controlplane.runbook.params import host_with
+
+
+def _dr_host(inventory: Any) -> str:
+    """The first host with role ``dr``."""
+    return next(host.name for host in inventory.hosts if host.role == "dr")
+
+
+def dr_host_answers(ctx: Context) -> None:
+    """The DR host answers on the management path."""
+    ctx.run(ctx.params["target_host"], ["true"])
+
+
+def restore(ctx: Context) -> None:
+    """Restore the dataset into the restore folder on the DR host."""
+    p = ctx.params
+    existed = ctx.run(p["target_host"], ["test", "-e", p["restore_dir"]], check=False, quiet=True)
+    ctx.state["restore_dir_existed"] = existed.ok and not existed.dry_run
+    result = ctx.restore(
+        p["dataset"],
+        source_host=p["source_host"],
+        target_host=p["target_host"],
+        restore_dir=p["restore_dir"],
+        snapshot=p["snapshot"],
+    )
+    ctx.figure("restored", {k: v for k, v in result.items() if isinstance(v, int | float | str)})
+
+
+def remove_restore(ctx: Context) -> None:
+    """Rollback: remove the restore folder if this run created it."""
+    p = ctx.params
+    if ctx.state.get("restore_dir_existed"):
+        ctx.log(f"{p['restore_dir']} existed before this run: left in place")
+        return
+    ctx.run(p["target_host"], ["rm", "-rf", "--one-file-system", "--", p["restore_dir"]], check=False)
+
+
+def verify(ctx: Context) -> None:
+    """Verify the restored files against the backup's manifest."""
+    p = ctx.params
+    ctx.verify_restore(p["dataset"], target_host=p["target_host"], restore_dir=p["restore_dir"])
+
+
+def start_service(ctx: Context) -> None:
+    """Start the service on the DR host (if a start command is given)."""
+    command = ctx.params["start_command"].format(restore_dir=ctx.params["restore_dir"])
+    if not command.strip():
+        ctx.log("no start_command given: the service is not started")
+        return
+    ctx.run(ctx.params["target_host"], shlex.split(command))
+
+
+def stop_service(ctx: Context) -> None:
+    """Rollback: stop the service (if a stop command is given)."""
+    command = ctx.params["stop_command"]
+    if command.strip():
+        ctx.run(ctx.params["target_host"], shlex.split(command), check=False)
+
+
+def service_answers(ctx: Context) -> None:
+    """The service answers over HTTP on the DR host (when ``service_port`` is set)."""
+    p = ctx.params
+    if p["service_port"]:
+        address = ctx.host(p["target_host"]).address
+        ctx.wait_until(
+            f"{address}:{p['service_port']} answers",
+            lambda: ctx.http_get(address, port=p["service_port"], path=p["service_path"]).status == 200,
+            timeout=20,
+        )
+
+
+RUNBOOK = Runbook(
+    name="restore-to-dr",
+    title="Restore a dataset onto the DR host",
+    title_zh="数据恢复至应急支撑中心",
+    description=(
+        "Restores a dataset from the backup center onto the DR host, verifies it against the backup's "
+        "manifest and brings its service up there."
+    ),
+    severity="high",
+    rto_objective=900,
+    params=[
+        Param("dataset", "str", default="portal-content", help="backup dataset name (backup/*.yml)"),
+        Param(
+            "source_host",
+            "host",
+            default=lambda inv: host_with(inv, "portal_priority", "primary"),
+            help="host whose backup is restored",
+        ),
+        Param("target_host", "host", default=_dr_host, help="where to restore (the DR host)"),
+        Param("snapshot", "str", default="latest", help="snapshot id or latest"),
+        Param("restore_dir", "str", default="/srv/restore/portal-content", help="folder on the DR host"),
+        Param("start_command", "str", default="", help="argv that starts the service ({restore_dir} allowed)"),
+        Param("stop_command", "str", default="", help="argv that stops it (rollback)"),
+        Param("service_port", "int", default=0, help="HTTP port to check once started (0: no check)"),
+        Param("service_path", "str", default="/", help="HTTP path to check"),
+    ],
+    targets=lambda p: [p["target_host"]],
+    steady_state=[Probe("the DR host answers", dr_host_answers)],
+    steps=[
+        Step("restore the dataset", restore, timeout=600, rollback=remove_restore),
+        Step("verify the restore", verify, timeout=300),
+        Step("bring the service up", start_service, timeout=60, rollback=stop_service),
+    ],
+    verification=[Probe("the service answers on the DR host", service_answers, timeout=30)],
+    tags=["backup", "restore", "dr"],
+)
