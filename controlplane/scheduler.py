@@ -68,11 +68,13 @@ def create_scheduler(store: Any) -> Any:
     )
 
 
-def start_scheduler(store: Any) -> Any:
+def start_scheduler(store: Any, config: Any = None) -> Any:
     """Create, fill and start the scheduler for a store; return it.
 
-    Jobs are added with ``replace_existing`` so a restart updates their
-    definition instead of duplicating them.
+    Given the open store and the site Config (which adds the features' jobs:
+    the daily compliance scan and the backup policies' schedules). Jobs are
+    added with ``replace_existing`` so a restart updates their definition
+    instead of duplicating them.
     """
     with _context_lock:
         _context["store"] = store
@@ -85,8 +87,24 @@ def start_scheduler(store: Any) -> Any:
         name="housekeeping",
         replace_existing=True,
     )
+    if config is not None:
+        _add_feature_jobs(scheduler, config, store)
     scheduler.start()
     return scheduler
+
+
+def _add_feature_jobs(scheduler: Any, config: Any, store: Any) -> None:
+    """Add the jobs each feature owns; a broken backup policy must not stop the console."""
+    from controlplane.compliance.schedule import add_daily_scan
+
+    add_daily_scan(scheduler, config.source)
+    from controlplane.backup.schedule import sync_jobs
+    from controlplane.errors import EgovError
+
+    try:
+        sync_jobs(scheduler, config, store)
+    except EgovError as error:
+        log.error("backup schedules not loaded: %s", error.message)
 
 
 def stop_scheduler(scheduler: Any, wait: bool = True) -> None:

@@ -32,6 +32,8 @@ APT_PACKAGES=(
     iproute2 iputils-arping nftables procps psmisc util-linux
     ca-certificates python3-venv postgresql chromium sqlite3
     prometheus lynis git make
+    # Browser tests: Chinese glyphs in chromium's screenshots (zh-CN interface).
+    fonts-noto-cjk
 )
 
 APT_UPDATED=0

@@ -30,6 +30,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "users": ("controlplane.cli.users", "users", "Manage console users."),
     "provision": ("controlplane.cli.automation", "provision", "Provision hosts with the provision playbook."),
     "harden": ("controlplane.cli.automation", "harden", "Harden hosts to the national baseline (or --check drift)."),
+    "scan": (
+        "controlplane.cli.compliance",
+        "scan",
+        "Scan hosts against the compliance baseline and store the results.",
+    ),
+    "report": (
+        "controlplane.cli.report",
+        "report",
+        "Export reports: compliance (html, json, csv, oscal), DR readiness.",
+    ),
+    "backup": ("controlplane.cli.backup", "backup", "Back up, restore and drill with restic; schedules and checks."),
+    "runbook": (
+        "controlplane.cli.runbook",
+        "runbook",
+        "Run coded runbooks: dry-run, drill, run; history and journals.",
+    ),
 }
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from werkzeug.routing import IntegerConverter
 
 DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "egov_session",
@@ -35,6 +36,16 @@ DEFAULTS: dict[str, Any] = {
     "EGOV_TLS": False,
 }
 INJECTED = ("EGOV_CONFIG", "EGOV_STORE", "EGOV_INVENTORY", "EGOV_VAULT", "EGOV_REGISTRY")
+# Row ids are 32-bit on PostgreSQL (64-bit on SQLite): a larger number in a URL is no row (404, not a 500).
+MAX_ROW_ID = 2**31 - 1
+
+
+class RowIdConverter(IntegerConverter):
+    """The ``int`` URL converter, bounded to the ids the store can hold."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _resolve_config(config: Any, test_config: dict[str, Any]) -> Any:
@@ -77,6 +88,7 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     settings = dict(test_config or {})
     site = _resolve_config(config, settings)
     app = Flask(__name__)
+    app.url_map.converters["int"] = RowIdConverter  # before any blueprint adds its rules
     app.config.update(DEFAULTS)
     app.config["EGOV_TLS"] = bool(site.tls_cert and site.tls_key)
     app.config.update({k: v for k, v in settings.items() if k not in INJECTED})
@@ -114,7 +126,13 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (auth, dashboard, hosts, runs, audit, users, profile):
         app.register_blueprint(module.bp)
+    from controlplane.web.api import backup as backup_api
+    from controlplane.web.views import backup, compliance
+
+    app.register_blueprint(compliance.bp)
+    app.register_blueprint(backup.bp)
     app.register_blueprint(api)
+    app.register_blueprint(backup_api.bp)
 
 
 def _template_helpers(app: Flask) -> None:

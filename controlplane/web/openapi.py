@@ -66,7 +66,8 @@ def _op(
 
 
 def _path_param(name: str, kind: str = "string") -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "integer", "minimum": 1} if kind == "integer" else {"type": "string"}
+    integer = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}  # larger ids are no row (404)
+    schema: dict[str, Any] = integer if kind == "integer" else {"type": "string"}
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -81,6 +82,11 @@ def _list_of(name: str) -> dict[str, Any]:
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 COMPONENT_SCHEMAS: dict[str, Any] = {
+    "BackupRunRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"action": {"enum": ["backup", "drill"]}},
+    },
     "Error": {
         "type": "object",
         "required": ["error"],
@@ -297,7 +303,8 @@ def _paths() -> dict[str, Any]:
                 {"type": "object", "properties": {"changed": {"type": "boolean"}}},
                 body="PasswordChange",
                 tag="me",
-                errors=WRITE_ERRORS,
+                # 429: wrong current passwords count as failed logins and lock the account for a while.
+                errors=(*WRITE_ERRORS, 429),
             )
         },
         "/api/v1/me/totp": {
@@ -406,7 +413,21 @@ def _paths() -> dict[str, Any]:
         "/api/v1/users/{name}/totp-reset": {
             "post": _op("Reset a user's TOTP", _ref("User"), params=user_name, tag="users", errors=WRITE_ERRORS)
         },
+        **_compliance_paths(),
+        **_backup_paths(),
     }
+
+
+def _backup_paths() -> dict[str, Any]:
+    from controlplane.web.api.backup import openapi_paths
+
+    return openapi_paths()
+
+
+def _compliance_paths() -> dict[str, Any]:
+    from controlplane.web.api.compliance import openapi_paths
+
+    return openapi_paths()
 
 
 def document() -> dict[str, Any]:

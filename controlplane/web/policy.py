@@ -43,6 +43,13 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "self.profile": ALL_ROLES,
     "self.tokens": ALL_ROLES,
     "metrics.view": ALL_ROLES,
+    # Compliance: results and reports for those who fix, assess or audit; only a security officer waives.
+    "compliance.view": frozenset({"admin", "operator", "security_officer", "auditor"}),
+    "compliance.waive": frozenset({"security_officer"}),
+    # Backups: everyone sees status; operators run and drill; restores (which write over data) need an admin.
+    "backup.view": ALL_ROLES,
+    "backup.run": frozenset({"admin", "operator"}),
+    "backup.restore": frozenset({"admin"}),
     ENROLMENT: ALL_ROLES,
 }
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from controlplane.inventory import Host, Inventory
@@ -79,22 +79,108 @@ def recent_runs(session: Session, scope: Scope, limit: int = RECENT_RUNS) -> lis
     return list(session.scalars(query))
 
 
+def _target_resolver(hosts: list[Host]) -> Any:
+    """Return a function: run target -> names of the hosts it selects (same result as host_matches).
+
+    A word without glob characters is looked up in an index of host names,
+    groups, sites and roles; only glob words scan the hosts. Results are
+    cached per target, so a thousand runs on a thousand hosts cost a
+    thousand lookups, not a million pattern matches.
+    """
+    index: dict[str, set[str]] = {}
+    for host in hosts:
+        for key in (host.name, host.site, host.role, *host.groups):
+            index.setdefault(key, set()).add(host.name)
+    every = [host.name for host in hosts]
+    cache: dict[str, list[str]] = {}
+
+    def resolve(target: str) -> list[str]:
+        found = cache.get(target)
+        if found is None:
+            words = [w.strip() for w in re.split(r"[,:]", target or "") if w.strip()]
+            if "all" in words:
+                found = every
+            else:
+                names: set[str] = set()
+                for word in words:
+                    if any(c in word for c in "*?["):
+                        names.update(h.name for h in hosts if host_matches(h, word))
+                    else:
+                        names |= index.get(word, set())
+                found = sorted(names)
+            cache[target] = found
+        return found
+
+    return resolve
+
+
 def latest_run_per_host(hosts: list[Host], runs: list[Run]) -> dict[str, Run]:
     """Map each host name to the newest run (of ``runs``, newest first) that touched it."""
     latest: dict[str, Run] = {}
+    resolve = _target_resolver(hosts)
     for run in runs:
-        for host in hosts:
-            if host.name not in latest and host_matches(host, run.target):
-                latest[host.name] = run
+        for name in resolve(run.target):
+            latest.setdefault(name, run)
         if len(latest) == len(hosts):
             break
     return latest
 
 
+@dataclass(frozen=True)
+class LatestRun:
+    """What a listing shows of a host's latest run: its id, kind and status."""
+
+    id: int
+    kind: str
+    status: str
+
+
+def latest_states(session: Session, scope: Scope, hosts: list[Host], limit: int = RECENT_RUNS) -> dict[str, LatestRun]:
+    """Map each of ``hosts`` to id, kind and status of the newest recent run in scope that touched it.
+
+    Same choice of run as ``latest_run_per_host(hosts, recent_runs(...))``,
+    reading four columns instead of whole rows.
+    """
+    if not hosts:
+        return {}
+    query = select(Run.id, Run.target, Run.kind, Run.status).order_by(Run.id.desc()).limit(limit)
+    if not scope.all_sites:
+        query = query.where(Run.site.in_(sorted(scope.sites)))
+    resolve = _target_resolver(hosts)
+    latest: dict[str, LatestRun] = {}
+    for run_id, target, kind, status in session.execute(query):
+        names = resolve(target)
+        if names:
+            state = LatestRun(run_id, kind, status)
+            for name in names:
+                latest.setdefault(name, state)
+        if len(latest) == len(hosts):
+            break
+    return latest
+
+
+def latest_runs(session: Session, scope: Scope, hosts: list[Host], limit: int = RECENT_RUNS) -> dict[str, Run]:
+    """Map each of ``hosts`` to the newest of the scope's recent runs that touched it (whole rows).
+
+    Same answer as ``latest_run_per_host(hosts, recent_runs(...))``; only the
+    rows that are some host's latest run are loaded.
+    """
+    latest_id = {name: state.id for name, state in latest_states(session, scope, hosts, limit).items()}
+    wanted = sorted(set(latest_id.values()))
+    rows: dict[int, Run] = {}
+    for start in range(0, len(wanted), 500):  # bounded IN lists
+        chunk = wanted[start : start + 500]
+        rows.update((run.id, run) for run in session.scalars(select(Run).where(Run.id.in_(chunk))))
+    return {name: rows[run_id] for name, run_id in latest_id.items() if run_id in rows}
+
+
 def runs_for_host(session: Session, host: Host, limit: int = 50) -> list[Run]:
-    """Return the newest runs that touched a host."""
-    runs = session.scalars(select(Run).order_by(Run.id.desc()).limit(RECENT_RUNS))
-    return [run for run in runs if host_matches(host, run.target)][:limit]
+    """Return the newest runs (of the RECENT_RUNS newest) that touched a host."""
+    recent = session.execute(select(Run.id, Run.target).order_by(Run.id.desc()).limit(RECENT_RUNS))
+    ids = [run_id for run_id, target in recent if host_matches(host, target)][:limit]
+    if not ids:
+        return []
+    return list(session.scalars(select(Run).where(Run.id.in_(ids)).order_by(Run.id.desc())))
 
 
 @dataclass
@@ -130,8 +216,19 @@ def list_runs(
 
 
 def run_kinds(session: Session) -> list[str]:
-    """Return the kinds of run present in the store (for the filter)."""
-    return sorted(session.scalars(select(Run.kind).distinct()))
+    """Return the kinds of run present in the store (for the filter).
+
+    A loose index scan (one index probe per kind, on ``ix_runs_kind_created``)
+    instead of DISTINCT, which reads every run: milliseconds at 100,000 runs.
+    """
+    kinds = session.scalars(
+        text(
+            "WITH RECURSIVE k(kind) AS (SELECT MIN(kind) FROM runs UNION ALL "
+            "SELECT (SELECT MIN(kind) FROM runs WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL) "
+            "SELECT kind FROM k WHERE kind IS NOT NULL"
+        )
+    )
+    return sorted(kinds)
 
 
 def dashboard(session: Session, inventory: Inventory, scope: Scope) -> dict[str, Any]:
@@ -140,7 +237,7 @@ def dashboard(session: Session, inventory: Inventory, scope: Scope) -> dict[str,
     The counts of running and failed runs are within the scope.
     """
     hosts = visible_hosts(inventory, scope)
-    latest = latest_run_per_host(hosts, recent_runs(session, scope))
+    latest = latest_runs(session, scope, hosts)
     conditions = [] if scope.all_sites else [Run.site.in_(sorted(scope.sites))]
     counts = dict(
         session.execute(select(Run.status, func.count()).where(*conditions).group_by(Run.status)).tuples().all()
@@ -167,4 +264,59 @@ def dashboard(session: Session, inventory: Inventory, scope: Scope) -> dict[str,
             "failed": int(counts.get(RunStatus.FAILED, 0)) + int(counts.get(RunStatus.INTERRUPTED, 0)),
             "by_status": {status: int(counts.get(status, 0)) for status in RunStatus.ALL},
         },
+    }
+
+
+# Latest-run states a summary counts as needing attention.
+ATTENTION = (RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.PARTIAL)
+
+
+def run_counts(session: Session, scope: Scope) -> dict[str, int]:
+    """Return the scope's running-or-queued and failed-or-interrupted run counts.
+
+    Two counts on the status index, instead of a GROUP BY over every run.
+    """
+    conditions = [] if scope.all_sites else [Run.site.in_(sorted(scope.sites))]
+
+    def count(statuses: tuple[str, ...]) -> int:
+        query = select(func.count()).select_from(Run).where(Run.status.in_(statuses), *conditions)
+        return int(session.scalar(query) or 0)
+
+    return {"running": count(RunStatus.ACTIVE), "failed": count((RunStatus.FAILED, RunStatus.INTERRUPTED))}
+
+
+def dashboard_summary(session: Session, inventory: Inventory, scope: Scope, attention: int = 20) -> dict[str, Any]:
+    """Return the dashboard of a large scope: per site, host counts by latest run state.
+
+    Also the ``attention`` hosts whose latest run is the newest among those
+    that failed, were interrupted or partly succeeded; the hosts list has
+    every host.
+    """
+    hosts = visible_hosts(inventory, scope)
+    latest = latest_states(session, scope, hosts)
+    by_site: dict[str, list[Host]] = {}
+    for host in hosts:
+        by_site.setdefault(host.site, []).append(host)
+    sites = []
+    for name in visible_sites(inventory, scope):
+        states = [latest.get(host.name) for host in by_site.get(name, [])]
+        sites.append(
+            {
+                **site_dict(inventory, name),
+                "hosts": len(states),
+                "ok": sum(1 for run in states if run is not None and run.status == RunStatus.SUCCEEDED),
+                "running": sum(1 for run in states if run is not None and run.status in RunStatus.ACTIVE),
+                "failing": sum(1 for run in states if run is not None and run.status in ATTENTION),
+                "never": sum(1 for run in states if run is None),
+            }
+        )
+    failing = sorted(
+        ((host, latest[host.name]) for host in hosts if host.name in latest and latest[host.name].status in ATTENTION),
+        key=lambda pair: -pair[1].id,
+    )
+    return {
+        "sites": sites,
+        "hosts": len(hosts),
+        "attention": [{"name": host.name, "site": host.site, "run": run} for host, run in failing[:attention]],
+        "counts": run_counts(session, scope),
     }

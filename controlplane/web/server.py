@@ -111,7 +111,7 @@ def serve(config: Any, host: str | None = None, port: int | None = None, threads
             )
         else:
             server, bound, run = make_waitress(app, bind_host, bind_port, threads)
-        scheduler = start_scheduler(store)
+        scheduler = start_scheduler(store, config)
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGINT, _stop_on_signal)
         click.echo(f"console: {'https' if tls else 'http'}://{_display_host(bind_host)}:{bound}")

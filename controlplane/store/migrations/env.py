@@ -6,7 +6,10 @@ from alembic import context
 
 # Feature models register their tables on the shared metadata: import them so
 # autogenerate and compare see every table.
-import controlplane.automation.models  # noqa: F401
+import controlplane.automation.models
+import controlplane.backup.models
+import controlplane.compliance.models
+import controlplane.runbook.models  # noqa: F401
 from controlplane.store.models import Base
 
 config = context.config

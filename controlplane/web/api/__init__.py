@@ -14,4 +14,4 @@ from flask import Blueprint
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 # The modules register their routes on ``bp`` when imported.
-from controlplane.web.api import audit, me, resources, runs, users  # noqa: E402, F401
+from controlplane.web.api import audit, compliance, me, resources, runs, users  # noqa: E402, F401

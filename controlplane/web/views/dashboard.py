@@ -11,13 +11,23 @@ from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 
 bp = Blueprint("dashboard", __name__)
+# Up to this many hosts in scope the dashboard lists every host; beyond, it summarises per site.
+FULL_LIST_HOSTS = 50
 
 
 @bp.get("/")
 @requires("dashboard.view", scoped=True)
 def index() -> Any:
-    """Show every site in the user's scope with its hosts and their latest run."""
+    """Show every site in the user's scope with its hosts and their latest run.
+
+    Beyond FULL_LIST_HOSTS hosts (a national or provincial view), each site
+    shows counts by latest run state and the hosts that need attention; the
+    hosts list has every host, page by page.
+    """
     scope = current_scope()
+    inventory = state().inventory
     with state().store.session() as db:
-        data = queries.dashboard(db, state().inventory, scope)
-    return render_template("dashboard.html", data=data)
+        if len(queries.visible_hosts(inventory, scope)) > FULL_LIST_HOSTS:
+            return render_template("dashboard.html", data=queries.dashboard_summary(db, inventory, scope), summary=True)
+        data = queries.dashboard(db, inventory, scope)
+    return render_template("dashboard.html", data=data, summary=False)

@@ -10,20 +10,34 @@ from controlplane.errors import BadInputError
 from controlplane.web import queries
 from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.state import state
+from controlplane.web.validation import query_int, query_text
 
 bp = Blueprint("hosts", __name__)
+PER_PAGE = 50
 
 
 @bp.get("/hosts")
 @requires("hosts.view", scoped=True)
 def index() -> Any:
-    """List the hosts of the sites in the user's scope."""
+    """List the hosts of the sites in the user's scope (or of one site and those below it), 50 a page."""
     scope = current_scope()
     inventory = state().inventory
+    site = query_text("site", r"^[a-z0-9][a-z0-9-]{0,62}$")
+    if site is not None:
+        if site not in inventory.sites:
+            abort(404)
+        require_site(site)
+    page = query_int("page", 1, 1, 100000)
+    hosts = queries.visible_hosts(inventory, scope)
+    if site is not None:
+        below = inventory.site_and_descendants(site)
+        hosts = [host for host in hosts if host.site in below]
+    listing = queries.Page(hosts[(page - 1) * PER_PAGE : page * PER_PAGE], page, PER_PAGE, len(hosts))
     with state().store.session() as db:
-        hosts = queries.visible_hosts(inventory, scope)
-        latest = queries.latest_run_per_host(hosts, queries.recent_runs(db, scope))
-    return render_template("hosts.html", hosts=hosts, latest=latest, sites=inventory.sites)
+        latest = queries.latest_runs(db, scope, listing.items)
+    return render_template(
+        "hosts.html", hosts=listing.items, listing=listing, site=site, latest=latest, sites=inventory.sites
+    )
 
 
 @bp.get("/hosts/<name>")

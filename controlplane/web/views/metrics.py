@@ -53,6 +53,12 @@ def init_app(app: Flask, registry: CollectorRegistry, store: Any) -> None:
     """Register the collectors on ``registry`` and the latency hooks on the app."""
     app.extensions["egov.registry"] = registry
     registry.register(RunCountsCollector(store))
+    # Feature state that lives in the database: one custom collector each.
+    from controlplane.backup.metrics import BackupCollector
+    from controlplane.compliance.metrics import ComplianceCollector
+
+    registry.register(ComplianceCollector(store))
+    registry.register(BackupCollector(store))
     latency = Histogram(
         "egov_http_request_duration_seconds",
         "Time to produce an HTTP response, by endpoint and method.",

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import refresh
 
 from controlplane import users
 from controlplane.errors import BadInputError
@@ -53,6 +54,9 @@ def update() -> Any:
         assert user is not None  # noqa: S101
         user.display_name, user.language = display, language
     audit_event("user.update", me.name, fields=["display_name", "language"])
+    # Say "saved" in the language just chosen, not the one this request started with.
+    g.egov_user.language = language
+    refresh()
     flash(_("Profile saved."), "ok")
     return redirect(url_for("profile.index"))
 

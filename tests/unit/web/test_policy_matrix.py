@@ -147,6 +147,76 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("api.user_totp_reset", "POST"): Sample(
         "users.manage", True, "/api/v1/users/target-school/totp-reset", "/api/v1/users/target-ministry/totp-reset"
     ),
+    # Compliance: waiver expiry and downloads are also tested out of scope in tests/unit/web/test_compliance_pages.py.
+    ("compliance.index", "GET"): Sample("compliance.view", True, "/compliance"),
+    ("compliance.host", "GET"): Sample(
+        "compliance.view", True, "/compliance/hosts/gd-school-1", "/compliance/hosts/mn-portal-1"
+    ),
+    ("compliance.control", "GET"): Sample(
+        "compliance.view",
+        True,
+        "/compliance/hosts/gd-school-1/ssh.permit-root-login",
+        "/compliance/hosts/mn-portal-1/ssh.permit-root-login",
+    ),
+    ("compliance.waivers", "GET"): Sample("compliance.view", True, "/compliance/waivers"),
+    ("compliance.waiver_add", "POST"): Sample(
+        "compliance.waive",
+        True,
+        "/compliance/waivers",
+        "/compliance/waivers",
+        form={
+            "control": "ssh.permit-root-login",
+            "hosts": "{host}",
+            "justification": "matrix",
+            "approver": "m",
+            "expires": "2099-01-01",
+        },
+    ),
+    ("compliance.waiver_expire", "POST"): Sample(
+        "compliance.waive", True, "/compliance/waivers/0/expire", form={"control": "ssh.permit-root-login"}
+    ),
+    ("compliance.report", "GET"): Sample(
+        "compliance.view", True, "/compliance/report.json?site=school-gd-1", "/compliance/report.json?site=ministry"
+    ),
+    ("api.compliance_scores", "GET"): Sample("compliance.view", True, "/api/v1/compliance/scores"),
+    ("api.compliance_host", "GET"): Sample(
+        "compliance.view", True, "/api/v1/compliance/hosts/gd-school-1", "/api/v1/compliance/hosts/mn-portal-1"
+    ),
+    ("api.compliance_waivers", "GET"): Sample("compliance.view", True, "/api/v1/compliance/waivers"),
+    # Backups: gd-school-1 is in school-data; mn-oa-1 (ministry) in oa-data. Background work is stubbed below.
+    ("backup.index", "GET"): Sample("backup.view", True, "/backup"),
+    ("backup.detail", "GET"): Sample("backup.view", True, "/backup/school-data/gd-school-1", "/backup/oa-data/mn-oa-1"),
+    ("backup.run_now", "POST"): Sample(
+        "backup.run",
+        True,
+        "/backup/school-data/gd-school-1/run",
+        "/backup/oa-data/mn-oa-1/run",
+        form={"action": "backup"},
+    ),
+    ("backup.restore_now", "POST"): Sample(
+        "backup.restore",
+        True,
+        "/backup/school-data/gd-school-1/restore",
+        "/backup/oa-data/mn-oa-1/restore",
+        form={"target": "/var/lib/egov/restore/x"},
+    ),
+    ("backup_api.status", "GET"): Sample("backup.view", True, "/api/v1/backup/status"),
+    ("backup_api.snapshots", "GET"): Sample(
+        "backup.view",
+        True,
+        "/api/v1/backup/school-data/gd-school-1/snapshots",
+        "/api/v1/backup/oa-data/mn-oa-1/snapshots",
+    ),
+    ("backup_api.drills", "GET"): Sample(
+        "backup.view", True, "/api/v1/backup/school-data/gd-school-1/drills", "/api/v1/backup/oa-data/mn-oa-1/drills"
+    ),
+    ("backup_api.run", "POST"): Sample(
+        "backup.run",
+        True,
+        "/api/v1/backup/school-data/gd-school-1/run",
+        "/api/v1/backup/oa-data/mn-oa-1/run",
+        json={"action": "backup"},
+    ),
 }
 
 
@@ -173,6 +243,16 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
     store = open_store(config)
     vault = open_vault(config, store)
     app = make_app(config, store, vault, lab_inventory)
+    # Allowed backup/restore requests would start real work over SSH: record them instead.
+    started: list[tuple[str, str, str]] = []
+    patch = pytest.MonkeyPatch()
+    import controlplane.web.api.backup as backup_api
+    import controlplane.web.views.backup as backup_views
+
+    for module in (backup_views, backup_api):
+        patch.setattr(
+            module, "start_operation", lambda kind, dataset, host, **_o: started.append((kind, dataset, host))
+        )
     people = make_people(store, vault, password_hash)
     add_person(store, vault, password_hash, "target-school", "oncall", ["school-gd-1"])
     add_person(store, vault, password_hash, "target-ministry", "oncall", [])
@@ -189,7 +269,8 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
                 finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
             ids[key] = run.id
     tokens = {name: token_for(app, person) for name, person in people.items()}
-    yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store}
+    yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store, "started": started}
+    patch.undo()
     shutdown(app)
     store.close()
 
