@@ -32,16 +32,12 @@ from tests.unit.web.conftest import (  # noqa: F401 - fixtures used by name
 
 @pytest.fixture
 def backup_app(config: Any, store: Any, vault: Any, lab_inventory: Any) -> Iterator[Flask]:
-    """The console with the backup blueprints registered and the lab's backup policies."""
+    """The console (its backup blueprints included) with the lab's backup policies."""
     from controlplane.web import shutdown
-    from controlplane.web.api import backup as backup_api
-    from controlplane.web.views import backup as backup_views
 
     ensure_tables(store)
     site = dataclasses.replace(config, backup=REPO / "backup")
     application = make_app(site, store, vault, lab_inventory)
-    application.register_blueprint(backup_views.bp)
-    application.register_blueprint(backup_api.bp)
     yield application
     shutdown(application)
 
