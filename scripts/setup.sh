@@ -31,7 +31,7 @@ APT_PACKAGES=(
     openssh-server openssh-client openssh-sftp-server
     iproute2 iputils-arping nftables procps psmisc util-linux
     ca-certificates python3-venv postgresql chromium sqlite3
-    prometheus lynis git make
+    prometheus prometheus-alertmanager lynis git make
     # Browser tests: Chinese glyphs in chromium's screenshots (zh-CN interface).
     fonts-noto-cjk
 )

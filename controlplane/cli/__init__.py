@@ -41,6 +41,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Export reports: compliance (html, json, csv, oscal), DR readiness.",
     ),
     "backup": ("controlplane.cli.backup", "backup", "Back up, restore and drill with restic; schedules and checks."),
+    "monitor": (
+        "controlplane.cli.monitor",
+        "monitor",
+        "Run the probes now or continuously; check the monitoring folder.",
+    ),
+    "alerts": ("controlplane.cli.monitor", "alerts", "List, acknowledge and silence alerts; the delivery log."),
+    "export": ("controlplane.cli.monitor", "export", "Export a Prometheus scrape configuration and alert rules."),
     "runbook": (
         "controlplane.cli.runbook",
         "runbook",

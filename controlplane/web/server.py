@@ -34,6 +34,42 @@ class _Stop(SystemExit):
     """Raised by the signal handler to leave the server loop."""
 
 
+def start_monitor(config: Any, store: Any) -> tuple[Any, Any, Any] | None:
+    """Start the probe and alert loop in a thread when the site has a monitoring folder.
+
+    Given the Config and the open store; returns (monitor, thread, stop event),
+    or None when there is no monitoring folder or it is invalid (the console
+    still serves; the error is logged with its file and key).
+    """
+    import threading
+
+    from controlplane.errors import EgovError
+
+    if not config.monitoring.is_dir():
+        return None
+    from controlplane.monitoring.service import Monitor
+
+    try:
+        monitor = Monitor(config, store)
+    except EgovError as error:
+        click.echo(f"monitoring not started: {error.message}", err=True)
+        return None
+    stop = threading.Event()
+    thread = threading.Thread(target=monitor.run_forever, args=(stop,), name="egov-monitor", daemon=True)
+    thread.start()
+    return monitor, thread, stop
+
+
+def stop_monitor(running: tuple[Any, Any, Any] | None) -> None:
+    """Stop the monitor thread started by :func:`start_monitor` and close its connections."""
+    if not running:
+        return
+    monitor, thread, stop = running
+    stop.set()
+    thread.join(timeout=30)
+    monitor.close()
+
+
 def _stop_on_signal(signum: int, _frame: Any) -> None:
     # Ignore further signals while shutting down; a second SIGTERM must not
     # interrupt the clean-up half way.
@@ -103,6 +139,7 @@ def serve(config: Any, host: str | None = None, port: int | None = None, threads
     app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
     store = app.extensions["egov"].store
     scheduler = None
+    monitor = None
     try:
         tls = bool(config.tls_cert and config.tls_key)
         if tls:
@@ -112,6 +149,7 @@ def serve(config: Any, host: str | None = None, port: int | None = None, threads
         else:
             server, bound, run = make_waitress(app, bind_host, bind_port, threads)
         scheduler = start_scheduler(store, config)
+        monitor = start_monitor(config, store)
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGINT, _stop_on_signal)
         click.echo(f"console: {'https' if tls else 'http'}://{_display_host(bind_host)}:{bound}")
@@ -126,6 +164,7 @@ def serve(config: Any, host: str | None = None, port: int | None = None, threads
             else:
                 server.close()
     finally:
+        stop_monitor(monitor)
         stop_scheduler(scheduler)
         shutdown(app)
         click.echo("console stopped", err=True)

@@ -9,6 +9,7 @@ from alembic import context
 import controlplane.automation.models
 import controlplane.backup.models
 import controlplane.compliance.models
+import controlplane.monitoring.models
 import controlplane.runbook.models  # noqa: F401
 from controlplane.store.models import Base
 

@@ -56,9 +56,12 @@ def init_app(app: Flask, registry: CollectorRegistry, store: Any) -> None:
     # Feature state that lives in the database: one custom collector each.
     from controlplane.backup.metrics import BackupCollector
     from controlplane.compliance.metrics import ComplianceCollector
+    from controlplane.monitoring.metrics import AlertCollector, ProbeCollector
 
     registry.register(ComplianceCollector(store))
     registry.register(BackupCollector(store))
+    registry.register(ProbeCollector(store))
+    registry.register(AlertCollector(store))
     latency = Histogram(
         "egov_http_request_duration_seconds",
         "Time to produce an HTTP response, by endpoint and method.",

@@ -1,0 +1,298 @@
+"""``egov monitor``, ``egov alerts`` and ``egov export``: probes, alerts, Prometheus export.
+
+* ``egov monitor check`` validates the monitoring folder; ``once`` runs every
+  probe now and prints a table (or JSON); ``run`` is the monitor loop in the
+  foreground (probes, alerts, notifications) until SIGTERM or Ctrl-C.
+* ``egov alerts list|ack|silence|unsilence|silences|deliveries``.
+* ``egov export prometheus -o DIR`` writes a scrape config and rules file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controlplane.cli import Context, pass_context
+from controlplane.cli.common import console, open_store, print_json
+
+STATE_STYLE = {"firing": "red", "pending": "yellow", "resolved": "green"}
+
+
+def _receiver_names(context: Context) -> tuple[str, ...] | None:
+    # Routes are checked against egov.yml's receivers once the site has any:
+    # a fresh site (no receivers yet) can still run probes and list alerts.
+    names = tuple(r.name for r in context.config.receivers)
+    return names or None
+
+
+def _spec(context: Context) -> Any:
+    from controlplane.monitoring.spec import load_monitoring
+
+    return load_monitoring(context.config.monitoring, _receiver_names(context))
+
+
+@click.group()
+def monitor() -> None:
+    """Run probes and the alert engine."""
+
+
+@monitor.command("check")
+@pass_context
+def check(context: Context) -> None:
+    """Validate the monitoring folder (every problem at once, exit 2)."""
+    from controlplane.inventory import load_inventory
+    from controlplane.monitoring.spec import expand_checks
+
+    spec = _spec(context)
+    checks = expand_checks(spec, load_inventory(context.config.inventory))
+    click.echo(
+        f"{context.config.monitoring}: {len(spec.probes)} probe(s) → {len(checks)} check(s), "
+        f"{len(spec.rules)} rule(s), {len(spec.routes) + 1} route(s), {len(spec.silences)} silence(s)"
+    )
+
+
+@monitor.command("once")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--check", "only", multiple=True, help="Only this check (repeatable).")
+@click.option("--site", help="Only hosts of this site.")
+@pass_context
+def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | None) -> None:
+    """Run every probe now and show the results (exit 1 when any failed)."""
+    from controlplane.monitoring.service import Monitor
+
+    store = open_store(context)
+    engine = Monitor(context.config, store, spec=_spec(context))
+    try:
+        if only or site:
+            engine.runner.checks = [
+                c for c in engine.checks if (not only or c.probe.name in only) and (not site or c.site == site)
+            ]
+        results = engine.probe_all()
+    finally:
+        engine.close()
+    if as_json:
+        print_json([r.as_dict() for r in results])
+    else:
+        from rich.table import Table
+
+        table = Table("check", "host", "site", "ok", "ms", "message")
+        for result in results:
+            ok = "[green]ok[/]" if result.success else "[red]FAIL[/]"
+            table.add_row(result.check, result.host, result.site, ok, f"{result.duration * 1000:.0f}", result.message)
+        console().print(table)
+    if any(not r.success for r in results):
+        raise SystemExit(1)
+
+
+@monitor.command("run")
+@click.option("--tick", default=0.5, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds per step.")
+@pass_context
+def run(context: Context, tick: float) -> None:
+    """Run probes, alerts and notifications in the foreground until SIGTERM or Ctrl-C."""
+    import signal
+    import threading
+
+    from controlplane.monitoring.service import Monitor
+
+    store = open_store(context)
+    engine = Monitor(context.config, store, spec=_spec(context))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"monitoring {len(engine.checks)} check(s); SIGTERM or Ctrl-C stops", err=True)
+    try:
+        engine.run_forever(stop, tick)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+
+
+@click.group()
+def alerts() -> None:
+    """List, acknowledge and silence alerts."""
+
+
+def _actor() -> str:
+    from controlplane.audit import cli_actor
+
+    return cli_actor()
+
+
+@alerts.command("list")
+@click.option("--state", type=click.Choice(["pending", "firing", "resolved", "silenced", "inhibited"]))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def list_alerts(context: Context, state: str | None, as_json: bool) -> None:
+    """Show alerts, firing first, with acks, silences and inhibitions."""
+    from controlplane.monitoring.api import list_alerts as query
+
+    rows = query(open_store(context), _spec(context), state=state)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("fingerprint", "state", "alert", "severity", "host", "site", "since (UTC)", "notes")
+    for row in rows:
+        notes = []
+        if row["acked_by"]:
+            notes.append(f"acked by {row['acked_by']}")
+        if row["silenced_by"]:
+            notes.append("silenced " + ",".join(row["silenced_by"]))
+        if row["inhibited_by"]:
+            notes.append("inhibited")
+        if row["flapping"]:
+            notes.append("flapping")
+        style = STATE_STYLE.get(row["state"], "")
+        labels = row["labels"]
+        table.add_row(
+            row["fingerprint"],
+            f"[{style}]{row['state']}[/]",
+            row["name"],
+            labels.get("severity", ""),
+            labels.get("host", ""),
+            labels.get("site", ""),
+            (row["fired_at"] or row["active_since"] or "")[:19],
+            "; ".join(notes) or row["annotations"].get("summary", "")[:60],
+        )
+    console().print(table)
+
+
+@alerts.command("ack")
+@click.argument("fingerprint")
+@click.option("-m", "--comment", default="", help="What you are doing about it.")
+@pass_context
+def ack(context: Context, fingerprint: str, comment: str) -> None:
+    """Acknowledge a firing alert (stops repeats and escalation)."""
+    from controlplane.monitoring.api import ack_alert
+
+    row = ack_alert(open_store(context), fingerprint, _actor(), comment)
+    click.echo(f"acknowledged {row['fingerprint']} {row['name']} as {row['acked_by']}")
+
+
+def _parse_until(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    from controlplane.errors import BadInputError
+
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInputError(f"--until {text!r} is not an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@alerts.command("silence")
+@click.argument("matchers", nargs=-1, required=True)
+@click.option("-d", "--duration", help="How long, e.g. 2h or 30m.")
+@click.option("--until", help="End time (ISO 8601, UTC unless a zone is given).")
+@click.option("-m", "--comment", required=True, help="Why (shown to everyone on call).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def silence(
+    context: Context, matchers: tuple[str, ...], duration: str | None, until: str | None, comment: str, as_json: bool
+) -> None:
+    """Silence alerts matching all MATCHERS (host=mn-db-1 alertname=~Disk.*)."""
+    from controlplane.errors import BadInputError
+    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.labels import parse_duration
+
+    try:
+        seconds = parse_duration(duration) if duration else None
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
+    made = create_silence(
+        open_store(context), list(matchers), author=_actor(), comment=comment, ends_at=_parse_until(until),
+        duration=seconds,
+    )  # fmt: skip
+    if as_json:
+        print_json(made)
+    else:
+        click.echo(f"silence {made['id']} until {made['ends_at'][:19]} UTC: {' '.join(made['matchers'])}")
+
+
+@alerts.command("unsilence")
+@click.argument("silence_id")
+@pass_context
+def unsilence(context: Context, silence_id: str) -> None:
+    """End a silence now."""
+    from controlplane.monitoring.api import expire_silence
+
+    expire_silence(open_store(context), silence_id, _actor())
+    click.echo(f"silence {silence_id} ended")
+
+
+@alerts.command("silences")
+@click.option("--all", "include_expired", is_flag=True, help="Include ended silences.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def silences(context: Context, include_expired: bool, as_json: bool) -> None:
+    """Show silences (from the store and from monitoring/silences.yml)."""
+    from controlplane.monitoring.api import list_silences
+
+    rows = list_silences(open_store(context), _spec(context), include_expired=include_expired)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "active", "matchers", "until / window", "author", "comment")
+    for row in rows:
+        every = row["every"]
+        span = (
+            f"{','.join(every['days']) or 'daily'} {every['start']}-{every['end']} {every['timezone']}"
+            if every
+            else ((row["ends_at"] or "")[:19])
+        )
+        table.add_row(row["id"], "yes" if row["active"] else "no", " ".join(row["matchers"]), span, row["author"],
+                      row["comment"][:60])  # fmt: skip
+    console().print(table)
+
+
+@alerts.command("deliveries")
+@click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def deliveries(context: Context, limit: int, as_json: bool) -> None:
+    """Show the delivery log (newest first)."""
+    from controlplane.monitoring.delivery import delivery_log
+
+    with open_store(context).session() as session:
+        rows = delivery_log(session, limit)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("id", "receiver", "kind", "status", "alerts", "attempts", "created (UTC)", "error")
+    for row in rows:
+        cells = [str(row["id"]), row["receiver"], f"{row['kind']}/{row['payload_status']}", row["status"]]
+        cells += [str(row["alerts"]), str(row["attempts"]), row["created_at"][:19], row["last_error"] or ""]
+        table.add_row(*cells)
+    console().print(table)
+
+
+@click.group()
+def export() -> None:
+    """Export configuration for other tools."""
+
+
+@export.command("prometheus")
+@click.option("-o", "--output", "folder", required=True, type=click.Path(file_okay=False), help="Folder to write.")
+@click.option("--interval", default="15s", show_default=True, help="Scrape and evaluation interval.")
+@pass_context
+def prometheus(context: Context, folder: str, interval: str) -> None:
+    """Write prometheus.yml (scraping /metrics) and egov-rules.yml (our alert rules in PromQL)."""
+    from controlplane.errors import BadInputError
+    from controlplane.monitoring.export import export_prometheus
+    from controlplane.monitoring.labels import parse_duration
+
+    try:
+        parse_duration(interval)
+    except ValueError as error:
+        raise BadInputError(str(error)) from None
+    for path in export_prometheus(context.config, _spec(context), Path(folder), interval):
+        click.echo(f"wrote {path}")

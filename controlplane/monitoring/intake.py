@@ -1,0 +1,147 @@
+"""Intake of Alertmanager webhook payloads from sites that run their own Alertmanager.
+
+The web route (``POST /api/v1/alerts/alertmanager``, token-protected) parses
+the JSON body and hands it to :func:`intake_alertmanager` with the store.
+The alerts join ours: same table, same fingerprint (Alertmanager's own), so
+they appear in the console and go through our routing, silences,
+inhibition, ack and escalation. A firing alert not refreshed for five
+minutes is resolved by the monitor (Alertmanager re-sends firing alerts
+every repeat interval; a site that went silent must not leave an alert
+firing forever).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from typing import Any
+
+from controlplane.errors import BadInputError
+from controlplane.monitoring.alerts import ENGINE, FIRING, INTAKE, RESOLVED
+from controlplane.monitoring.labels import fingerprint
+from controlplane.monitoring.models import AlertRecord
+from controlplane.store.models import utcnow
+
+MAX_ALERTS = 1000
+MAX_LABELS = 64
+MAX_VALUE = 1000
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
+# The vault secret holding the bearer token the intake route expects (`egov secrets set ...`).
+INTAKE_TOKEN_SECRET = "ALERTMANAGER_INTAKE_TOKEN"  # noqa: S105 - a secret's name, not its value
+
+
+def expected_token(vault: Any) -> str | None:
+    """The intake token from the vault, or None when none is set (the route then refuses every call)."""
+    return vault.get(INTAKE_TOKEN_SECRET) if vault.exists(INTAKE_TOKEN_SECRET) else None
+
+
+def verify_token(presented: str | None, expected: str) -> bool:
+    """Constant-time comparison of a presented bearer token with the expected one."""
+    return bool(presented) and hmac.compare_digest(str(presented).encode(), expected.encode())
+
+
+def _time(value: Any, what: str) -> dt.datetime | None:
+    if value in (None, "", "0001-01-01T00:00:00Z"):
+        return None
+    if not isinstance(value, str):
+        raise BadInputError(f"{what} must be an RFC 3339 time")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInputError(f"{what}: {value[:40]!r} is not an RFC 3339 time") from None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None if parsed.year <= 1 else parsed
+
+
+def _string_map(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or len(value) > MAX_LABELS:
+        raise BadInputError(f"{what} must be an object of at most {MAX_LABELS} strings")
+    result = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not LABEL_NAME.match(key) or not isinstance(item, str):
+            raise BadInputError(f"{what}: {str(key)[:40]!r} is not a valid name with a string value")
+        result[key] = item[:MAX_VALUE]
+    return result
+
+
+def parse_payload(payload: Any) -> list[dict[str, Any]]:
+    """Check an Alertmanager v4 payload; return its alerts as clean dicts.
+
+    Raises BadInputError (the route answers 400) naming the first problem.
+    """
+    if not isinstance(payload, dict):
+        raise BadInputError("the payload must be a JSON object")
+    if str(payload.get("version", "")) != "4":
+        raise BadInputError("only Alertmanager webhook payload version 4 is accepted")
+    items = payload.get("alerts")
+    if not isinstance(items, list) or len(items) > MAX_ALERTS:
+        raise BadInputError(f"alerts must be a list of at most {MAX_ALERTS}")
+    clean = []
+    for index, item in enumerate(items):
+        where = f"alerts[{index}]"
+        if not isinstance(item, dict):
+            raise BadInputError(f"{where} must be an object")
+        labels = _string_map(item.get("labels"), f"{where}.labels")
+        if not labels.get("alertname"):
+            raise BadInputError(f"{where}.labels needs alertname")
+        status = item.get("status")
+        if status not in (FIRING, RESOLVED):
+            raise BadInputError(f"{where}.status must be firing or resolved")
+        clean.append(
+            {
+                "labels": labels,
+                "annotations": _string_map(item.get("annotations") or {}, f"{where}.annotations"),
+                "status": status,
+                "starts_at": _time(item.get("startsAt"), f"{where}.startsAt"),
+                "ends_at": _time(item.get("endsAt"), f"{where}.endsAt"),
+                "generator_url": str(item.get("generatorURL") or "")[:2000],
+            }
+        )
+    return clean
+
+
+def intake_alertmanager(payload: Any, store: Any, now: dt.datetime | None = None) -> dict[str, int]:
+    """Merge an Alertmanager v4 payload into our alerts.
+
+    Given the parsed JSON body and the store; returns counts
+    ``{"received", "firing", "resolved", "ignored"}`` (ignored: an alert whose
+    labels equal one of our own engine's, which stays ours). Raises
+    BadInputError for a malformed payload.
+    """
+    now = now or utcnow()
+    counts = {"received": 0, "firing": 0, "resolved": 0, "ignored": 0}
+    alerts = parse_payload(payload)
+    with store.session() as session:
+        for item in alerts:
+            counts["received"] += 1
+            fp = fingerprint(item["labels"])
+            row = session.get(AlertRecord, fp)
+            if row is not None and row.source == ENGINE:
+                counts["ignored"] += 1
+                continue
+            resolved = item["status"] == RESOLVED or (item["ends_at"] is not None and item["ends_at"] <= now)
+            if row is None:
+                row = AlertRecord(fingerprint=fp, source=INTAKE, labels=item["labels"], state="", transitions=[])
+                session.add(row)
+            was = row.state
+            row.annotations = item["annotations"]
+            row.generator_url = item["generator_url"]
+            row.last_seen = now
+            if resolved:
+                counts["resolved"] += 1
+                if was == FIRING:
+                    row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
+                    row.transitions = [*(row.transitions or []), now.isoformat()]
+                elif was == "":
+                    row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
+                    row.fired_at = row.active_since = item["starts_at"] or now
+            else:
+                counts["firing"] += 1
+                if was != FIRING:
+                    row.state = FIRING
+                    row.fired_at = row.active_since = item["starts_at"] or now
+                    row.resolved_at = None
+                    row.acked_by = row.acked_at = row.ack_comment = None
+                    row.transitions = [*(row.transitions or []), now.isoformat()]
+    return counts

@@ -1,0 +1,144 @@
+"""Running checks concurrently, each on its own interval.
+
+Checks run on a thread pool: network probes spend their time waiting on
+sockets and SSH probes on paramiko channels, so threads are cheap here and
+share the one SSH pool the control plane holds. Each check has a next-due
+time; the first run of each is spread over its interval (by a hash of its
+key) so a thousand checks with one interval do not all fire in one instant.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from controlplane.monitoring.probes.health import health_probe
+from controlplane.monitoring.probes.network import http_probe, ssh_probe, tcp_probe
+from controlplane.monitoring.probes.store_checks import failed_runs_probe, run_age_probe
+from controlplane.monitoring.results import ProbeResult
+from controlplane.monitoring.spec import Check
+
+DEFAULT_WORKERS = 32
+
+
+def lab_guard(inventory: Any) -> Callable[[str], str | None]:
+    """A guard that refuses to probe lab addresses while the lab bridge is down.
+
+    Without the bridge, a lab address (inventory ``lab_subnet``) would be
+    routed to the machine's default gateway, off the machine: that traffic
+    must never leave. Returns a function address -> refusal message or None.
+    """
+    subnet_text = (inventory.variables or {}).get("lab_subnet") if inventory is not None else None
+    if not subnet_text:
+        return lambda _address: None
+    subnet = ipaddress.ip_network(subnet_text, strict=False)
+    state: dict[str, float | bool] = {"checked": 0.0, "up": False}
+
+    def guard(address: str) -> str | None:
+        try:
+            inside = ipaddress.ip_address(address) in subnet
+        except ValueError:
+            return None
+        if not inside:
+            return None
+        now = time.monotonic()
+        if now - float(state["checked"]) > 1.0:  # one /sys read per second, not per probe
+            from controlplane.lab import names, probe
+
+            state["up"] = probe.link_state(names.BRIDGE) == "up"
+            state["checked"] = now
+        return None if state["up"] else f"lab bridge is down: not probing {address} (it would leave the machine)"
+
+    return guard
+
+
+class ProbeRunner:
+    """Runs checks on a thread pool; knows which are due.
+
+    Given the checks, the SSH pool (for health), the store (for store checks),
+    the SSH user, a worker count, a network guard and a monotonic clock.
+    """
+
+    def __init__(
+        self,
+        checks: Iterable[Check],
+        *,
+        pool: Any = None,
+        store: Any = None,
+        ssh_user: str = "root",
+        workers: int = DEFAULT_WORKERS,
+        guard: Callable[[str], str | None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.checks = list(checks)
+        self.pool = pool
+        self.store = store
+        self.ssh_user = ssh_user
+        self.guard = guard or (lambda _address: None)
+        self.clock = clock
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="egov-probe")
+        start = clock()
+        self.next_due: dict[tuple[str, str], float] = {
+            check.key: start + (zlib.crc32("/".join(check.key).encode()) % 1000) / 1000 * min(check.probe.interval, 10)
+            for check in self.checks
+        }
+
+    def probe(self, check: Check) -> ProbeResult:
+        """Run one check now and return its result (never raises)."""
+        started = time.monotonic()
+        try:
+            refusal = self.guard(check.address) if check.address else None
+            if refusal:
+                return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,
+                                   0.0, refusal)  # fmt: skip
+            kind = check.probe.type
+            if kind == "tcp":
+                return tcp_probe(check)
+            if kind == "http":
+                return http_probe(check)
+            if kind == "ssh":
+                return ssh_probe(check)
+            if kind == "health":
+                if self.pool is None:
+                    raise RuntimeError("no SSH pool for health checks")
+                return health_probe(check, self.pool, self.ssh_user)
+            if kind == "failed_runs":
+                return failed_runs_probe(check, self.store)
+            if kind == "run_age":
+                return run_age_probe(check, self.store)
+            raise RuntimeError(f"unknown probe type {kind!r}")
+        except Exception as error:  # a bug in one probe must not stop the others
+            return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,
+                               time.monotonic() - started, f"probe error: {error}")  # fmt: skip
+
+    def run(self, checks: Iterable[Check] | None = None) -> list[ProbeResult]:
+        """Run the given checks (default: all) concurrently; return results in check order."""
+        todo = list(self.checks if checks is None else checks)
+        return list(self.executor.map(self.probe, todo))
+
+    def due(self) -> list[Check]:
+        """The checks whose interval has elapsed; their next run is scheduled now."""
+        now = self.clock()
+        found = []
+        for check in self.checks:
+            if self.next_due[check.key] <= now:
+                found.append(check)
+                # Schedule from the planned time, not from now, so intervals do not drift;
+                # but never in the past (after a long pause run once, not a burst).
+                planned = self.next_due[check.key] + check.probe.interval
+                self.next_due[check.key] = planned if planned > now else now + check.probe.interval
+        return found
+
+    def seconds_to_next(self) -> float:
+        """Seconds until the next check is due (0 when one is due now)."""
+        if not self.next_due:
+            return 1.0
+        return max(0.0, min(self.next_due.values()) - self.clock())
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self.executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,196 @@
+"""The monitor: probes on their intervals, rule evaluation, grouping, delivery — one loop.
+
+Each :meth:`Monitor.step` (every half second in :meth:`Monitor.run_forever`):
+
+1. collects finished probes and starts the checks that are due (probes run
+   on the runner's threads; a slow host never blocks the loop);
+2. stores the new results (latest and bounded history);
+3. in one store transaction: loads alerts, groups and silences, advances
+   the lifecycle, decides notifications and writes them to the outbox;
+4. delivers due outbox rows (with retries and backoff).
+
+The latest results are restored from the store on start, so a restart
+neither resolves firing alerts for lack of data nor re-sends anything: the
+group timers and what was already told live in the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.monitoring import alerts as lifecycle
+from controlplane.monitoring.delivery import Backoff, Deliverer, enqueue
+from controlplane.monitoring.dispatch import Notification, plan
+from controlplane.monitoring.probes.runner import ProbeRunner, lab_guard
+from controlplane.monitoring.results import ProbeResult, latest_results, save_results
+from controlplane.monitoring.spec import MonitoringSpec, expand_checks, load_monitoring
+from controlplane.monitoring.state import (
+    claim_write_lock,
+    load_alerts,
+    load_groups,
+    load_silences,
+    save_alerts,
+    save_groups,
+)
+from controlplane.monitoring.suppress import suppression
+from controlplane.store.models import utcnow
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 0.5
+
+
+@dataclass
+class StepReport:
+    """What one step did: new results, notifications queued, deliveries attempted."""
+
+    results: list[ProbeResult] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Monitor:
+    """Probes, alert engine and delivery for one site configuration.
+
+    Given the Config and an open Store; the monitoring spec, inventory, SSH
+    pool, secret resolver, senders and clocks can be injected (tests and the
+    benchmark do). Raises ConfigError when the monitoring folder is invalid.
+    """
+
+    def __init__(
+        self,
+        config: Any,
+        store: Any,
+        *,
+        spec: MonitoringSpec | None = None,
+        inventory: Any = None,
+        pool: Any = None,
+        resolve: Callable[[str], str] | None = None,
+        senders: Mapping[str, Any] | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        backoff: Backoff | None = None,
+        workers: int = 32,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        receivers = {r.name: r for r in config.receivers}
+        # Routes are checked against egov.yml's receivers once the site has any (a fresh site can probe).
+        self.spec = spec or load_monitoring(config.monitoring, tuple(receivers) or None)
+        if inventory is None:
+            from controlplane.inventory import load_inventory
+
+            inventory = load_inventory(config.inventory)
+        self.checks = expand_checks(self.spec, inventory)
+        self._own_pool = pool is None and any(c.probe.type == "health" for c in self.checks)
+        if self._own_pool:
+            from controlplane.ssh import SSHPool
+
+            pool = SSHPool.from_config(config)
+        self.pool = pool
+        self.runner = ProbeRunner(
+            self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=lab_guard(inventory)
+        )
+        self.deliverer = Deliverer(receivers, resolve or self._vault_resolver(), senders=senders, backoff=backoff)
+        self.external_url = self.spec.external_url or (config.public_url or "")
+        self.inflight: dict[tuple[str, str], Future[ProbeResult]] = {}
+        wanted = {c.key for c in self.checks}
+        with store.session() as session:
+            self.latest: dict[tuple[str, str], ProbeResult] = {
+                (r.check, r.host): r for r in latest_results(session) if (r.check, r.host) in wanted
+            }
+
+    def _vault_resolver(self) -> Callable[[str], str]:
+        state: dict[str, Any] = {}
+
+        def resolve(reference: str) -> str:
+            if "vault" not in state:  # opened on first use: a site without secrets needs no key
+                from controlplane.vault import open_vault
+
+                state["vault"] = open_vault(self.config, self.store)
+            return str(state["vault"].resolve(reference))
+
+        return resolve
+
+    # -- probing ------------------------------------------------------------
+    def collect(self) -> list[ProbeResult]:
+        """Harvest finished probes and start the due ones; return the new results."""
+        done = []
+        for key, future in list(self.inflight.items()):
+            if future.done():
+                del self.inflight[key]
+                done.append(future.result())
+        for check in self.runner.due():
+            if check.key not in self.inflight:  # still running from last time: skip, never pile up
+                self.inflight[check.key] = self.runner.executor.submit(self.runner.probe, check)
+        return done
+
+    def record(self, results: list[ProbeResult]) -> None:
+        """Store results and make them the latest known."""
+        if not results:
+            return
+        with self.store.session() as session:
+            save_results(session, results, self.spec.history)
+        for result in results:
+            self.latest[(result.check, result.host)] = result
+
+    def probe_all(self) -> list[ProbeResult]:
+        """Run every check now (blocking), store and return the results."""
+        results = self.runner.run()
+        self.record(results)
+        return results
+
+    # -- alerting -----------------------------------------------------------
+    def evaluate(self, now: dt.datetime | None = None) -> list[Notification]:
+        """Advance alerts and groups from the latest results; queue notifications; return them."""
+        now = now or self.clock()
+        found, frozen = lifecycle.candidates(self.spec.rules, self.latest.values())
+        with self.store.session() as session:
+            claim_write_lock(session, now)
+            alerts = load_alerts(session)
+            groups = load_groups(session)
+            new_alerts = lifecycle.evaluate(alerts, found, frozen, now, self.spec.flapping)
+            silences = [*self.spec.silences, *load_silences(session, now)]
+            muted = suppression(new_alerts, silences, self.spec.inhibit_rules, now)
+            new_groups, notifications = plan(self.spec, new_alerts, groups, muted, now)
+            save_alerts(session, alerts, new_alerts)
+            save_groups(session, groups, new_groups)
+            enqueue(session, notifications, now, self.external_url)
+        for note in notifications:
+            log.info("alert group %s: %s to %s (%d firing, %d resolved)", note.group_key, note.kind,
+                     note.receiver, len(note.firing), len(note.resolved))  # fmt: skip
+        return notifications
+
+    def deliver(self, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Send due notifications; return the delivery report."""
+        return self.deliverer.deliver_due(self.store, now or self.clock())
+
+    def step(self) -> StepReport:
+        """One turn of the loop: collect, record, evaluate, deliver."""
+        results = self.collect()
+        self.record(results)
+        notifications = self.evaluate()
+        deliveries = self.deliver()
+        return StepReport(results, notifications, deliveries)
+
+    def run_forever(self, stop: threading.Event, tick: float = TICK_SECONDS) -> None:
+        """Step every ``tick`` seconds until ``stop`` is set (SIGTERM sets it in ``egov monitor run``)."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                self.step()
+            except Exception:  # one bad step (store busy, bug) must not end monitoring
+                log.exception("monitor step failed")
+            stop.wait(max(0.0, tick - (time.monotonic() - started)))
+
+    def close(self) -> None:
+        """Stop probe threads and close an SSH pool this monitor opened."""
+        self.runner.close()
+        if self._own_pool and self.pool is not None:
+            self.pool.close()
