@@ -238,11 +238,32 @@ def test_a_silence_keeps_a_firing_service_alert_quiet(site: Site) -> None:
         assert site.egov("alerts", "unsilence", silence_id).returncode == 0
 
 
+def _web_answers() -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex((ADDRESS, PORT)) == 0
+
+
 def test_a_host_down_inhibits_the_alerts_of_its_services(site: Site) -> None:
+    # Start from a healthy host: the previous test stopped and restarted the
+    # service, and a WebDown already pending would fire on its own account.
+    site.fault("up", SERVICE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not _web_answers():
+        time.sleep(0.2)
+    assert _web_answers(), f"the web service on {HOST} does not answer"
     site.sink.received.clear()
     monitor = site.start_monitor()
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(
+            a["name"] == "WebDown" for state in ("pending", "firing") for a in site.alerts(state)
+        ):
+            time.sleep(0.5)
+        time.sleep(2)  # a few healthy probe rounds before the fault
+        site.sink.received.clear()
         site.fault("isolate")
         site.sink.wait_for(lambda r: bool(named(r, "HostDown", "firing")), timeout=30)
         deadline = time.monotonic() + 30
