@@ -133,6 +133,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(backup.bp)
     app.register_blueprint(api)
     app.register_blueprint(backup_api.bp)
+    from controlplane.web.api import alerts as alerts_api
+    from controlplane.web.api import runbooks as runbooks_api
+    from controlplane.web.views import alerts, monitoring, runbooks
+
+    for module in (alerts, monitoring, runbooks, alerts_api, runbooks_api):
+        app.register_blueprint(module.bp)
 
 
 def _template_helpers(app: Flask) -> None:

@@ -415,6 +415,8 @@ def _paths() -> dict[str, Any]:
         },
         **_compliance_paths(),
         **_backup_paths(),
+        **_alerts_paths(),
+        **_runbooks_paths(),
     }
 
 
@@ -422,6 +424,26 @@ def _backup_paths() -> dict[str, Any]:
     from controlplane.web.api.backup import openapi_paths
 
     return openapi_paths()
+
+
+def _alerts_paths() -> dict[str, Any]:
+    from controlplane.web.api.alerts import openapi_paths
+
+    return openapi_paths()
+
+
+def _runbooks_paths() -> dict[str, Any]:
+    from controlplane.web.api.runbooks import openapi_paths
+
+    return openapi_paths()
+
+
+def _feature_schemas() -> dict[str, Any]:
+    """Request schemas the feature APIs (alerts, runbooks) declare next to their routes."""
+    from controlplane.web.api.alerts import SCHEMAS as ALERT_SCHEMAS
+    from controlplane.web.api.runbooks import SCHEMAS as RUNBOOK_SCHEMAS
+
+    return {**ALERT_SCHEMAS, **RUNBOOK_SCHEMAS}
 
 
 def _compliance_paths() -> dict[str, Any]:
@@ -448,7 +470,7 @@ def document() -> dict[str, Any]:
         "paths": _paths(),
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": COMPONENT_SCHEMAS,
+            "schemas": {**COMPONENT_SCHEMAS, **_feature_schemas()},
             "responses": {
                 f"E{code}": _json(_ref("Error"), text)
                 for code, text in {

@@ -50,6 +50,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "backup.view": ALL_ROLES,
     "backup.run": frozenset({"admin", "operator"}),
     "backup.restore": frozenset({"admin"}),
+    # Alerts and host health: everyone sees them; those on call (and operators, admins) ack and silence.
+    "alerts.view": ALL_ROLES,
+    "alerts.manage": frozenset({"admin", "operator", "oncall"}),
+    # Runbooks: everyone sees plans, journals and drill results; operators and admins start them.
+    "runbooks.view": ALL_ROLES,
+    "runbooks.start": frozenset({"admin", "operator"}),
     ENROLMENT: ALL_ROLES,
 }
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)

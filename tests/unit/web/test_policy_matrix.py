@@ -217,7 +217,104 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         "/api/v1/backup/oa-data/mn-oa-1/run",
         json={"action": "backup"},
     ),
+    # Alerts: {in_alert}/{out_alert} fire on school-gd-1/ministry; silences pinned to gd-school-1/mn-portal-1.
+    ("alerts.index", "GET"): Sample("alerts.view", True, "/alerts"),
+    ("alerts.ack", "POST"): Sample(
+        "alerts.manage", True, "/alerts/{in_alert}/ack", "/alerts/{out_alert}/ack", form={"comment": "matrix"}
+    ),
+    ("alerts.silence", "POST"): Sample(
+        "alerts.manage",
+        True,
+        "/alerts/silences",
+        "/alerts/silences",
+        form={"matchers": "alertname=Matrix\nhost={host}", "comment": "matrix", "hours": "1"},
+    ),
+    ("alerts.expire", "POST"): Sample(
+        "alerts.manage", True, "/alerts/silences/{in_silence}/expire", "/alerts/silences/{out_silence}/expire", form={}
+    ),
+    ("monitoring.index", "GET"): Sample("alerts.view", True, "/monitoring"),
+    ("alerts_api.alerts", "GET"): Sample("alerts.view", True, "/api/v1/alerts"),
+    ("alerts_api.ack", "POST"): Sample(
+        "alerts.manage",
+        True,
+        "/api/v1/alerts/{in_alert}/ack",
+        "/api/v1/alerts/{out_alert}/ack",
+        json={"comment": "matrix"},
+    ),
+    ("alerts_api.silences", "GET"): Sample("alerts.view", True, "/api/v1/alerts/silences"),
+    ("alerts_api.silence_create", "POST"): Sample(
+        "alerts.manage",
+        True,
+        "/api/v1/alerts/silences",
+        "/api/v1/alerts/silences",
+        json={"matchers": ["alertname=Matrix", "host={host}"], "comment": "matrix", "duration_hours": 1},
+    ),
+    ("alerts_api.silence_expire", "DELETE"): Sample(
+        "alerts.manage", True, "/api/v1/alerts/silences/{in_silence}", "/api/v1/alerts/silences/{out_silence}"
+    ),
+    # The intake has its own token (none configured here: 503 for everyone); tested in test_alert_pages.py.
+    ("alerts_api.intake", "POST"): Sample(
+        ANONYMOUS, False, "/api/v1/alerts/alertmanager", json={"version": "4", "alerts": []}
+    ),
+    # Runbooks: isolate-host targets the host given; {in_rb}/{out_rb} are runbook runs on gd-school-1/mn-portal-1.
+    ("runbooks.index", "GET"): Sample("runbooks.view", True, "/runbooks"),
+    ("runbooks.detail", "GET"): Sample("runbooks.view", True, "/runbooks/isolate-host"),
+    ("runbooks.start", "POST"): Sample(
+        "runbooks.start",
+        True,
+        "/runbooks/isolate-host/start",
+        "/runbooks/isolate-host/start",
+        form={"mode": "dry-run", "param_host": "{host}"},
+    ),
+    ("runbooks.journal", "GET"): Sample("runbooks.view", True, "/runbooks/runs/{in_rb}", "/runbooks/runs/{out_rb}"),
+    ("runbooks.stream", "GET"): Sample(
+        "runbooks.view", True, "/runbooks/runs/{in_rb}/stream", "/runbooks/runs/{out_rb}/stream"
+    ),
+    ("runbooks.export", "GET"): Sample(
+        "runbooks.view", True, "/runbooks/runs/{in_rb}/journal.md", "/runbooks/runs/{out_rb}/journal.md"
+    ),
+    ("runbooks_api.runbooks", "GET"): Sample("runbooks.view", False, "/api/v1/runbooks"),
+    ("runbooks_api.start", "POST"): Sample(
+        "runbooks.start",
+        True,
+        "/api/v1/runbooks/isolate-host/start",
+        "/api/v1/runbooks/isolate-host/start",
+        json={"mode": "dry-run", "params": {"host": "{host}"}},
+    ),
+    ("runbooks_api.history", "GET"): Sample("runbooks.view", True, "/api/v1/runbooks/history"),
+    ("runbooks_api.journal", "GET"): Sample(
+        "runbooks.view", True, "/api/v1/runbooks/runs/{in_rb}/journal", "/api/v1/runbooks/runs/{out_rb}/journal"
+    ),
 }
+
+
+def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
+    """Firing alerts, silences and runbook runs in scope (school-gd-1) and out of it (ministry)."""
+    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.intake import intake_alertmanager
+    from controlplane.monitoring.labels import fingerprint
+    from controlplane.runs import create_run, finish_run
+    from controlplane.store.models import RunStatus
+
+    ids: dict[str, Any] = {}
+    for key, site, host in (("in", "school-gd-1", "gd-school-1"), ("out", "ministry", "mn-portal-1")):
+        labels = {"alertname": "MatrixAlert", "site": site, "host": host, "severity": "warning"}
+        intake_alertmanager({"version": "4", "alerts": [{"status": "firing", "labels": labels}]}, store)
+        ids[f"{key}_alert"] = fingerprint(labels)
+        made = create_silence(store, [f"host={host}"], author="seed", comment="matrix", duration=3600)
+        ids[f"{key}_silence"] = made["id"]
+        with store.session() as session:
+            run = create_run(
+                session,
+                kind="runbook",
+                target=host,
+                actor="seed",
+                params={"runbook": "isolate-host", "mode": "dry-run", "params": {"host": host}, "targets": [host]},
+                dry_run=True,
+            )
+            finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
+            ids[f"{key}_rb"] = run.id
+    return ids
 
 
 def url_map_routes(app: Any) -> list[tuple[str, str]]:
@@ -268,6 +365,17 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
             if final:
                 finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
             ids[key] = run.id
+    # Runbook starts would run the engine: record them instead (the run id of a seeded run comes back).
+    import controlplane.web.api.runbooks as runbooks_api
+    import controlplane.web.views.runbooks as runbooks_views
+
+    def fake_start(definition: Any, mode: str, params: Any, actor: str) -> int:
+        started.append(("runbook", definition.name, mode))
+        return int(ids["in_rb"])
+
+    for module in (runbooks_views, runbooks_api):
+        patch.setattr(module, "start_runbook", fake_start)
+    ids.update(seed_alerts_and_runbook_runs(store))
     tokens = {name: token_for(app, person) for name, person in people.items()}
     yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store, "started": started}
     patch.undo()
@@ -337,6 +445,8 @@ def _fill_data(data: Any, matrix: dict[str, Any], scope: str) -> Any:
         return {key: _fill_data(value, matrix, scope) for key, value in data.items()}
     if isinstance(data, str):
         return _fill(data, matrix, scope)
+    if isinstance(data, list):
+        return [_fill_data(value, matrix, scope) for value in data]
     return data
 
 

@@ -1,0 +1,331 @@
+"""Runbooks in the console: the list (with load errors), start with parameters, live journal, drill history.
+
+A runbook run touches its targets (inventory hosts): a user may start a run
+only when every target lies in scope, and sees the runs (history, journal,
+live stream) whose targets all lie in scope; a run without targets is
+ministry level. A real run (mode ``run``) needs the runbook's name typed as
+confirmation. The engine runs in a daemon thread of the console
+(:func:`start_runbook`); the console waits until the run row exists and
+shows its journal, which fills live over server-sent events. The engine
+writes the audit records (``runbook.<mode>``) with the console user as actor.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from controlplane.errors import BadInputError, EgovError
+from controlplane.store.models import Run, RunStatus
+from controlplane.web.errors import ApiError
+from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.state import state
+from controlplane.web.validation import query_int
+
+bp = Blueprint("runbooks", __name__)
+log = logging.getLogger(__name__)
+START_WAIT = 15.0
+EXPORTS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
+CHART_BAR = 16
+CHART_WIDTH = 360
+CHART_LABEL = 150
+
+
+def folder() -> Path:
+    """The site's runbooks folder."""
+    return Path(state().config.runbooks)
+
+
+def load_definition(name: str) -> Any:
+    """The named runbook; 404 when there is none or it does not load."""
+    from controlplane.runbook.loader import get_runbook
+
+    if len(name) > 64:
+        raise ApiError(404, "not_found", "no such runbook")
+    try:
+        return get_runbook(folder(), name)
+    except BadInputError as error:
+        raise ApiError(404, "not_found", error.message) from None
+
+
+def listing() -> list[dict[str, Any]]:
+    """Every runbook file: name, whether it loads (and its error), title, severity, RTO objective."""
+    from controlplane.runbook.loader import load_runbooks
+
+    rows = []
+    for item in load_runbooks(folder()):
+        row: dict[str, Any] = {"name": item.name, "ok": item.ok, "error": item.error}
+        if item.runbook is not None:
+            row.update(
+                title=item.runbook.title,
+                title_zh=item.runbook.title_zh,
+                severity=item.runbook.severity,
+                rto_objective_seconds=item.runbook.rto_objective,
+                approvals_required=item.runbook.approvals_required,
+            )
+        rows.append(row)
+    return rows
+
+
+def target_sites(targets: list[str]) -> list[str | None]:
+    """The sites of a run's target hosts (None for a host the inventory does not know, or no target)."""
+    inventory = state().inventory
+    sites: list[str | None] = []
+    for name in targets:
+        try:
+            sites.append(inventory.host(name).site)
+        except BadInputError:
+            sites.append(None)
+    return sites or [None]
+
+
+def run_in_scope(params: dict[str, Any] | None) -> bool:
+    """True when every target of a runbook run lies in the current user's scope."""
+    scope = current_scope()
+    targets = (params or {}).get("targets") or []
+    return all(scope.allows(site) for site in target_sites([str(t) for t in targets]))
+
+
+def get_runbook_run(run_id: int) -> Run:
+    """A runbook run the current user may see; 404 when missing (or another kind), 403 out of scope."""
+    with state().store.session() as db:
+        run = db.get(Run, run_id)
+    if run is None or run.kind != "runbook":
+        raise ApiError(404, "not_found", f"no runbook run {run_id}")
+    if not run_in_scope(run.params):
+        abort(403)
+    return run
+
+
+def visible_history(name: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    """Runbook runs newest first whose targets lie in scope."""
+    from controlplane.runbook.history import runbook_history
+
+    current_scope()
+    rows = runbook_history(state().store, name=name, limit=limit * 4)
+    with state().store.session() as db:
+        params = {row["run_id"]: (db.get(Run, row["run_id"]).params or {}) for row in rows}
+    return [row for row in rows if run_in_scope(params[row["run_id"]])][:limit]
+
+
+def rto_chart(rows: list[dict[str, Any]], limit: int = 20) -> dict[str, Any]:
+    """Geometry of a horizontal bar chart of drill RTOs against their objectives (newest at the top).
+
+    Only drills with a measured RTO count. Returns ``{"width", "height", "bars": [...]}`` where each
+    bar has y, width, objective_x, met, label and the figures; only numbers and names reach the SVG.
+    """
+    drills = [r for r in rows if r.get("drill") and r.get("rto_seconds") is not None][:limit]
+    figures = [float(r["rto_seconds"]) for r in drills] + [float(r.get("rto_objective_seconds") or 0) for r in drills]
+    top = max(figures, default=0.0) or 1.0
+    bars = []
+    for index, row in enumerate(drills):
+        rto = float(row["rto_seconds"])
+        objective = float(row.get("rto_objective_seconds") or 0)
+        bars.append(
+            {
+                "y": index * (CHART_BAR + 4),
+                "width": round(max(1.0, rto / top * CHART_WIDTH), 1),
+                "objective_x": round(CHART_LABEL + objective / top * CHART_WIDTH, 1) if objective else None,
+                "met": row.get("rto_met") is not False and (not objective or rto <= objective),
+                "label": f"#{row['run_id']} {row.get('runbook') or '?'}",
+                "rto": round(rto, 2),
+                "objective": objective,
+                "run_id": row["run_id"],
+            }
+        )
+    return {
+        "width": CHART_LABEL + CHART_WIDTH + 60,
+        "height": max(1, len(bars)) * (CHART_BAR + 4),
+        "label_width": CHART_LABEL,
+        "bar_height": CHART_BAR,
+        "bars": bars,
+    }
+
+
+def prepare_start(name: str, mode: str, given: dict[str, Any], confirmation: str) -> tuple[Any, dict[str, Any]]:
+    """Check a start request before anything runs; return the runbook and its resolved parameters.
+
+    404 for an unknown runbook, 400 for a bad mode or parameter, 403 when a
+    target lies out of scope, 400 for a real run without the typed name or a
+    drill on a target that is not a drill target.
+    """
+    from controlplane.runbook.api import MODES
+    from controlplane.runbook.engine import check_mode
+    from controlplane.runbook.params import resolve_params, resolve_targets
+
+    definition = load_definition(name)
+    if mode not in MODES:
+        raise ApiError(400, "invalid", f"mode must be one of {', '.join(MODES)}")
+    inventory = state().inventory
+    resolved = resolve_params(definition, given, inventory)
+    targets = resolve_targets(definition, resolved, inventory)
+    for site in target_sites(targets):
+        require_site(site)
+    confirmed = mode != "run" or confirmation.strip() == definition.name
+    if not confirmed:
+        raise BadInputError(f"a real run of {definition.name} needs its name typed as confirmation")
+    check_mode(definition, mode, targets, inventory, confirmed)
+    return definition, resolved
+
+
+def start_runbook(definition: Any, mode: str, params: dict[str, Any], actor: str) -> int:
+    """Execute a runbook in a daemon thread; return its run id once the run row exists.
+
+    Raises ApiError 409 when the engine refuses before creating a run (a
+    missing second approval), 503 when no run appeared in time.
+    """
+    from controlplane.runbook.engine import execute
+
+    console = state()
+    inventory = console.inventory
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    def on_run(run_id: int) -> None:
+        box["run_id"] = run_id
+        ready.set()
+
+    def work() -> None:
+        try:
+            execute(
+                console.config,
+                console.store,
+                inventory,
+                definition,
+                mode=mode,
+                params=params,
+                actor=actor,
+                trigger="console",
+                confirmed=mode == "run",
+                on_run=on_run,
+            )
+        except EgovError as error:
+            box.setdefault("error", error.message)
+        except Exception:  # the thread must report, whatever happened
+            log.exception("runbook %s (%s) failed", definition.name, mode)
+            box.setdefault("error", "the runbook engine failed: see the console log")
+        finally:
+            ready.set()
+
+    threading.Thread(target=work, name=f"egov-runbook-{definition.name}", daemon=True).start()
+    ready.wait(START_WAIT)
+    if "run_id" in box:
+        return int(box["run_id"])
+    if "error" in box:
+        raise ApiError(409, "refused", str(box["error"]))
+    raise ApiError(503, "not_started", "the run did not start in time; see the runs page")
+
+
+def _form_params(definition: Any) -> dict[str, Any]:
+    """The parameters given in the start form (``param_<name>``; empty fields keep the default)."""
+    given: dict[str, Any] = {}
+    for param in definition.params:
+        raw = request.form.get(f"param_{param.name}", "")
+        if len(raw) > 512:
+            raise BadInputError(f"parameter {param.name} is too long")
+        if param.type == "bool" and f"param_{param.name}" in request.form and raw == "":
+            continue
+        if raw.strip() != "":
+            given[param.name] = raw.strip()
+    return given
+
+
+@bp.get("/runbooks")
+@requires("runbooks.view", scoped=True)
+def index() -> Any:
+    """Every runbook (with the error of those that do not load), recent runs and the drill RTO chart."""
+    rows = visible_history(limit=30)
+    return render_template("runbooks.html", runbooks=listing(), history=rows, chart=rto_chart(rows))
+
+
+@bp.get("/runbooks/<name>")
+@requires("runbooks.view", scoped=True)
+def detail(name: str) -> Any:
+    """One runbook: what it does, the start form (operators), its runs and drill RTOs."""
+    definition = load_definition(name)
+    rows = visible_history(name=name, limit=30)
+    return render_template("runbooks_detail.html", runbook=definition.describe(), history=rows, chart=rto_chart(rows))
+
+
+@bp.post("/runbooks/<name>/start")
+@requires("runbooks.start", scoped=True)
+def start(name: str) -> Any:
+    """Start a runbook in a mode with the form's parameters; show its journal."""
+    definition = load_definition(name)
+    mode = request.form.get("mode", "dry-run")
+    try:
+        definition, resolved = prepare_start(
+            name, mode, _form_params(definition), request.form.get("confirm", "")[:128]
+        )
+        run_id = start_runbook(definition, mode, resolved, f"{g.egov_user.name}@console")
+    except BadInputError as error:
+        flash(_("The runbook was not started: %(reason)s", reason=error.message), "error")
+        return redirect(url_for("runbooks.detail", name=name))
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        flash(_("The runbook was not started: %(reason)s", reason=error.message), "error")
+        return redirect(url_for("runbooks.detail", name=name))
+    flash(_("Runbook %(name)s started (%(mode)s): run %(id)d.", name=name, mode=mode, id=run_id), "ok")
+    return redirect(url_for("runbooks.journal", run_id=run_id))
+
+
+@bp.get("/runbooks/runs/<int:run_id>")
+@requires("runbooks.view", scoped=True)
+def journal(run_id: int) -> Any:
+    """A run's journal (steps, checks, figures), filled live while the run goes."""
+    from controlplane.runbook.journal import read_journal
+    from controlplane.runs import read_output
+
+    run = get_runbook_run(run_id)
+    data = read_journal(state().store, run_id)
+    with state().store.session() as db:
+        lines = read_output(db, run_id, after=max(0, run.output_lines - 500), limit=500)
+    return render_template(
+        "runbooks_journal.html", run=run, journal=data, lines=lines, final=run.status in RunStatus.FINAL
+    )
+
+
+@bp.get("/runbooks/runs/<int:run_id>/stream")
+@requires("runbooks.view", scoped=True)
+def stream(run_id: int) -> Any:
+    """The run's journal lines after Last-Event-ID (or ?after=) as server-sent events."""
+    from controlplane.web.sse import run_events
+
+    get_runbook_run(run_id)
+    header = request.headers.get("Last-Event-ID", "")
+    after = int(header) if header.isdigit() and len(header) < 10 else query_int("after", 0, 0, 10**9)
+    limiter = current_app.extensions["egov.streams"]
+    if not limiter.acquire():
+        raise ApiError(503, "stream_limit", "too many live streams; reload later")
+    events = run_events(
+        state().store,
+        run_id,
+        after,
+        poll=float(current_app.config["EGOV_STREAM_POLL"]),
+        max_seconds=float(current_app.config["EGOV_STREAM_MAX_SECONDS"]),
+    )
+    response = Response(limiter.wrap(events), mimetype="text/event-stream")
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.get("/runbooks/runs/<int:run_id>/journal.<fmt>")
+@requires("runbooks.view", scoped=True)
+def export(run_id: int, fmt: str) -> Any:
+    """Download the journal as JSON, Markdown or HTML (always as an attachment)."""
+    from controlplane.runbook.export import export as render
+    from controlplane.runbook.journal import read_journal
+
+    if fmt not in EXPORTS:
+        abort(404)
+    get_runbook_run(run_id)
+    text = render(read_journal(state().store, run_id), fmt)
+    response = Response(text, mimetype=EXPORTS[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="runbook-run-{run_id}.{fmt}"'
+    return response
