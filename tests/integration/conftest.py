@@ -93,7 +93,18 @@ def lab() -> Iterator[Lab]:
     with open(TEST_LAB_DIR / "lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         config_path.write_text(
-            yaml.safe_dump({"folders": {"inventory": str(REPO / "inventory" / "lab.yml")}, "state": {"dir": "var"}}),
+            yaml.safe_dump(
+                {
+                    "folders": {
+                        "inventory": str(REPO / "inventory" / "lab.yml"),
+                        "playbooks": str(REPO / "playbooks"),
+                        "backup": str(REPO / "backup"),
+                        "monitoring": str(REPO / "monitoring"),
+                        "runbooks": str(REPO / "runbooks"),
+                    },
+                    "state": {"dir": "var"},
+                }
+            ),
             encoding="utf-8",
         )
         config = load_config(config_path)

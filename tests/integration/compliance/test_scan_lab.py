@@ -112,14 +112,9 @@ def test_an_unreachable_host_is_reported_as_error_never_pass(compliance_site) ->
 
 
 def test_after_harden_the_ssh_controls_pass(compliance_site) -> None:
-    from tests.integration.compliance.conftest import REPO
-
-    if not (REPO / "playbooks" / "harden.yml").exists():
-        pytest.skip("playbooks/harden.yml is not there yet (harden issue)")
     host = "dr-app-1"  # not the host the other tests expect fresh
     hardened = compliance_site.lab_egov("harden", "--limit", host, timeout=600)
-    if hardened.returncode != 0:
-        pytest.skip(f"harden does not run yet: {hardened.stderr[-300:]}")
+    assert hardened.returncode == 0, f"harden failed: {hardened.stderr[-300:]}"
     _code, report = scan_json(compliance_site, "--limit", host)
     results = statuses(report, host)
     still = [c for c, r in results.items() if c.startswith("ssh.") and r["status"] == "fail"]
