@@ -12,7 +12,7 @@ it authenticates with the site-wide intake token (vault secret
 ``ALERTMANAGER_INTAKE_TOKEN``, ``Authorization: Bearer <token>``), not with a
 user's API token. The user-token authentication hook would refuse that
 bearer token, so a hook registered in front of it (:func:`intake_guard`)
-answers intake requests entirely: 503 while no intake token is configured,
+answers intake requests entirely: 403 while no intake token is configured,
 401 without the token or with a wrong one (constant-time comparison), 415
 for a body that is not JSON, 400 for a malformed payload, 200 with the
 counts otherwise. Every call is audited (``alerts.intake``).
@@ -64,7 +64,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": {"type": "string", "minLength": 3, "maxLength": 256, "pattern": NO_CONTROL},
             },
             "comment": {"type": "string", "minLength": 1, "maxLength": 2000, "pattern": NO_CONTROL},
-            "duration_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_SILENCE_HOURS},
+            "duration_hours": {"type": "number", "minimum": 0.01, "maximum": MAX_SILENCE_HOURS},
         },
     },
     # Documentation of the payload Alertmanager sends (webhook version 4); the intake reads only what it needs.
@@ -171,7 +171,7 @@ def handle_intake() -> Response | tuple[Response, int]:
     except EgovError:  # no master key on this site: no vault, so no intake token either
         expected = None
     if not expected:
-        raise ApiError(503, "intake_not_configured", "no Alertmanager intake token is configured on this site")
+        raise ApiError(403, "intake_not_configured", "no Alertmanager intake token is configured on this site")
     if not verify_token(_presented_token(), expected):
         audit_event("alerts.intake", "alertmanager", "denied", actor=INTAKE_ACTOR, reason="missing or wrong token")
         raise ApiError(401, "unauthorized", "the Alertmanager intake token is missing or wrong")
@@ -236,11 +236,11 @@ def openapi_paths() -> dict[str, Any]:
     )
     intake["description"] = (
         "Authenticate with `Authorization: Bearer <intake token>`: the site-wide token in the vault secret "
-        "ALERTMANAGER_INTAKE_TOKEN, not a user's API token. 503 while no intake token is configured. "
+        "ALERTMANAGER_INTAKE_TOKEN, not a user's API token. 403 while no intake token is configured. "
         "Bodies up to 1 MiB. The alerts join the console's alerts and routing."
     )
-    intake["responses"]["503"] = {
-        "description": "no intake token is configured",
+    intake["responses"]["403"] = {
+        "description": "no intake token is configured on this site (intake disabled)",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
     }
     return {

@@ -32,9 +32,9 @@ def fire(store: Any, site: str, host: str, name: str = "DiskFull") -> str:
 
 
 # --------------------------------------------------------------------------- intake
-def test_intake_is_503_until_a_token_is_configured(client) -> None:
+def test_intake_is_refused_until_a_token_is_configured(client) -> None:
     response = client.post(INTAKE, json=payload("school-gd-1", "gd-school-1"), headers={"Authorization": "Bearer x"})
-    assert response.status_code == 503
+    assert response.status_code == 403
     assert response.json["error"]["code"] == "intake_not_configured"
 
 
@@ -92,7 +92,7 @@ def test_intake_refuses_malformed_payloads(client, vault, body, kwargs, status) 
 def test_intake_is_documented_in_openapi(client) -> None:
     doc = client.get("/api/v1/openapi.json").json
     intake = doc["paths"]["/api/v1/alerts/alertmanager"]["post"]
-    assert {"200", "400", "401", "503"} <= set(intake["responses"])
+    assert {"200", "400", "401", "403"} <= set(intake["responses"])
     assert doc["components"]["schemas"]["AlertmanagerWebhook"]["additionalProperties"] is False
     assert "ALERTMANAGER_INTAKE_TOKEN" in intake["description"]
 
