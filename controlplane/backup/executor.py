@@ -11,6 +11,7 @@ through :func:`controlplane.execute.run`.
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -44,11 +45,12 @@ class Result:
         return (self.stdout + "\n" + self.stderr).strip().splitlines()[-20:]
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs argv lists on one host: ``run(argv, input_text=..., on_line=...)``."""
 
     host: str
 
+    @abc.abstractmethod
     def run(
         self,
         argv: Sequence[str],
@@ -60,7 +62,6 @@ class Executor:
         should_cancel: Callable[[], bool] | None = None,
     ) -> Result:
         """Run argv to completion; see the concrete classes."""
-        raise NotImplementedError
 
 
 class LocalExecutor(Executor):

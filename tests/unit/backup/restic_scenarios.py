@@ -107,12 +107,16 @@ def run_all(root: Path, restic: str) -> dict[str, Recorded]:
 
 
 def _locked(repo: commands.Repo, other: commands.Repo) -> Recorded:
-    """Hold a lock with a stopped ``check`` and record ``forget --prune`` failing on it (exit 11)."""
+    """Hold a lock with a backup whose dump command sleeps, and record ``forget --prune`` failing on it (exit 11).
+
+    A sleeping dump holds restic's lock for as long as we like, so there is no
+    race with a fast operation finishing before the lock is observed (a busy
+    CI machine made the earlier SIGSTOP-a-check approach flaky).
+    """
     locks = Path(repo.location) / "locks"
-    # A test-only process: execute.start gives no stdin, and restic needs
-    # the password on a pipe to take the lock we then freeze with SIGSTOP.
+    # A test-only process: execute.start gives no stdin, and restic needs the password on a pipe.
     process = subprocess.Popen(
-        commands.check(repo, read_data_subset="100%"),
+        commands.backup_dump(repo, ["sleep", "120"], filename="hold.dump", host="lock-holder"),
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -122,13 +126,12 @@ def _locked(repo: commands.Repo, other: commands.Repo) -> Recorded:
         assert process.stdin is not None
         process.stdin.write((PASSWORD + "\n").encode())
         process.stdin.close()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while not any(locks.iterdir()) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        os.kill(process.pid, signal.SIGSTOP)
+            time.sleep(0.05)
         return _run(commands.forget(other, Retention(keep_last=1)))
     finally:
-        os.kill(process.pid, signal.SIGCONT)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
 
 
