@@ -43,6 +43,10 @@ main() {
     else
         say "not root: the lab (network namespaces) is not started"
     fi
+    if [[ "$("$EGOV" users list --json 2>/dev/null)" == "[]" ]]; then
+        say "no console user yet: create the first administrator (password from a prompt, TOTP at first login) with"
+        say "    $EGOV users add admin --role admin"
+    fi
     say "egov serve: the console is at $(serve_address)"
     exec "$EGOV" serve
 }
