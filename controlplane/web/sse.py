@@ -126,3 +126,34 @@ class GuardedStream:
         if self._release is not None:
             release, self._release = self._release, None
             release()
+
+
+def stream_response(run_id: int) -> Any:
+    """The Flask response streaming a run's output lines as server-sent events.
+
+    Given a run id the caller has already checked access to; resumes after
+    Last-Event-ID (or ``?after=``), takes a slot of the app's stream limiter
+    (503 when all are taken) and ends when the run is final or the stream's
+    time is up. Shared by the run page and the runbook journal page.
+    """
+    from flask import Response, current_app, request
+
+    from controlplane.web.errors import ApiError
+    from controlplane.web.state import state
+    from controlplane.web.validation import query_int
+
+    header = request.headers.get("Last-Event-ID", "")
+    after = int(header) if header.isdigit() and len(header) < 10 else query_int("after", 0, 0, 10**9)
+    limiter = current_app.extensions["egov.streams"]
+    if not limiter.acquire():
+        raise ApiError(503, "stream_limit", "too many live streams; reload later")
+    events = run_events(
+        state().store,
+        run_id,
+        after,
+        poll=float(current_app.config["EGOV_STREAM_POLL"]),
+        max_seconds=float(current_app.config["EGOV_STREAM_MAX_SECONDS"]),
+    )
+    response = Response(limiter.wrap(events), mimetype="text/event-stream")
+    response.headers["X-Accel-Buffering"] = "no"
+    return response

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from controlplane.errors import BadInputError, EgovError
@@ -25,7 +25,6 @@ from controlplane.store.models import Run, RunStatus
 from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.state import state
-from controlplane.web.validation import query_int
 
 bp = Blueprint("runbooks", __name__)
 log = logging.getLogger(__name__)
@@ -295,24 +294,10 @@ def journal(run_id: int) -> Any:
 @requires("runbooks.view", scoped=True)
 def stream(run_id: int) -> Any:
     """The run's journal lines after Last-Event-ID (or ?after=) as server-sent events."""
-    from controlplane.web.sse import run_events
+    from controlplane.web.sse import stream_response
 
     get_runbook_run(run_id)
-    header = request.headers.get("Last-Event-ID", "")
-    after = int(header) if header.isdigit() and len(header) < 10 else query_int("after", 0, 0, 10**9)
-    limiter = current_app.extensions["egov.streams"]
-    if not limiter.acquire():
-        raise ApiError(503, "stream_limit", "too many live streams; reload later")
-    events = run_events(
-        state().store,
-        run_id,
-        after,
-        poll=float(current_app.config["EGOV_STREAM_POLL"]),
-        max_seconds=float(current_app.config["EGOV_STREAM_MAX_SECONDS"]),
-    )
-    response = Response(limiter.wrap(events), mimetype="text/event-stream")
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return stream_response(run_id)
 
 
 @bp.get("/runbooks/runs/<int:run_id>/journal.<fmt>")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
 from controlplane.runs import read_output
@@ -13,7 +13,7 @@ from controlplane.web import actions, queries
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import form_text
 from controlplane.web.policy import current_scope, requires
-from controlplane.web.sse import run_events
+from controlplane.web.sse import stream_response
 from controlplane.web.state import state
 from controlplane.web.validation import query_choice, query_int, query_text
 
@@ -50,21 +50,7 @@ def detail(run_id: int) -> Any:
 def stream(run_id: int) -> Any:
     """Stream the run's output lines after Last-Event-ID (or ?after=) as server-sent events."""
     actions.get_run(run_id)
-    header = request.headers.get("Last-Event-ID", "")
-    after = int(header) if header.isdigit() and len(header) < 10 else query_int("after", 0, 0, 10**9)
-    limiter = current_app.extensions["egov.streams"]
-    if not limiter.acquire():
-        raise ApiError(503, "stream_limit", "too many live streams; reload later")
-    events = run_events(
-        state().store,
-        run_id,
-        after,
-        poll=float(current_app.config["EGOV_STREAM_POLL"]),
-        max_seconds=float(current_app.config["EGOV_STREAM_MAX_SECONDS"]),
-    )
-    response = Response(limiter.wrap(events), mimetype="text/event-stream")
-    response.headers["X-Accel-Buffering"] = "no"
-    return response
+    return stream_response(run_id)
 
 
 @bp.post("/runs/new")
