@@ -21,7 +21,9 @@ from . import exitcodes, jsonout
 _UNREACHABLE = re.compile(
     r"(connection refused|connection timed out|no route to host|timeout, server .* not responding|"
     r"connection reset|broken pipe|subprocess ssh|ssh command exited|connection closed|"
-    r"network is unreachable|host key verification failed|permission denied \(publickey)",
+    r"network is unreachable|host key verification failed|permission denied \(publickey|"
+    # sshd on the center going away during the handshake: restic cannot start its SFTP session.
+    r"unable to start the sftp session|server unexpectedly closed connection)",
     re.IGNORECASE,
 )
 _STATUS = {

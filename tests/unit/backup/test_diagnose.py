@@ -46,6 +46,16 @@ def test_an_unreachable_center_is_named_in_the_message() -> None:
     assert "bc-backup-1" in found.message and "could not be reached" in found.message
 
 
+def test_a_center_whose_sshd_dies_during_the_handshake_is_unreachable() -> None:
+    output = (
+        "Fatal: unable to open repository at sftp:backup-school-gd-1@10.198.0.21:/gd-school-1/x: unable to start "
+        "the sftp session, error: error receiving version packet from server: server unexpectedly closed "
+        "connection: unexpected EOF"
+    )
+    found = diagnose(1, output, center="the backup center bc-backup-1 (10.198.0.21)")
+    assert found.reason == "center_unreachable"
+
+
 def test_exit_three_of_a_paths_backup_is_partial_and_alerted() -> None:
     found = diagnose(3, '{"message_type":"error","error":{"message":"open /srv/x: permission denied"}}')
     assert found.status == "partial" and found.alert
