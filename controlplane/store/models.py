@@ -82,6 +82,8 @@ class Run(Base):
         Index("ix_runs_kind_created", "kind", "created_at"),
         Index("ix_runs_site_created", "site", "created_at"),
         Index("ix_runs_created", "created_at"),
+        Index("ix_runs_site_id", "site", "id"),
+        Index("ix_runs_status_site", "status", "site"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

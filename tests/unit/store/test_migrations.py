@@ -49,3 +49,20 @@ def test_a_malformed_database_url_is_bad_input() -> None:
 
     with pytest.raises(BadInputError):
         create_store_engine("not a url")
+
+
+def test_the_migrated_schema_matches_every_feature_model(tmp_path) -> None:
+    """A model changed without its migration (or a migration without its model) shows up here."""
+    import importlib
+
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    for module in ("automation", "backup", "compliance", "monitoring", "runbook"):
+        importlib.import_module(f"controlplane.{module}.models")
+    store = Store(create_store_engine(f"sqlite:///{tmp_path}/egov.db"))
+    store.upgrade()
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    store.close()
+    assert differences == []
