@@ -72,7 +72,27 @@ ENV_SCRUB: tuple[str, ...] = (
     "RESTIC_REPOSITORY_FILE",
     "-u",
     "RESTIC_HOST",
+    "-u",
+    "RESTIC_FROM_PASSWORD",
+    "-u",
+    "RESTIC_FROM_PASSWORD_FILE",
+    "-u",
+    "RESTIC_FROM_PASSWORD_COMMAND",
+    "-u",
+    "RESTIC_FROM_REPOSITORY",
+    "-u",
+    "RESTIC_FROM_REPOSITORY_FILE",
 )
+# ``restic copy`` needs two passwords (source and destination) and reads only
+# one from stdin. This POSIX sh program, run as ``sh -c PROGRAM egov-copy
+# RESTIC_ARGV...``, reads the FIRST stdin line (the source password) with the
+# ``read`` builtin (byte by byte, so the second line stays in stdin), and
+# hands it to restic through a pipe on fd 3 (``--from-password-file
+# /dev/fd/3``), written by the ``printf`` builtin: no exec, so it is never in
+# an argv; never exported, so never in an environment; a pipe, so never in a
+# file. restic then reads the destination password from the rest of stdin.
+PASSWORD_PIPE = 'IFS= read -r p || exit 2; exec 4<&0; printf "%s\\n" "$p" | { unset p; exec "$@" 3<&0 0<&4 4<&-; }'
+FROM_PASSWORD_FD = "/dev/fd/3"
 # Words restic's own space-splitting of sftp.command keeps intact.
 _SFTP_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./\[\]-]+$")
 _SNAPSHOT = re.compile(r"^(latest|[0-9a-f]{8,64})$")
@@ -94,6 +114,7 @@ class Repo:
     sftp_command: tuple[str, ...] = ()
     retry_lock: str = ""
     cache_dir: str = ""
+    sftp_args: tuple[str, ...] = ()
 
 
 def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
@@ -137,6 +158,20 @@ def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
     return words
 
 
+def sftp_args(center: Center) -> tuple[str, ...]:
+    """Return the extra ssh words (``-o sftp.args``) for reaching a center by its repository URL.
+
+    For ``restic copy``, whose two repositories are on two centers: one
+    ``sftp.command`` (which names the host) cannot serve both, so restic builds
+    ``ssh HOST -p PORT -l USER ARGS -s sftp`` from each URL and these ARGS
+    (the key, batch mode, the pinned known_hosts, the timeouts of
+    :func:`sftp_command`). Raises BadInputError as :func:`sftp_command`.
+    """
+    words = sftp_command(center, "user", "address")
+    # Drop "ssh", "-p PORT" and the trailing "USER@ADDRESS -s sftp".
+    return words[1:3] + words[5:-3]
+
+
 def _check_words(words: Iterable[str], what: str) -> list[str]:
     result = list(words)
     for word in result:
@@ -156,6 +191,8 @@ def _global(repo: Repo, *, lock: bool = True) -> list[str]:
     argv = [*ENV_SCRUB, repo.restic, "--repo", repo.location]
     if repo.sftp_command:
         argv += ["-o", "sftp.command=" + " ".join(repo.sftp_command)]
+    if repo.sftp_args:
+        argv += ["-o", "sftp.args=" + " ".join(repo.sftp_args)]
     if repo.cache_dir:
         argv += ["--cache-dir", repo.cache_dir]
     if lock and repo.retry_lock:
@@ -356,3 +393,50 @@ def repo_for(
         sftp_command=sftp_command(center, center.sftp_user(site), address),
         retry_lock=retry_lock,
     )
+
+
+def _copy_pair(destination: Repo, source: Repo) -> list[str]:
+    """The shared start of copy and init-from: the password pipe, the destination and the source repository."""
+    if destination.sftp_command or source.sftp_command:
+        raise BadInputError("a copy between two centers needs sftp.args repositories, not sftp.command")
+    if destination.sftp_args != source.sftp_args:
+        raise BadInputError("both centers must use the same backup key and known_hosts file on the host")
+    if destination.location == source.location:
+        raise BadInputError("a copy needs two different repositories")
+    return [
+        "sh",
+        "-c",
+        PASSWORD_PIPE,
+        "egov-copy",
+        *_global(destination),
+        "--from-repo",
+        source.location,
+        "--from-password-file",
+        FROM_PASSWORD_FD,
+    ]
+
+
+def init_copy(destination: Repo, source: Repo) -> list[str]:
+    """``restic init --from-repo SRC --copy-chunker-params``: a destination that deduplicates like the source.
+
+    Run with stdin ``SOURCE_PASSWORD\\nDESTINATION_PASSWORD\\n`` (see
+    :data:`PASSWORD_PIPE`). Raises BadInputError as :func:`copy`.
+    """
+    return [*_copy_pair(destination, source), "init", "--copy-chunker-params"]
+
+
+def copy(destination: Repo, source: Repo, *, host: str | None = None, tags: Sequence[str] = ()) -> list[str]:
+    """``restic copy --from-repo SRC``: copy the snapshots the destination lacks.
+
+    Given the destination and source Repos (both with the same
+    :func:`sftp_args`), optionally the snapshot host and tags to limit it to;
+    returns the argv, wrapped in :data:`PASSWORD_PIPE` so it takes stdin
+    ``SOURCE_PASSWORD\\nDESTINATION_PASSWORD\\n``. restic copies only
+    snapshots not yet in the destination (it compares the ``original`` id),
+    so running it again is cheap. Raises BadInputError for two Repos that
+    are the same, use ``sftp.command`` or differ in their ssh words.
+    """
+    argv = [*_copy_pair(destination, source), "copy"]
+    if host:
+        argv += ["--host", host]
+    return argv + _tags(tags)

@@ -9,6 +9,7 @@ password from the vault, created on first use.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets as secrets_module
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from controlplane.ssh import SSHPool, Target
 
 from . import commands
 from .executor import Executor, LocalExecutor, RemoteExecutor
-from .policy import CONTROLPLANE, BackupTarget, Center, Dataset, Policy, load_policies, targets_of
+from .policy import CONTROLPLANE, BackupTarget, Center, Dataset, Policy, load_policies, repository_url, targets_of
 
 PASSWORD_BYTES = 32
 
@@ -38,15 +39,21 @@ class BackupContext:
     restic_local: str
     actor: str = "system"
     trigger: str = "cli"
+    active: str = "primary"
     _targets: dict[str, list[BackupTarget]] = field(default_factory=dict)
 
     # -- resolution --------------------------------------------------------
     @property
     def center(self) -> Center:
-        """The primary backup center. Raises BadInputError when the policy has none."""
-        if self.policy.primary is None:
-            raise BadInputError("no backup center is defined (centers.primary in backup/*.yml)")
-        return self.policy.primary
+        """The active backup center (:mod:`.centers`). Raises BadInputError when the policy lacks it."""
+        return self.named_center(self.active)
+
+    def named_center(self, name: str) -> Center:
+        """The policy's ``primary`` or ``secondary`` center. Raises BadInputError when it is not defined."""
+        center = self.policy.primary if name == "primary" else self.policy.secondary if name == "secondary" else None
+        if center is None:
+            raise BadInputError(f"no {name} backup center is defined (centers.{name} in backup/*.yml)")
+        return center
 
     def center_address(self, center: Center | None = None) -> str:
         """The center's address from the inventory."""
@@ -55,8 +62,13 @@ class BackupContext:
     def targets(self, dataset: Dataset) -> list[BackupTarget]:
         """Every (dataset, host) unit of a dataset, cached."""
         if dataset.name not in self._targets:
-            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset)
+            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset, self.center)
         return self._targets[dataset.name]
+
+    def target_at(self, target: BackupTarget, center: Center) -> BackupTarget:
+        """The same unit with its repository on another center (same password secret)."""
+        location = repository_url(center, self.center_address(center), target.site, target.host, target.dataset.name)
+        return dataclasses.replace(target, repository=location)
 
     def select(self, dataset: str | None = None, host: str | None = None) -> list[BackupTarget]:
         """The units matching an optional dataset name and host name.
@@ -99,16 +111,7 @@ class BackupContext:
         on a managed host in the center's ``identity_file``/``known_hosts``.
         """
         host = on_host or target.host
-        center = self.center
-        if host == CONTROLPLANE:
-            keys = self.local_key_dir()
-            center = Center(
-                **{
-                    **center.__dict__,
-                    "identity_file": str(keys / "id_ed25519"),
-                    "known_hosts": str(keys / "known_hosts"),
-                }
-            )
+        center = self.seen_from(self.center, host)
         repo = commands.repo_for(
             center,
             self.center_address(),
@@ -118,6 +121,25 @@ class BackupContext:
             retry_lock=target.dataset.retry_lock if retry_lock else "",
         )
         return repo
+
+    def seen_from(self, center: Center, host: str) -> Center:
+        """The center with the key files as ``host`` has them (the control plane keeps its own)."""
+        if host != CONTROLPLANE:
+            return center
+        keys = self.local_key_dir()
+        return Center(
+            **{**center.__dict__, "identity_file": str(keys / "id_ed25519"), "known_hosts": str(keys / "known_hosts")}
+        )
+
+    def copy_repo(self, target: BackupTarget, center: Center, on_host: str | None = None) -> commands.Repo:
+        """The Repo of a unit on ``center`` for ``restic copy`` (ssh words by ``sftp.args``, see commands.copy)."""
+        host = on_host or target.host
+        return commands.Repo(
+            location=self.target_at(target, center).repository,
+            restic=self.restic_local if host == CONTROLPLANE else self.restic_remote,
+            sftp_args=commands.sftp_args(self.seen_from(center, host)),
+            retry_lock=target.dataset.retry_lock,
+        )
 
     # -- passwords -----------------------------------------------------------
     def password(self, target: BackupTarget, create: bool = False) -> str | None:
@@ -150,9 +172,10 @@ def open_context(
     from controlplane.inventory import load_inventory
     from controlplane.tools import restic_path
 
-    from .models import ensure_tables
+    from .centers import active_center
+    from .models import require_tables
 
-    ensure_tables(store)
+    require_tables(store)
     inventory = inventory or load_inventory(Path(config.inventory))
     policy = load_policies(Path(config.backup), inventory)
     local = restic_path()
@@ -170,4 +193,5 @@ def open_context(
         restic_local=local,
         actor=actor,
         trigger=trigger,
+        active=active_center(store),
     )

@@ -32,7 +32,8 @@ KIND_PRUNE = "backup-prune"
 KIND_RESTORE = "backup-restore"
 KIND_DRILL = "backup-drill"
 KIND_SETUP = "backup-setup"
-RUN_KINDS = (KIND_BACKUP, KIND_CHECK, KIND_PRUNE, KIND_RESTORE, KIND_DRILL, KIND_SETUP)
+KIND_COPY = "backup-copy"
+RUN_KINDS = (KIND_BACKUP, KIND_CHECK, KIND_PRUNE, KIND_RESTORE, KIND_DRILL, KIND_SETUP, KIND_COPY)
 
 
 class RepoLock(Base):
@@ -121,15 +122,34 @@ class BackupStatus(Base):
     last_drill_passed: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     last_drill_rpo_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_drill_rto_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Off-site copy to the secondary center (restic copy): when it last ran,
+    # how it ended, and the time of the newest snapshot known to be there.
+    last_copy_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_copy_status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_copy_success_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_copy_snapshot_time: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 BACKUP_TABLES = (RepoLock.__table__, BackupSnapshot.__table__, BackupDrill.__table__, BackupStatus.__table__)
 
 
-def ensure_tables(store: Any) -> None:
-    """Create the backup tables that do not exist yet (``checkfirst``).
+def require_tables(store: Any) -> None:
+    """Make sure the store has the backup tables of the current schema (Alembic 0005 and 0008).
 
-    For test stores built before migration 0005 joins the chain; after it,
-    this finds every table present and does nothing.
+    The tables are created by the store's migrations only (``open_store``
+    upgrades); this only checks, so a store opened without upgrading fails
+    with the fix instead of a SQL error deep inside a backup. Raises
+    EgovError naming the missing table or column.
     """
-    Base.metadata.create_all(store.engine, tables=list(BACKUP_TABLES), checkfirst=True)
+    from sqlalchemy import inspect
+
+    from controlplane.errors import EgovError
+
+    inspector = inspect(store.engine)
+    for table in BACKUP_TABLES:
+        if not inspector.has_table(table.name):
+            raise EgovError(f"the store has no table {table.name}: open it with migrations (any egov command upgrades it)")
+    present = {column["name"] for column in inspector.get_columns(BackupStatus.__tablename__)}
+    missing = sorted({column.name for column in BackupStatus.__table__.columns} - present)
+    if missing:
+        raise EgovError(f"backup_status lacks {', '.join(missing)}: open the store with migrations (any egov command upgrades it)")

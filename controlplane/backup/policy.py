@@ -30,6 +30,7 @@ DEFAULT_RETRY_LOCK = "5m"
 DEFAULT_CHECK_SCHEDULE = "30 3 * * sun"
 DEFAULT_READ_DATA_SUBSET = "5%"
 DEFAULT_PRUNE_SCHEDULE = "45 2 * * *"
+DEFAULT_COPY_SCHEDULE = "50 */2 * * *"
 # Under /var/lib, not /var/tmp: a world-writable parent would let any local
 # user plant a symlink where a restore (run as root) is about to write.
 DEFAULT_RESTORE_ROOTS = ("/var/lib/egov/restore",)
@@ -150,6 +151,7 @@ class Dataset:
     check_schedule: str = DEFAULT_CHECK_SCHEDULE
     read_data_subset: str = DEFAULT_READ_DATA_SUBSET
     prune_schedule: str = DEFAULT_PRUNE_SCHEDULE
+    copy_schedule: str = DEFAULT_COPY_SCHEDULE
     retry_lock: str = DEFAULT_RETRY_LOCK
     description: str = ""
     source: str = ""
@@ -285,6 +287,7 @@ def _dataset(data: dict[str, Any], defaults: dict[str, Any], source: str) -> Dat
     retention = Retention(**(data.get("retention") or defaults.get("retention") or {}))
     check = {**defaults.get("check", {}), **data.get("check", {})}
     prune = {**defaults.get("prune", {}), **data.get("prune", {})}
+    copy = {**defaults.get("copy", {}), **data.get("copy", {})}
     dump = data.get("dump")
     drill = data.get("drill")
     return Dataset(
@@ -312,6 +315,7 @@ def _dataset(data: dict[str, Any], defaults: dict[str, Any], source: str) -> Dat
         check_schedule=check.get("schedule", DEFAULT_CHECK_SCHEDULE),
         read_data_subset=check.get("read_data_subset", DEFAULT_READ_DATA_SUBSET),
         prune_schedule=prune.get("schedule", DEFAULT_PRUNE_SCHEDULE),
+        copy_schedule=copy.get("schedule", DEFAULT_COPY_SCHEDULE),
         retry_lock=data.get("retry_lock") or defaults.get("retry_lock") or DEFAULT_RETRY_LOCK,
         source=source,
     )
@@ -333,7 +337,7 @@ def _dataset_problems(data: dict[str, Any], defaults: dict[str, Any], where: str
     if not data.get("retention") and not defaults.get("retention"):
         problems.append((f"{where}.retention", "no retention here and none in defaults: forget would keep everything"))
     schedules = [("schedule", data.get("schedule"))]
-    schedules += [(f"{key}.schedule", data.get(key, {}).get("schedule")) for key in ("check", "prune", "drill")]
+    schedules += [(f"{key}.schedule", data.get(key, {}).get("schedule")) for key in ("check", "prune", "copy", "drill")]
     for key, expression in schedules:
         if expression and (problem := cron_problem(expression)):
             problems.append((f"{where}.{key}", problem))
@@ -345,7 +349,7 @@ def _dataset_problems(data: dict[str, Any], defaults: dict[str, Any], where: str
 
 def _defaults_problems(defaults: dict[str, Any], where: str) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    for key in ("check", "prune"):
+    for key in ("check", "prune", "copy"):
         expression = defaults.get(key, {}).get("schedule")
         if expression and (problem := cron_problem(expression)):
             problems.append((f"{where}.{key}.schedule", problem))

@@ -109,6 +109,13 @@ PRUNE: dict[str, Any] = {
     "properties": {"schedule": {**CRON_FIELD, "examples": ["45 2 * * *"]}},
 }
 
+COPY: dict[str, Any] = {
+    "type": "object",
+    "description": "Off-site copies (`restic copy`) from the primary center to the secondary (when one is defined).",
+    "additionalProperties": False,
+    "properties": {"schedule": {**CRON_FIELD, "examples": ["50 */2 * * *"]}},
+}
+
 DRILL: dict[str, Any] = {
     "type": "object",
     "description": "Restore drills: restore the latest snapshot to a target host, verify it, clean up.",
@@ -198,6 +205,7 @@ DATASET: dict[str, Any] = {
         "drill": DRILL,
         "check": CHECK,
         "prune": PRUNE,
+        "copy": COPY,
         "retry_lock": _string(LOCK_WAIT, "how long to wait for a locked repository, like 5m", examples=["10m"]),
     },
 }
@@ -244,6 +252,7 @@ DEFAULTS: dict[str, Any] = {
         "retention": RETENTION,
         "check": CHECK,
         "prune": PRUNE,
+        "copy": COPY,
         "retry_lock": _string(LOCK_WAIT, "how long to wait for a locked repository", default="5m"),
         "restic": _string(
             ABS_PATH,

@@ -12,7 +12,6 @@ from click.testing import CliRunner
 
 from controlplane.backup import records
 from controlplane.backup.jsonout import BackupSummary
-from controlplane.backup.models import ensure_tables
 from controlplane.cli import egov
 from controlplane.cli.backup import backup, dr_report_command
 from controlplane.errors import BadInputError
@@ -22,7 +21,6 @@ from controlplane.runs import create_run
 @pytest.fixture
 def cli(config_path: Path, config: Any, store: Any) -> Any:
     """Invoke ``egov --config ... ARGS`` in-process with the backup and report groups attached."""
-    ensure_tables(store)
     report = click.Group("report")
     report.add_command(dr_report_command)
     commands = dict(egov.commands)

@@ -30,6 +30,16 @@ def test_every_command_starts_by_removing_restic_password_and_repository_variabl
         "RESTIC_REPOSITORY_FILE",
         "-u",
         "RESTIC_HOST",
+        "-u",
+        "RESTIC_FROM_PASSWORD",
+        "-u",
+        "RESTIC_FROM_PASSWORD_FILE",
+        "-u",
+        "RESTIC_FROM_PASSWORD_COMMAND",
+        "-u",
+        "RESTIC_FROM_REPOSITORY",
+        "-u",
+        "RESTIC_FROM_REPOSITORY_FILE",
     )
 
 

@@ -12,7 +12,7 @@ import pytest
 from controlplane.backup import engine
 from controlplane.backup.context import BackupContext
 from controlplane.backup.executor import Executor, Result
-from controlplane.backup.models import BackupSnapshot, BackupStatus, ensure_tables
+from controlplane.backup.models import BackupSnapshot, BackupStatus
 from controlplane.backup.policy import load_policies
 from controlplane.inventory import load_inventory
 from controlplane.runs import create_run
@@ -75,7 +75,6 @@ class Scripted(Executor):
 
 @pytest.fixture
 def ctx(config: Any, store: Any, tmp_path: Path) -> BackupContext:
-    ensure_tables(store)
     inventory = load_inventory(REPO / "inventory" / "lab.yml")
     return BackupContext(
         config=config,

@@ -12,7 +12,7 @@ import pytest
 from controlplane.backup import center_setup, locks, records, report, restore, schedule
 from controlplane.backup.jsonout import BackupSummary
 from controlplane.backup.metrics import BackupCollector
-from controlplane.backup.models import BackupDrill, ensure_tables
+from controlplane.backup.models import BackupDrill
 from controlplane.backup.policy import load_policies
 from controlplane.errors import BadInputError
 from controlplane.runs import create_run, finish_run
@@ -23,7 +23,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture
 def bstore(store: Any) -> Any:
-    ensure_tables(store)
     return store
 
 

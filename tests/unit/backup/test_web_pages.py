@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 
 from controlplane.backup import records
 from controlplane.backup.jsonout import BackupSummary
-from controlplane.backup.models import ensure_tables
 from controlplane.runs import create_run
 from tests.conftest import REPO
 from tests.unit.web.conftest import (  # noqa: F401 - fixtures used by name
@@ -35,7 +34,6 @@ def backup_app(config: Any, store: Any, vault: Any, lab_inventory: Any) -> Itera
     """The console (its backup blueprints included) with the lab's backup policies."""
     from controlplane.web import shutdown
 
-    ensure_tables(store)
     site = dataclasses.replace(config, backup=REPO / "backup")
     application = make_app(site, store, vault, lab_inventory)
     yield application
