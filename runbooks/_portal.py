@@ -17,7 +17,7 @@ import hashlib
 
 from controlplane.errors import UnreachableError
 from controlplane.runbook.api import Param, Probe, Runbook, Step
-from controlplane.runbook.context import Context
+from controlplane.runbook.context import Context, StepFailed
 from controlplane.runbook.params import host_with
 
 
@@ -29,6 +29,34 @@ def _content_digest(ctx: Context, address: str) -> str:
 def portal_answers_through_vip(ctx: Context) -> None:
     """The portal's health page answers 200 through the VIP."""
     ctx.http_check(ctx.params["vip"], port=ctx.params["port"], path=ctx.params["health_path"])
+
+
+def portal_serves_or_giver_is_down(giver: str) -> Probe:
+    """The steady state of a VIP move: clients are served through the VIP, or the outage is the giver's.
+
+    A planned move starts (and a drill ends) with the portal answering
+    through the VIP. An emergency move starts with the node giving up down:
+    the VIP then answers nothing, which is the state this runbook exists for,
+    so the hypothesis also holds when the giver's own health page does not
+    answer either. It fails when the VIP is dead while the giver answers
+    (something else is wrong: moving the VIP would not help).
+    """
+
+    def check(ctx: Context) -> None:
+        p = ctx.params
+        try:
+            portal_answers_through_vip(ctx)
+            return
+        except StepFailed as error:
+            through_vip = error.message
+        try:
+            ctx.http_check(ctx.host(p[giver]).address, port=p["port"], path=p["health_path"], timeout=2.0)
+        except StepFailed:
+            ctx.log(f"the VIP does not answer and neither does the {giver} {p[giver]}: the outage this runbook is for")
+            return
+        ctx.fail(f"{through_vip}, although the {giver} {p[giver]} answers: moving the VIP would not help")
+
+    return Probe(f"the portal answers through the VIP, or the {giver} is down", check, timeout=10)
 
 
 def _vip(ctx: Context, host_param: str) -> tuple[str, str]:
@@ -140,7 +168,7 @@ def move_vip_runbook(
         rto_objective=30,
         params=portal_params(giver, taker),
         targets=lambda p: [p["primary"], p["standby"]],
-        steady_state=[Probe("the portal answers through the VIP", portal_answers_through_vip, timeout=10)],
+        steady_state=[portal_serves_or_giver_is_down(giver)],
         steps=steps,
         verification=[Probe(f"the VIP serves the {taker}'s content", vip_serves_taker_content, timeout=15)],
         tags=["portal", "vip", verb],

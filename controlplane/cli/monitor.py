@@ -31,7 +31,7 @@ def _receiver_names(context: Context) -> tuple[str, ...] | None:
 def _spec(context: Context) -> Any:
     from controlplane.monitoring.spec import load_monitoring
 
-    return load_monitoring(context.config.monitoring, _receiver_names(context))
+    return load_monitoring(context.config.monitoring, _receiver_names(context), runbooks=context.config.runbooks)
 
 
 @click.group()

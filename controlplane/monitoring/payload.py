@@ -99,7 +99,12 @@ def markdown(payload: dict[str, Any]) -> str:
         if notes.get("summary"):
             lines.append(f"> {notes['summary']}")
         if notes.get("runbook_url"):
-            lines.append(f"> runbook: [{notes['runbook_url']}]({notes['runbook_url']})")
+            name = notes.get("runbook") or notes["runbook_url"]
+            lines.append(f"> runbook: [{name}]({notes['runbook_url']})")
+        if notes.get("runbook_run"):
+            lines.append(f"> {notes.get('runbook_auto', 'runbook started')}: [run]({notes['runbook_run']})")
+        elif notes.get("runbook_auto"):
+            lines.append(f"> {notes['runbook_auto']}")
         if notes.get("acknowledged_by"):
             lines.append(f"> acknowledged by {notes['acknowledged_by']}")
         since = alert["endsAt"] if alert["status"] == "resolved" else alert["startsAt"]
@@ -115,7 +120,8 @@ def plain_text(payload: dict[str, Any]) -> str:
     for alert in payload["alerts"]:
         labels, notes = alert["labels"], alert["annotations"]
         lines.append(f"{alert['status'].upper()} {labels.get('alertname', '')} [{labels.get('severity', '')}]")
-        for key in ("summary", "description", "runbook_url", "acknowledged_by"):
+        for key in ("summary", "description", "runbook", "runbook_url", "runbook_auto", "runbook_run",
+                    "acknowledged_by"):  # fmt: skip
             if notes.get(key):
                 lines.append(f"  {key}: {notes[key]}")
         lines.append("  labels: " + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))

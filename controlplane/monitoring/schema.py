@@ -100,6 +100,37 @@ PROBES_SCHEMA: dict[str, Any] = {
     },
 }
 
+AUTO_MODES = ("off", "dry-run", "drill", "run")
+RULE_RUNBOOK: dict[str, Any] = {
+    "type": "object",
+    "description": "the runbook this alert calls for: linked from its notifications, optionally started on firing",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME, "description": "a runbook of the runbooks folder"},
+        "auto": {
+            "description": "start it when the alert fires: off (default), dry-run, drill or run (true means dry-run)",
+            "oneOf": [{"type": "boolean"}, {"enum": list(AUTO_MODES)}],
+        },
+        "params": {
+            "type": "object",
+            "description": "parameter values; text may use {host}, {site} and any alert label",
+            "maxProperties": 32,
+            "propertyNames": {"pattern": r"^[a-z][a-z0-9_]{0,31}$"},
+            "additionalProperties": {
+                "oneOf": [{"type": "string", "maxLength": 512}, {"type": "number"}, {"type": "boolean"}]
+            },
+        },
+        "min_interval": {**DURATION, "description": "at most one automatic start per this span (default 30m)"},
+        "host_vars": {
+            "type": "object",
+            "description": "start only for alerts on hosts whose inventory variables have these values",
+            "propertyNames": {"pattern": LABEL_NAME},
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
+    },
+}
+
 RULE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -118,6 +149,7 @@ RULE: dict[str, Any] = {
         "for": DURATION,
         "severity": {"enum": ["critical", "warning", "info"]},
         "labels": LABELS,
+        "runbook": RULE_RUNBOOK,
         "annotations": {
             "type": "object",
             "additionalProperties": False,

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controlplane.monitoring import alerts as lifecycle
+from controlplane.monitoring import autorun
 from controlplane.monitoring.delivery import Backoff, Deliverer, enqueue
 from controlplane.monitoring.dispatch import Notification, plan
 from controlplane.monitoring.probes.runner import ProbeRunner, lab_guard
@@ -59,8 +60,9 @@ class Monitor:
     """Probes, alert engine and delivery for one site configuration.
 
     Given the Config and an open Store; the monitoring spec, inventory, SSH
-    pool, secret resolver, senders and clocks can be injected (tests and the
-    benchmark do). Raises ConfigError when the monitoring folder is invalid.
+    pool, secret resolver, senders, clocks and the function that starts
+    alert-driven runbooks can be injected (tests and the benchmark do).
+    Raises ConfigError when the monitoring folder is invalid.
     """
 
     def __init__(
@@ -76,17 +78,24 @@ class Monitor:
         clock: Callable[[], dt.datetime] = utcnow,
         backoff: Backoff | None = None,
         workers: int = 32,
+        autorunner: autorun.Runner | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         receivers = {r.name: r for r in config.receivers}
         # Routes are checked against egov.yml's receivers once the site has any (a fresh site can probe).
-        self.spec = spec or load_monitoring(config.monitoring, tuple(receivers) or None)
+        spec = spec or load_monitoring(config.monitoring, tuple(receivers) or None, runbooks=config.runbooks)
+        self.external_url = spec.external_url or (config.public_url or "")
+        # Rules naming a runbook link their alerts to its console page.
+        self.spec = autorun.with_runbook_links(spec, self.external_url)
         if inventory is None:
             from controlplane.inventory import load_inventory
 
             inventory = load_inventory(config.inventory)
+        self.inventory = inventory
+        self.auto = bool(autorun.auto_rules(self.spec))
+        self.autorunner = autorun.AutoRunner(config, store, inventory, runner=autorunner)
         self.checks = expand_checks(self.spec, inventory)
         self._own_pool = pool is None and any(c.probe.type == "health" for c in self.checks)
         if self._own_pool:
@@ -98,7 +107,6 @@ class Monitor:
             self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=lab_guard(inventory)
         )
         self.deliverer = Deliverer(receivers, resolve or self._vault_resolver(), senders=senders, backoff=backoff)
-        self.external_url = self.spec.external_url or (config.public_url or "")
         self.inflight: dict[tuple[str, str], Future[ProbeResult]] = {}
         wanted = {c.key for c in self.checks}
         with store.session() as session:
@@ -158,10 +166,16 @@ class Monitor:
             new_alerts = lifecycle.evaluate(alerts, found, frozen, now, self.spec.flapping)
             silences = [*self.spec.silences, *load_silences(session, now)]
             muted = suppression(new_alerts, silences, self.spec.inhibit_rules, now)
+            decision = autorun.Decision()
+            if self.auto:  # claim automatic runbook starts, and link each alert to its run
+                decision = autorun.decide(session, self.spec, alerts, new_alerts, muted, self.inventory, now)
+                autorun.annotate(session, new_alerts, self.external_url)
             new_groups, notifications = plan(self.spec, new_alerts, groups, muted, now)
             save_alerts(session, alerts, new_alerts)
             save_groups(session, groups, new_groups)
             enqueue(session, notifications, now, self.external_url)
+        if decision.starts or decision.skipped:  # after the commit: the claims are written; never wait for runs
+            self.autorunner.launch(decision)
         for note in notifications:
             log.info("alert group %s: %s to %s (%d firing, %d resolved)", note.group_key, note.kind,
                      note.receiver, len(note.firing), len(note.resolved))  # fmt: skip

@@ -12,6 +12,7 @@ host, so a new host is monitored without editing any check.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,27 @@ class Check:
         return (self.probe.name, self.host)
 
 
+DEFAULT_MIN_INTERVAL = 1800.0
+
+
+@dataclass(frozen=True)
+class RuleRunbook:
+    """The runbook an alert rule names: linked from its notifications, maybe started when it fires.
+
+    ``auto`` is off, dry-run, drill or run; ``params`` are the parameter
+    values (text may use ``{host}``, ``{site}`` and any alert label);
+    ``min_interval`` is the least time in seconds between two automatic
+    starts by this rule; ``host_vars`` limits automatic starts to alerts on
+    hosts whose inventory variables have these values.
+    """
+
+    name: str
+    auto: str = "off"
+    params: dict[str, Any] = field(default_factory=dict)
+    min_interval: float = DEFAULT_MIN_INTERVAL
+    host_vars: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Rule:
     """An alert rule: a condition on one probe's samples, held for ``for_seconds``."""
@@ -71,6 +93,7 @@ class Rule:
     labels: dict[str, str]
     annotations: dict[str, str]
     match: dict[str, str] = field(default_factory=dict)
+    runbook: RuleRunbook | None = None
 
 
 @dataclass(frozen=True)
@@ -203,7 +226,60 @@ def _rule(data: dict[str, Any], probe_type: str | None) -> Rule:
         labels=dict(data.get("labels") or {}),
         annotations=annotations,
         match=dict(data.get("match") or {}),
+        runbook=_rule_runbook(data.get("runbook")),
     )
+
+
+def _rule_runbook(data: dict[str, Any] | None) -> RuleRunbook | None:
+    """The rule's ``runbook:`` block as a RuleRunbook (``auto: true`` means dry-run), or None."""
+    if not data:
+        return None
+    auto = data.get("auto", "off")
+    if auto is True:
+        auto = "dry-run"
+    elif auto is False:
+        auto = "off"
+    return RuleRunbook(
+        name=data["name"],
+        auto=str(auto),
+        params=dict(data.get("params") or {}),
+        min_interval=parse_duration(data.get("min_interval"), DEFAULT_MIN_INTERVAL),
+        host_vars=dict(data.get("host_vars") or {}),
+    )
+
+
+def _check_rule_runbooks(rules: list[Rule], runbooks: Path, problem: Callable[[str, str, str], None]) -> None:
+    """Check that every runbook a rule names exists, loads, knows the parameters given and may auto-run."""
+    from controlplane.runbook.loader import load_runbooks
+
+    wanted = [(index, block) for index, rule in enumerate(rules) if (block := rule.runbook) is not None]
+    if not wanted:
+        return
+    loaded = {item.name: item for item in load_runbooks(runbooks)} if runbooks.is_dir() else {}
+    for index, block in wanted:
+        where = f"rules[{index}].runbook"
+        item = loaded.get(block.name)
+        if item is None:
+            known = ", ".join(sorted(loaded)) or "none"
+            problem("rules.yml", f"{where}.name", f"unknown runbook {block.name!r} (runbooks in {runbooks}: {known})")
+            continue
+        if item.runbook is None:
+            problem("rules.yml", f"{where}.name", f"runbook {block.name!r} does not load: {item.error}")
+            continue
+        names = {param.name for param in item.runbook.params}
+        for key in block.params:
+            if key not in names:
+                problem(
+                    "rules.yml",
+                    f"{where}.params.{key}",
+                    f"runbook {block.name} has no parameter {key!r} (it has: {', '.join(sorted(names)) or 'none'})",
+                )
+        if block.auto == "run" and item.runbook.approvals_required > 1:
+            problem(
+                "rules.yml",
+                f"{where}.auto",
+                f"runbook {block.name} needs a second approver, so an alert cannot run it for real",
+            )
 
 
 def _route(name: str, data: dict[str, Any], parent: Route | None) -> Route:
@@ -229,11 +305,15 @@ def _time(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def load_monitoring(folder: Path, receivers: tuple[str, ...] | None = None) -> MonitoringSpec:
+def load_monitoring(
+    folder: Path, receivers: tuple[str, ...] | None = None, runbooks: Path | None = None
+) -> MonitoringSpec:
     """Read and validate the monitoring folder.
 
-    Given the folder and, when known, the receiver names of ``egov.yml``
-    (routes must name one of them). Returns the MonitoringSpec (empty when
+    Given the folder, when known the receiver names of ``egov.yml`` (routes
+    must name one of them), and the runbooks folder (rules naming a runbook
+    must name one that loads, with parameters it has; without the folder
+    runbook names are not checked). Returns the MonitoringSpec (empty when
     the folder has no files). Raises ConfigError listing every problem of
     every file at once.
     """
@@ -283,6 +363,8 @@ def load_monitoring(folder: Path, receivers: tuple[str, ...] | None = None) -> M
         if "value" not in item and item.get("metric", "probe_success") != "probe_success":
             problem("rules.yml", f"{where}.value", "a rule on a metric other than probe_success needs value")
         rules.append(_rule(item, types.get(item["probe"])))
+    if runbooks is not None:
+        _check_rule_runbooks(rules, runbooks, problem)
 
     route_doc = alerting_doc.get("route") or {}
     known = set(receivers) if receivers is not None else None

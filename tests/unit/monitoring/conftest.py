@@ -42,7 +42,11 @@ def site(tmp_path: Path):  # type: ignore[no-untyped-def]
     from controlplane.vault import create_key_file
 
     # The site's own monitoring folder (empty until a test writes it): never the repository's.
-    folders = {"inventory": str(REPO / "inventory" / "lab.yml"), "monitoring": str(tmp_path / "site-monitoring")}
+    folders = {
+        "inventory": str(REPO / "inventory" / "lab.yml"),
+        "monitoring": str(tmp_path / "site-monitoring"),
+        "runbooks": str(REPO / "runbooks"),
+    }
     config = load_config(write_config(tmp_path, receivers=RECEIVERS, folders=folders))
     create_key_file(config.key_file)
     return config
