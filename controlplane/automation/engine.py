@@ -138,11 +138,15 @@ class Observer:
         """ansible-runner's status changed (starting, running, successful...)."""
 
 
-def resolve_hosts(config: Any, limit: str | None) -> tuple[Any, list[Any]]:
-    """Return (inventory, selected hosts) for a pattern; BadInputError if it matches nothing."""
+def resolve_hosts(config: Any, limit: str | None, inventory: Any = None) -> tuple[Any, list[Any]]:
+    """Return (inventory, selected hosts) for a pattern; BadInputError if it matches nothing.
+
+    Given the site Config, the pattern and optionally an inventory already
+    loaded from ``config.inventory`` (the console keeps one).
+    """
     from controlplane.inventory import load_inventory
 
-    inventory = load_inventory(config.inventory)
+    inventory = inventory if inventory is not None else load_inventory(config.inventory)
     hosts = inventory.select(limit or None)
     if not hosts:
         raise BadInputError(f"the inventory {config.inventory} has no hosts")
@@ -304,25 +308,41 @@ class _Pump:
         return cancel
 
 
-def run_playbook(
-    config: Any, store: Any, request: PlaybookRequest, observer: Observer | None = None
-) -> PlaybookOutcome:
-    """Run provision.yml or harden.yml on the hosts of a pattern, as one run.
+def common_site(inventory: Any, sites: set[str]) -> str | None:
+    """The lowest site whose subtree holds every site of ``sites`` (None: only the whole network does).
 
-    Given the site Config, an open Store, the request and an optional
-    Observer. Returns the PlaybookOutcome. Raises BadInputError (exit 2) for
-    an unknown kind, profile or host pattern, a missing group var or a
-    playbook that fails the syntax check; HostBusyError when a host is in
-    another active run.
+    A run's site decides who sees it: a run over a province's hosts and its
+    schools belongs to the province, so the province's operator sees it.
     """
-    observer = observer or Observer()
+    if not sites:
+        return None
+    first = sorted(sites)[0]
+    chain: list[str] = []
+    current: str | None = first
+    while current is not None and current not in chain:
+        chain.append(current)
+        site = inventory.sites.get(current)
+        current = site.parent if site is not None else None
+    for candidate in chain:
+        if sites <= inventory.site_and_descendants(candidate):
+            return candidate
+    return None
+
+
+def prepare(config: Any, request: PlaybookRequest, inventory: Any = None) -> list[Any]:
+    """Check a request before any run exists; return the inventory hosts it touches.
+
+    Given the site Config and the request. Fast (no ansible process): the
+    kind, profile and timeout, the host pattern, the group vars the playbooks
+    need and the playbook file. Raises BadInputError naming the cause.
+    """
     if request.kind not in PLAYBOOKS:
         raise BadInputError(f"unknown playbook kind {request.kind!r}: use {', '.join(PLAYBOOKS)}")
     if request.profile not in PROFILES:
         raise BadInputError(f"unknown profile {request.profile!r}: use {', '.join(PROFILES)}")
     if request.timeout <= 0:
         raise BadInputError("the timeout must be a positive number of seconds")
-    _inventory, hosts = resolve_hosts(config, request.limit)
+    _inventory, hosts = resolve_hosts(config, request.limit, inventory)
     problems = missing_vars(hosts)
     if problems:
         raise BadInputError(
@@ -332,18 +352,40 @@ def run_playbook(
     playbook = config.playbooks / request.playbook
     if not playbook.is_file():
         raise BadInputError(f"no playbook {playbook}")
+    return hosts
+
+
+def _settings(config: Any, private: Path, count: int, profile: str) -> RunSettings:
+    """The ansible settings of one run in its private folder."""
+    return RunSettings(
+        private_key=config.ssh_key_file,
+        known_hosts=config.ssh_known_hosts,
+        control_path_dir=private / "cp",
+        host_count=count,
+        profile=profile,
+        connect_timeout=max(config.ssh_connect_timeout, 5.0),
+        user=config.ssh_user,
+    )
+
+
+def run_playbook(
+    config: Any, store: Any, request: PlaybookRequest, observer: Observer | None = None
+) -> PlaybookOutcome:
+    """Run provision.yml or harden.yml on the hosts of a pattern, as one run.
+
+    Given the site Config, an open Store, the request and an optional
+    Observer. Returns the PlaybookOutcome. Raises BadInputError (exit 2) for
+    an unknown kind, profile or host pattern, a missing group var or a
+    playbook that fails the syntax check (all before a run exists);
+    HostBusyError when a host is in another active run.
+    """
+    observer = observer or Observer()
+    hosts = prepare(config, request)
+    playbook = config.playbooks / request.playbook
     names = [host.name for host in hosts]
     private = _private_dir()
     try:
-        settings = RunSettings(
-            private_key=config.ssh_key_file,
-            known_hosts=config.ssh_known_hosts,
-            control_path_dir=private / "cp",
-            host_count=len(names),
-            profile=request.profile,
-            connect_timeout=max(config.ssh_connect_timeout, 5.0),
-            user=config.ssh_user,
-        )
+        settings = _settings(config, private, len(names), request.profile)
         syntax_check(config, playbook, settings)
         run_id = _start_run(store, request, hosts)
         try:
@@ -357,7 +399,73 @@ def run_playbook(
         shutil.rmtree(private, ignore_errors=True)
 
 
-def _start_run(store: Any, request: PlaybookRequest, hosts: list[Any]) -> int:
+def begin_run(store: Any, request: PlaybookRequest, hosts: list[Any], site: str | None = None) -> int:
+    """Create the run of a prepared request and lock its hosts; return the run id.
+
+    For callers that answer at once and run the playbook in the background
+    (the console): they call :func:`prepare`, this, then :func:`execute_run`.
+    ``site`` overrides the run's site (default: the hosts' site when they
+    share one). Raises HostBusyError (audited as refused) when a host is in
+    another run.
+    """
+    return _start_run(store, request, hosts, site)
+
+
+def execute_run(
+    config: Any, store: Any, request: PlaybookRequest, run_id: int, hosts: list[Any], observer: Observer | None = None
+) -> PlaybookOutcome:
+    """Run the playbook of a run created by :func:`begin_run`, and finish it.
+
+    The syntax check happens here: a playbook that fails it ends the run as
+    failed with ansible's message in the output and the summary (the run
+    exists already, so there is no exit 2 to give). Never raises for a failed
+    run; re-raises unexpected errors after finishing the run as failed.
+    """
+    observer = observer or Observer()
+    names = [host.name for host in hosts]
+    private = _private_dir()
+    try:
+        settings = _settings(config, private, len(names), request.profile)
+        try:
+            syntax_check(config, config.playbooks / request.playbook, settings)
+        except BadInputError as error:
+            return _refuse_started(store, request, run_id, names, error.message)
+        try:
+            return _execute(config, store, request, names, run_id, private, settings, observer)
+        except BaseException as error:
+            _abort_run(store, run_id, error)
+            raise
+    finally:
+        close_ssh_masters(private / "cp")
+        kill_leftovers(str(private))
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _refuse_started(
+    store: Any, request: PlaybookRequest, run_id: int, names: list[str], message: str
+) -> PlaybookOutcome:
+    """End a created run as failed before ansible started (its output and summary name the cause)."""
+    from controlplane import audit
+
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        assert run is not None  # noqa: S101 - created by begin_run
+        append_output(session, run, message.splitlines() or [message])
+        finish_run(session, run, RunStatus.FAILED, summary={"message": message[:4000], "hosts": {}})
+        locks.release(session, run_id)
+    audit.append(
+        store,
+        actor=request.actor,
+        action=f"{request.kind}.{'check' if request.check else 'run'}",
+        target=request.limit or "all",
+        outcome=RunStatus.FAILED,
+        client=request.trigger,
+        details={"run_id": run_id, "hosts": len(names), "error": message[:500]},
+    )
+    return PlaybookOutcome(run_id=run_id, status=RunStatus.FAILED, hosts={}, message=message)
+
+
+def _start_run(store: Any, request: PlaybookRequest, hosts: list[Any], site: str | None = None) -> int:
     """Create the run and lock its hosts in one transaction; return the run id."""
     from controlplane import audit
 
@@ -371,7 +479,7 @@ def _start_run(store: Any, request: PlaybookRequest, hosts: list[Any]) -> int:
                 target=request.limit or "all",
                 actor=request.actor,
                 trigger=request.trigger,
-                site=sites[0] if len(sites) == 1 else None,
+                site=site or (sites[0] if len(sites) == 1 else None),
                 params={
                     "limit": request.limit,
                     "hosts": names,

@@ -139,6 +139,11 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (alerts, monitoring, runbooks, alerts_api, runbooks_api):
         app.register_blueprint(module.bp)
+    from controlplane.web.api import automation as automation_api
+    from controlplane.web.views import automation
+
+    for module in (automation, automation_api):
+        app.register_blueprint(module.bp)
 
 
 def _template_helpers(app: Flask) -> None:

@@ -417,7 +417,14 @@ def _paths() -> dict[str, Any]:
         **_backup_paths(),
         **_alerts_paths(),
         **_runbooks_paths(),
+        **_automation_paths(),
     }
+
+
+def _automation_paths() -> dict[str, Any]:
+    from controlplane.web.api.automation import openapi_paths
+
+    return openapi_paths()
 
 
 def _backup_paths() -> dict[str, Any]:
@@ -441,9 +448,10 @@ def _runbooks_paths() -> dict[str, Any]:
 def _feature_schemas() -> dict[str, Any]:
     """Request schemas the feature APIs (alerts, runbooks) declare next to their routes."""
     from controlplane.web.api.alerts import SCHEMAS as ALERT_SCHEMAS
+    from controlplane.web.api.automation import SCHEMAS as AUTOMATION_SCHEMAS
     from controlplane.web.api.runbooks import SCHEMAS as RUNBOOK_SCHEMAS
 
-    return {**ALERT_SCHEMAS, **RUNBOOK_SCHEMAS}
+    return {**ALERT_SCHEMAS, **RUNBOOK_SCHEMAS, **AUTOMATION_SCHEMAS}
 
 
 def _compliance_paths() -> dict[str, Any]:

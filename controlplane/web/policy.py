@@ -56,6 +56,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Runbooks: everyone sees plans, journals and drill results; operators and admins start them.
     "runbooks.view": ALL_ROLES,
     "runbooks.start": frozenset({"admin", "operator"}),
+    # Provision and harden: everyone sees runs, per-host progress and drift; operators and admins start them.
+    "automation.view": ALL_ROLES,
+    "automation.start": frozenset({"admin", "operator"}),
     ENROLMENT: ALL_ROLES,
 }
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)

@@ -285,6 +285,40 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("runbooks_api.journal", "GET"): Sample(
         "runbooks.view", True, "/api/v1/runbooks/runs/{in_rb}/journal", "/api/v1/runbooks/runs/{out_rb}/journal"
     ),
+    # Provision/harden: {in_pb}/{out_pb} are harden check runs on gd-school-1/mn-portal-1; starts are recorded below.
+    ("automation.index", "GET"): Sample("automation.view", True, "/automation"),
+    ("automation.start", "POST"): Sample(
+        "automation.start",
+        True,
+        "/automation/start",
+        "/automation/start",
+        form={"kind": "harden", "limit": "{host}", "check": "1"},
+    ),
+    ("automation.run", "GET"): Sample("automation.view", True, "/automation/runs/{in_pb}", "/automation/runs/{out_pb}"),
+    ("automation.progress", "GET"): Sample(
+        "automation.view", True, "/automation/runs/{in_pb}/progress", "/automation/runs/{out_pb}/progress"
+    ),
+    ("automation.host", "GET"): Sample(
+        "automation.view", True, "/automation/hosts/gd-school-1", "/automation/hosts/mn-portal-1"
+    ),
+    ("automation_api.start", "POST"): Sample(
+        "automation.start",
+        True,
+        "/api/v1/automation/runs",
+        "/api/v1/automation/runs",
+        json={"kind": "harden", "limit": "{host}", "check": True},
+    ),
+    ("automation_api.runs", "GET"): Sample("automation.view", True, "/api/v1/automation/runs"),
+    ("automation_api.hosts", "GET"): Sample(
+        "automation.view", True, "/api/v1/automation/runs/{in_pb}/hosts", "/api/v1/automation/runs/{out_pb}/hosts"
+    ),
+    ("automation_api.drift", "GET"): Sample("automation.view", True, "/api/v1/automation/drift"),
+    ("automation_api.history", "GET"): Sample(
+        "automation.view",
+        True,
+        "/api/v1/automation/hosts/gd-school-1/history",
+        "/api/v1/automation/hosts/mn-portal-1/history",
+    ),
 }
 
 
@@ -315,6 +349,38 @@ def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
             finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
             ids[f"{key}_rb"] = run.id
     return ids
+
+
+def seed_playbook_runs(store: Any) -> dict[str, int]:
+    """Finished harden check runs on gd-school-1 (in scope) and mn-portal-1 (out of scope)."""
+    from controlplane.automation.models import HostRunStats
+    from controlplane.runs import create_run, finish_run
+    from controlplane.store.models import RunStatus
+
+    ids = {}
+    for key, site, host in (("in_pb", "school-gd-1", "gd-school-1"), ("out_pb", "ministry", "mn-portal-1")):
+        with store.session() as session:
+            run = create_run(
+                session, kind="harden", target=host, actor="seed", site=site, params={"hosts": [host]}, dry_run=True
+            )
+            session.add(HostRunStats(run_id=run.id, host=host, ok=3, outcome="ok"))
+            finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
+            ids[key] = run.id
+    return ids
+
+
+def record_playbook_start(
+    store: Any, started: list[Any], config: Any, _store: Any, request: Any, run_id: int, hosts: Any
+) -> None:
+    """Stand-in for the background launch: note the start, end the run and free its hosts."""
+    from controlplane.automation import locks
+    from controlplane.runs import finish_run
+    from controlplane.store.models import Run, RunStatus
+
+    started.append((request.kind, request.limit, run_id))
+    with store.session() as session:
+        finish_run(session, session.get(Run, run_id), RunStatus.SUCCEEDED, exit_code=0)
+        locks.release(session, run_id)
 
 
 def url_map_routes(app: Any) -> list[tuple[str, str]]:
@@ -376,6 +442,11 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
     for module in (runbooks_views, runbooks_api):
         patch.setattr(module, "start_runbook", fake_start)
     ids.update(seed_alerts_and_runbook_runs(store))
+    # Provision/harden starts would run ansible on the lab: record them and end the run at once.
+    import controlplane.web.views.automation as automation_views
+
+    patch.setattr(automation_views, "launch", lambda *args: record_playbook_start(store, started, *args))
+    ids.update(seed_playbook_runs(store))
     tokens = {name: token_for(app, person) for name, person in people.items()}
     yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store, "started": started}
     patch.undo()

@@ -1,0 +1,199 @@
+"""The provision/harden JSON API (its own blueprint under ``/api/v1/automation``).
+
+* ``POST /api/v1/automation/runs`` — start ``{"kind": "harden"|"provision",
+  "limit": PATTERN?, "check": bool?, "diff": bool?}``; 202 with the run id,
+  the hosts and where to follow it
+* ``GET /api/v1/automation/runs`` — recent provision/harden runs in scope
+* ``GET /api/v1/automation/runs/<run_id>/hosts`` — per-host progress counters
+* ``GET /api/v1/automation/drift`` — per host and playbook, what the newest
+  check run would change
+* ``GET /api/v1/automation/hosts/<name>/history`` — one host's runs with its tally
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request, url_for
+
+from controlplane.web.errors import ApiError
+from controlplane.web.policy import current_scope, requires
+from controlplane.web.state import state
+from controlplane.web.validation import query_int, validate
+from controlplane.web.views.automation import (
+    KINDS,
+    MAX_LIMIT,
+    drift_in_scope,
+    host_in_scope,
+    progress_of,
+    start_playbook,
+)
+
+bp = Blueprint("automation_api", __name__, url_prefix="/api/v1/automation")
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "AutomationStart": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind"],
+        "properties": {
+            "kind": {"enum": list(KINDS)},
+            "limit": {"type": ["string", "null"], "maxLength": MAX_LIMIT, "pattern": r"^[A-Za-z0-9_.*?\[\],:-]*$"},
+            "check": {"type": "boolean"},
+            "diff": {"type": "boolean"},
+        },
+    },
+}
+
+
+def json_object(schema: dict[str, Any]) -> dict[str, Any]:
+    """The request's JSON body validated against ``schema``; ApiError 415 (not JSON) or 400 (invalid)."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+    validate(body, schema)
+    return body  # type: ignore[no-any-return]
+
+
+@bp.post("/runs")
+@requires("automation.start", scoped=True)
+def start() -> Any:
+    """Start provision or harden on the hosts of a pattern (all of the caller's sites); 202."""
+    body = json_object(SCHEMAS["AutomationStart"])
+    started = start_playbook(
+        body["kind"], body.get("limit"), bool(body.get("check", False)), bool(body.get("diff", False)), "api"
+    )
+    return (
+        jsonify(
+            {
+                "run_id": started.run_id,
+                "kind": started.kind,
+                "limit": started.limit,
+                "check": started.check,
+                "hosts": started.hosts,
+                "progress": url_for("automation_api.hosts", run_id=started.run_id),
+                "output": url_for("api.run_output", run_id=started.run_id),
+            }
+        ),
+        202,
+    )
+
+
+@bp.get("/runs")
+@requires("automation.view", scoped=True)
+def runs() -> Any:
+    """The newest provision/harden runs the caller may see (``limit`` 1-200, default 30)."""
+    from controlplane.automation.report import recent_runs
+
+    scope = current_scope()
+    count = query_int("limit", 30, 1, 200)
+    with state().store.session() as db:
+        return jsonify({"items": recent_runs(db, scope.allows, count)})
+
+
+@bp.get("/runs/<int:run_id>/hosts")
+@requires("automation.view", scoped=True)
+def hosts(run_id: int) -> Any:
+    """Per-host progress of one run: state, ok, changed, failed, unreachable, skipped, last task."""
+    return jsonify(progress_of(run_id))
+
+
+@bp.get("/drift")
+@requires("automation.view", scoped=True)
+def drift() -> Any:
+    """Per host in scope and playbook: the newest check run and the tasks it would change."""
+    return jsonify({"items": drift_in_scope()})
+
+
+@bp.get("/hosts/<name>/history")
+@requires("automation.view", scoped=True)
+def history(name: str) -> Any:
+    """The provision/harden runs that touched one host, newest first, with the host's tally."""
+    from controlplane.automation.report import drift as host_drift
+    from controlplane.automation.report import host_history
+
+    host = host_in_scope(name)
+    with state().store.session() as db:
+        return jsonify({"host": host.name, "items": host_history(db, host.name), "drift": host_drift(db, [host.name])})
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the automation API (merged into the document by controlplane.web.openapi)."""
+    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param, _query
+
+    row = {"type": "object", "additionalProperties": True}
+    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
+    counters = {key: {"type": "integer"} for key in ("ok", "changed", "failed", "unreachable", "skipped")}
+    progress = {
+        "type": "object",
+        "required": ["run", "final", "hosts"],
+        "properties": {
+            "run": row,
+            "final": {"type": "boolean"},
+            "hosts": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["host", "state", *counters],
+                    "properties": {
+                        "host": {"type": "string"},
+                        "state": {"enum": ["waiting", "running", "ok", "changed", "failed", "unreachable", "not run"]},
+                        **counters,
+                        "last_task": {"type": "string"},
+                    },
+                },
+            },
+        },
+    }
+    started = {
+        "type": "object",
+        "required": ["run_id", "kind", "hosts"],
+        "properties": {
+            "run_id": {"type": "integer"},
+            "kind": {"enum": list(KINDS)},
+            "limit": {"type": ["string", "null"]},
+            "check": {"type": "boolean"},
+            "hosts": {"type": "array", "items": {"type": "string"}},
+            "progress": {"type": "string"},
+            "output": {"type": "string"},
+        },
+    }
+    return {
+        "/api/v1/automation/runs": {
+            "get": _op(
+                "Recent provision and harden runs in the caller's scope",
+                items,
+                params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many (default 30)")],
+                tag="automation",
+            ),
+            "post": _op(
+                "Start provision or harden (check = drift report only) on the hosts of a pattern in scope",
+                started,
+                status=202,
+                body="AutomationStart",
+                errors=WRITE_ERRORS,
+                tag="automation",
+            ),
+        },
+        "/api/v1/automation/runs/{run_id}/hosts": {
+            "get": _op(
+                "Per-host progress of a provision or harden run",
+                progress,
+                params=[_path_param("run_id", "integer")],
+                tag="automation",
+            )
+        },
+        "/api/v1/automation/drift": {
+            "get": _op("Per host and playbook: what the newest check run would change", items, tag="automation")
+        },
+        "/api/v1/automation/hosts/{name}/history": {
+            "get": _op(
+                "Provision and harden runs that touched a host, with its drift",
+                {**items, "properties": {**items["properties"], "host": {"type": "string"}, "drift": row}},
+                params=[_path_param("name")],
+                tag="automation",
+            )
+        },
+    }

@@ -1,0 +1,221 @@
+"""Provision and harden in the console: start a run, watch each host, see drift and history.
+
+* ``GET /automation`` — the start form (provision / harden, optional host
+  pattern, ``--check``, ``--diff``), recent playbook runs and the drift of
+  every host in scope;
+* ``POST /automation/start`` — start a run in the background (audited) and
+  redirect to its page;
+* ``GET /automation/runs/<id>`` — per-host progress (refreshed by
+  ``static/automation.js`` from ``…/progress``) above the run's live output
+  (the runs page's SSE stream);
+* ``GET /automation/runs/<id>/progress`` — the per-host counters as JSON;
+* ``GET /automation/hosts/<name>`` — one host's drift and playbook run history.
+
+Scope: an operator or admin may target only hosts of their sites; a pattern
+that reaches any host outside them is refused with 403, and an empty pattern
+means every host in the user's scope.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from controlplane.errors import BadInputError
+from controlplane.store.models import Run
+from controlplane.web.errors import ApiError
+from controlplane.web.helpers import audit_event
+from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.queries import visible_hosts
+from controlplane.web.state import state
+
+bp = Blueprint("automation", __name__)
+KINDS = ("provision", "harden")
+# Host names, group names, site names, globs; separated by commas or colons (no ansible operators).
+LIMIT = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(?:[,:][A-Za-z0-9_.*?\[\]-]+)*$")
+MAX_LIMIT = 512
+
+
+@dataclass(frozen=True)
+class Started:
+    """A playbook run the console started: its id, kind, the pattern and hosts it covers."""
+
+    run_id: int
+    kind: str
+    limit: str | None
+    hosts: list[str]
+    check: bool
+
+
+def launch(config: Any, store: Any, playbook_request: Any, run_id: int, hosts: list[Any]) -> None:
+    """Run the playbook of a created run in a daemon thread (the request does not wait)."""
+    from controlplane.automation.engine import execute_run
+
+    def work() -> None:
+        execute_run(config, store, playbook_request, run_id, hosts)
+
+    threading.Thread(target=work, name=f"egov-{playbook_request.kind}-{run_id}", daemon=True).start()
+
+
+def start_playbook(kind: str, limit: str | None, check: bool, diff: bool, via: str) -> Started:
+    """Check, create and start a provision or harden run for the current user.
+
+    Given the kind, an optional host pattern, the ``--check``/``--diff``
+    flags and ``console`` or ``api``. Returns what was started. Raises
+    ApiError 400 (bad kind or pattern, a pattern matching no host, a missing
+    group var, hosts spanning several of the user's sites), 403 (a host out
+    of the user's scope), 409 (a host is already in another run).
+    """
+    from controlplane.automation import engine, locks
+    from controlplane.automation.engine import PlaybookRequest
+
+    if kind not in KINDS:
+        raise ApiError(400, "invalid", f"kind must be one of {', '.join(KINDS)}")
+    pattern = (limit or "").strip() or None
+    if pattern is not None and (len(pattern) > MAX_LIMIT or not LIMIT.match(pattern)):
+        raise ApiError(400, "invalid", "the host pattern may hold host, group or site names and globs, comma-separated")
+    console = state()
+    scope = current_scope()
+    inventory = console.inventory
+    if pattern is None and not scope.all_sites:
+        names = [host.name for host in visible_hosts(inventory, scope)]
+        if not names:
+            abort(403)
+        pattern = ",".join(names)
+    user = g.egov_user
+    playbook_request = PlaybookRequest(
+        kind=kind, limit=pattern, check=check, diff=diff, actor=f"{user.name}@{via}", trigger=via
+    )
+    try:
+        hosts = engine.prepare(console.config, playbook_request, inventory)
+    except BadInputError as error:
+        raise ApiError(400, "invalid", error.message) from None
+    for host in hosts:
+        require_site(host.site)
+    site = engine.common_site(inventory, {host.site for host in hosts})
+    if not scope.allows(site):
+        raise ApiError(400, "invalid", "the hosts span several of your sites: start one run per site")
+    try:
+        run_id = engine.begin_run(console.store, playbook_request, hosts, site=site)
+    except locks.HostBusyError as error:
+        raise ApiError(409, "host_busy", error.message) from None
+    names = [host.name for host in hosts]
+    audit_event(
+        f"{kind}.start", f"run:{run_id}", kind=kind, limit=pattern or "all", check=check, diff=diff, hosts=len(names)
+    )
+    launch(console.config, console.store, playbook_request, run_id, hosts)
+    return Started(run_id, kind, pattern, names, check)
+
+
+def get_automation_run(run_id: int) -> Run:
+    """Return a provision/harden run the current user may see; 404 when missing or another kind."""
+    with state().store.session() as db:
+        run = db.get(Run, run_id)
+    if run is None or run.kind not in KINDS:
+        raise ApiError(404, "not_found", f"no provision or harden run {run_id}")
+    require_site(run.site)
+    return run
+
+
+def progress_of(run_id: int) -> dict[str, Any]:
+    """The per-host progress of a run in scope (see controlplane.automation.report.host_progress)."""
+    from controlplane.automation.report import host_progress
+
+    run = get_automation_run(run_id)
+    with state().store.session() as db:
+        fresh = db.get(Run, run.id)
+        assert fresh is not None  # noqa: S101 - loaded just above
+        return host_progress(db, fresh)
+
+
+def drift_in_scope() -> list[dict[str, Any]]:
+    """The drift rows of every host in the current user's scope."""
+    from controlplane.automation.report import drift
+
+    names = [host.name for host in visible_hosts(state().inventory, current_scope())]
+    with state().store.session() as db:
+        return drift(db, names)
+
+
+def host_in_scope(name: str) -> Any:
+    """The inventory host ``name`` after the site check; 404 when unknown."""
+    try:
+        host = state().inventory.host(name)
+    except BadInputError:
+        raise ApiError(404, "not_found", "no such host in the inventory") from None
+    require_site(host.site)
+    return host
+
+
+@bp.get("/automation")
+@requires("automation.view", scoped=True)
+def index() -> Any:
+    """The start form, recent provision/harden runs and the drift of every host in scope."""
+    from controlplane.automation.report import recent_runs
+
+    scope = current_scope()
+    with state().store.session() as db:
+        runs = recent_runs(db, scope.allows)
+    rows = drift_in_scope()
+    return render_template("automation.html", runs=runs, drift=rows, kinds=KINDS)
+
+
+@bp.post("/automation/start")
+@requires("automation.start", scoped=True)
+def start() -> Any:
+    """Start provision or harden (optionally ``--check``) on a host pattern; go to the run's page."""
+    kind = request.form.get("kind", "")
+    limit = request.form.get("limit", "")
+    check = request.form.get("check") in ("1", "on", "true")
+    diff = request.form.get("diff") in ("1", "on", "true")
+    try:
+        started = start_playbook(kind, limit, check, diff, "console")
+    except ApiError as error:
+        if error.status in (403, 404):
+            raise
+        flash(_("The run could not be started: %(reason)s", reason=error.message), "error")
+        return redirect(url_for("automation.index"))
+    flash(_("Run %(id)d started.", id=started.run_id), "ok")
+    return redirect(url_for("automation.run", run_id=started.run_id))
+
+
+@bp.get("/automation/runs/<int:run_id>")
+@requires("automation.view", scoped=True)
+def run(run_id: int) -> Any:
+    """A provision/harden run: per-host progress (live) above the run's output (live)."""
+    from controlplane.runs import read_output
+    from controlplane.store.models import RunStatus
+
+    data = progress_of(run_id)
+    with state().store.session() as db:
+        row = db.get(Run, run_id)
+        lines = read_output(db, run_id, after=max(0, (row.output_lines if row else 0) - 2000), limit=2000)
+    final = data["final"]
+    return render_template(
+        "automation_run.html", run=row, progress=data, lines=lines, final=final, statuses=RunStatus.FINAL
+    )
+
+
+@bp.get("/automation/runs/<int:run_id>/progress")
+@requires("automation.view", scoped=True)
+def progress(run_id: int) -> Any:
+    """The run's per-host counters as JSON (polled by the run page)."""
+    return jsonify(progress_of(run_id))
+
+
+@bp.get("/automation/hosts/<name>")
+@requires("automation.view", scoped=True)
+def host(name: str) -> Any:
+    """One host: its drift per playbook and the provision/harden runs that touched it."""
+    from controlplane.automation.report import drift, host_history
+
+    found = host_in_scope(name)
+    with state().store.session() as db:
+        rows = drift(db, [found.name])
+        history = host_history(db, found.name)
+    return render_template("automation_host.html", host=found, drift=rows, history=history, kinds=KINDS)
