@@ -53,6 +53,8 @@ class RunbookSite:
     config_path: Path
     config: Any
     content: dict[str, str] = field(default_factory=dict)
+    # The lab service serving the portal on each host (ours, or the provisioned one).
+    services: dict[str, str] = field(default_factory=dict)
 
     def exec(self, host: str, argv: list[str], input_text: str | None = None, timeout: float = 20) -> Any:
         """Run argv inside a lab host (not through the control plane: the test's own view)."""
@@ -180,6 +182,7 @@ def portal_service(site: RunbookSite) -> Iterator[RunbookSite]:
                 assert written.ok, written.stderr
                 started.append(host)
                 manager.fault(site.lab_config, host, "up", service=SERVICE)
+            site.services[host] = SERVICE if host in started else "portal"
             assert wait_for(lambda a=address: http_body(a, "/health")), f"{host}: no portal health page on {PORT}"
             site.content[host] = http_body(address) or ""
         if site.content[PRIMARY] == site.content[STANDBY]:
