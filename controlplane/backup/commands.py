@@ -91,8 +91,8 @@ ENV_SCRUB: tuple[str, ...] = (
 # /dev/fd/3``), written by the ``printf`` builtin: no exec, so it is never in
 # an argv; never exported, so never in an environment; a pipe, so never in a
 # file. restic then reads the destination password from the rest of stdin.
-PASSWORD_PIPE = 'IFS= read -r p || exit 2; exec 4<&0; printf "%s\\n" "$p" | { unset p; exec "$@" 3<&0 0<&4 4<&-; }'
-FROM_PASSWORD_FD = "/dev/fd/3"
+PASSWORD_PIPE = 'IFS= read -r p || exit 2; exec 4<&0; printf "%s\\n" "$p" | { unset p; exec "$@" 3<&0 0<&4 4<&-; }'  # noqa: S105 - a program, no secret
+FROM_PASSWORD_FD = "/dev/fd/3"  # noqa: S105 - a path, no secret
 # Words restic's own space-splitting of sftp.command keeps intact.
 _SFTP_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./\[\]-]+$")
 _SNAPSHOT = re.compile(r"^(latest|[0-9a-f]{8,64})$")

@@ -124,6 +124,8 @@ class Snapshot:
     tags: tuple[str, ...] = ()
     parent: str | None = None
     summary: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # Set on a snapshot made by ``restic copy``: the id it has in the source repository.
+    original: str | None = None
 
 
 @dataclass(frozen=True)
@@ -272,6 +274,7 @@ def parse_snapshots(text: str) -> list[Snapshot]:
                 tags=tuple(item.get("tags") or ()),
                 parent=item.get("parent"),
                 summary=item.get("summary") or {},
+                original=item.get("original"),
             )
         )
     return sorted(snapshots, key=lambda snapshot: snapshot.time)

@@ -65,6 +65,14 @@ class BackupCollector:
             "drill_at": gauge("egov_backup_last_drill_timestamp_seconds", "Start of the last restore drill."),
             "drill_rto": gauge("egov_backup_last_drill_duration_seconds", "Restore plus verification time (RTO)."),
             "drill_rpo": gauge("egov_backup_last_drill_data_age_seconds", "Age of the data the drill restored (RPO)."),
+            "copy_ok": gauge("egov_backup_last_copy_success", "1 when the last off-site copy succeeded, else 0."),
+            "copy_at": gauge(
+                "egov_backup_last_copy_success_timestamp_seconds", "End of the last successful off-site copy."
+            ),
+            "copy_newest": gauge(
+                "egov_backup_offsite_newest_snapshot_timestamp_seconds",
+                "Time of the newest snapshot on the secondary center (copy age = now - this).",
+            ),
         }
         if not inspect(self.store.engine).has_table(BackupStatus.__tablename__):
             yield from families.values()
@@ -89,4 +97,7 @@ class BackupCollector:
                 put("drill_at", row.last_drill_at.timestamp() if row.last_drill_at else None)
                 put("drill_rto", row.last_drill_rto_seconds)
                 put("drill_rpo", row.last_drill_rpo_seconds)
+                put("copy_ok", None if row.last_copy_status is None else row.last_copy_status == RunStatus.SUCCEEDED)
+                put("copy_at", row.last_copy_success_at.timestamp() if row.last_copy_success_at else None)
+                put("copy_newest", row.last_copy_snapshot_time.timestamp() if row.last_copy_snapshot_time else None)
         yield from families.values()

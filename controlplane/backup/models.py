@@ -148,8 +148,8 @@ def require_tables(store: Any) -> None:
     inspector = inspect(store.engine)
     for table in BACKUP_TABLES:
         if not inspector.has_table(table.name):
-            raise EgovError(f"the store has no table {table.name}: open it with migrations (any egov command upgrades it)")
+            raise EgovError(f"the store has no table {table.name}: open it with migrations")
     present = {column["name"] for column in inspector.get_columns(BackupStatus.__tablename__)}
     missing = sorted({column.name for column in BackupStatus.__table__.columns} - present)
     if missing:
-        raise EgovError(f"backup_status lacks {', '.join(missing)}: open the store with migrations (any egov command upgrades it)")
+        raise EgovError(f"backup_status lacks {', '.join(missing)}: open the store with migrations")

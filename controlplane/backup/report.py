@@ -8,7 +8,9 @@ achieved RPO (data age) and RTO, and a verdict:
 * ``stale``: the last success is older than the RPO (the RPO is breached);
 * ``warning``: within RPO, but the last run failed, the last check failed,
   the last drill failed, no drill within :data:`DRILL_MAX_AGE` for a dataset
-  that has a drill target, or the age is past :data:`WARN_SHARE` of the RPO;
+  that has a drill target, the age is past :data:`WARN_SHARE` of the RPO, or
+  (with a secondary center) no off-site copy at all or its newest snapshot
+  older than :func:`offsite_limit`;
 * ``ok``: everything above is fine.
 """
 
@@ -25,6 +27,12 @@ from .models import BackupStatus
 WARN_SHARE = 0.8
 DRILL_MAX_AGE = 35 * 86400
 VERDICTS = ("ok", "warning", "stale", "never")
+OFFSITE_MIN_LIMIT = 86400
+
+
+def offsite_limit(rpo_seconds: int) -> int:
+    """How old the newest off-site copy may be before it is a warning: twice the RPO, at least a day."""
+    return max(2 * rpo_seconds, OFFSITE_MIN_LIMIT)
 
 
 def human_age(seconds: float | None) -> str:
@@ -44,8 +52,12 @@ def human_age(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def verdict(row: dict[str, Any], rpo_seconds: int, has_drill: bool) -> tuple[str, list[str]]:
-    """Return the verdict of one readiness row and the reasons behind it (pure)."""
+def verdict(row: dict[str, Any], rpo_seconds: int, has_drill: bool, offsite: bool = False) -> tuple[str, list[str]]:
+    """Return the verdict of one readiness row and the reasons behind it (pure).
+
+    ``offsite``: the policy has a secondary center, so the row's off-site
+    copy age (``copy_age_seconds``) counts too.
+    """
     age = row["age_seconds"]
     if age is None:
         return "never", ["no successful backup yet"]
@@ -63,6 +75,12 @@ def verdict(row: dict[str, Any], rpo_seconds: int, has_drill: bool) -> tuple[str
             reasons.append("last drill failed")
         elif row["drill_age_seconds"] is None or row["drill_age_seconds"] > DRILL_MAX_AGE:
             reasons.append("no restore drill in the last 35 days")
+    if offsite:
+        copy_age = row.get("copy_age_seconds")
+        if copy_age is None:
+            reasons.append("no off-site copy on the secondary center")
+        elif copy_age > offsite_limit(rpo_seconds):
+            reasons.append(f"newest off-site copy is {human_age(copy_age)} old")
     return ("warning" if reasons else "ok"), reasons
 
 
@@ -87,6 +105,7 @@ def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
 
             success = get("last_success_at")
             drill_at = get("last_drill_at")
+            copied = get("last_copy_snapshot_time")
             row = {
                 "dataset": dataset.name,
                 "host": target.host,
@@ -113,8 +132,14 @@ def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
                 "drill_age_seconds": round((now - drill_at).total_seconds(), 1) if drill_at else None,
                 "last_drill_rpo_seconds": get("last_drill_rpo_seconds"),
                 "last_drill_rto_seconds": get("last_drill_rto_seconds"),
+                "last_copy": _iso(get("last_copy_at")),
+                "last_copy_status": get("last_copy_status"),
+                "last_copy_snapshot_time": _iso(copied),
+                "copy_age_seconds": round((now - copied).total_seconds(), 1) if copied else None,
             }
-            row["verdict"], row["reasons"] = verdict(row, dataset.rpo_seconds, dataset.drill is not None)
+            offsite = ctx.policy.secondary is not None
+            row["verdict"], row["reasons"] = verdict(row, dataset.rpo_seconds, dataset.drill is not None, offsite)
+            row["copy_human"] = human_age(row["copy_age_seconds"]) if offsite else "-"
             row["age_human"] = human_age(row["age_seconds"])
             row["age_share"] = round(row["age_seconds"] / dataset.rpo_seconds, 3) if success else None
             if drill_at is None:
@@ -136,11 +161,15 @@ def report_data(ctx: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     rows = readiness(ctx, now)
     totals = {name: sum(1 for row in rows if row["verdict"] == name) for name in VERDICTS}
     center = ctx.policy.primary
+    secondary = ctx.policy.secondary
+    active = getattr(ctx, "active", "primary")
     return {
         "report": "dr-readiness",
         "generated_at": now.isoformat(),
         "site": getattr(ctx.config, "site_name", ""),
         "backup_center": center.host if center else None,
+        "secondary_center": secondary.host if secondary else None,
+        "active_center": active,
         "totals": totals,
         "ready": totals["stale"] == 0 and totals["never"] == 0,
         "rows": rows,
@@ -163,6 +192,7 @@ def render_html(data: dict[str, Any]) -> str:
         head,
         "<h1>DR readiness report</h1>",
         f"<p>Generated {e(data['generated_at'])} · backup center {e(str(data['backup_center']))} · "
+        f"off-site {e(str(data.get('secondary_center') or '-'))} · active {e(str(data.get('active_center')))} · "
         f"{e(totals)} · overall: <strong>{'READY' if data['ready'] else 'NOT READY'}</strong></p>",
         "<table><thead><tr>",
     ]
@@ -178,6 +208,7 @@ def render_html(data: dict[str, Any]) -> str:
         "Last drill",
         "Drill RPO",
         "Drill RTO",
+        "Off-site copy age",
         "Verdict",
         "Reasons",
     )
@@ -196,6 +227,7 @@ def render_html(data: dict[str, Any]) -> str:
             ("passed " if row["last_drill_passed"] else "failed ") + row["last_drill"] if row["last_drill"] else "-",
             human_age(row["last_drill_rpo_seconds"]),
             "-" if rto is None else f"{rto:.1f}s",
+            row["copy_human"],
         ]
         parts.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells))
         colour = _COLOURS.get(row["verdict"], "#000")
@@ -219,7 +251,10 @@ class PolicyView:
         self.config = config
         self.store = store
         self.inventory = inventory
+        from .centers import active_center
+
         self.policy = load_policies(Path(config.backup), inventory)
+        self.active = active_center(store)
         self._targets: dict[str, list[Any]] = {}
 
     def targets(self, dataset: Any) -> list[Any]:
@@ -227,5 +262,6 @@ class PolicyView:
         from .policy import targets_of
 
         if dataset.name not in self._targets:
-            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset)
+            center = self.policy.secondary if self.active == "secondary" else self.policy.primary
+            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset, center)
         return self._targets[dataset.name]

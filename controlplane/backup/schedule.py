@@ -2,7 +2,8 @@
 
 One job per dataset and host and kind: ``backup``, ``check`` (``restic check
 --read-data-subset``), ``prune`` (``forget --prune``) and, for datasets with
-a drill target and schedule, ``drill``. Job ids are
+a drill target and schedule, ``drill``; with a secondary center, ``copy``
+(``restic copy`` to it, :mod:`.offsite`, skipped while failed over). Job ids are
 ``backup:KIND:DATASET:HOST``. Every job has:
 
 * ``max_instances=1``: a backup still running when its next slot comes is
@@ -12,7 +13,7 @@ a drill target and schedule, ``drill``. Job ids are
 * ``jitter``: up to :data:`JITTER_SECONDS` of random delay, so a hundred
   hosts scheduled at ``0 * * * *`` do not hit the backup center together.
 
-Check and prune never run at the same time as a backup of the same
+Check, prune and copy never run at the same time as a backup of the same
 repository: every one of them takes the per-repository lock of
 :mod:`.locks` first (waiting for a running backup to finish).
 
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "backup:"
 JOB_FUNCTION = "controlplane.backup.schedule:run_job"
 JITTER_SECONDS = 120
-KINDS = ("backup", "check", "prune", "drill")
+KINDS = ("backup", "check", "prune", "drill", "copy")
 
 _config: dict[str, Any] = {}
 _config_lock = threading.Lock()
@@ -63,6 +64,8 @@ def planned_jobs(policy: Any, ctx: Any) -> list[PlannedJob]:
             crons = {"backup": dataset.schedule, "check": dataset.check_schedule, "prune": dataset.prune_schedule}
             if dataset.drill is not None and dataset.drill.schedule:
                 crons["drill"] = dataset.drill.schedule
+            if policy.secondary is not None:
+                crons["copy"] = dataset.copy_schedule
             for kind, cron in crons.items():
                 job_id = f"{JOB_PREFIX}{kind}:{dataset.name}:{target.host}"
                 jobs.append(PlannedJob(job_id, kind, dataset.name, target.host, cron))
@@ -128,7 +131,7 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
     from controlplane.scheduler import current_store
     from controlplane.vault import open_vault
 
-    from . import maintenance, restore
+    from . import maintenance, offsite, restore
     from .context import open_context
     from .engine import backup
 
@@ -140,10 +143,17 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
     ctx = open_context(config, store, open_vault(config, store), actor="scheduler", trigger="schedule")
     try:
         target = ctx.target(dataset, host)
-        operation = {"backup": backup, "check": maintenance.check, "prune": maintenance.prune, "drill": restore.drill}[
-            kind
-        ]
-        result = operation(ctx, target)
+        if kind == "copy" and (problem := offsite.copy_problem(ctx)):
+            log.info("scheduled copy of %s@%s skipped: %s", dataset, host, problem)
+            return {"run_id": None, "status": "skipped", "message": problem}
+        operations = {
+            "backup": backup,
+            "check": maintenance.check,
+            "prune": maintenance.prune,
+            "drill": restore.drill,
+            "copy": offsite.copy,
+        }
+        result = operations[kind](ctx, target)
     finally:
         ctx.close()
     log.info("scheduled %s of %s@%s: %s (run %s)", kind, dataset, host, result.status, result.run_id)

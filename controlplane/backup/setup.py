@@ -27,7 +27,7 @@ from controlplane.errors import EgovError
 
 from . import center_setup
 from .context import BackupContext
-from .policy import CONTROLPLANE
+from .policy import CONTROLPLANE, Center
 
 HOST_KEY_DIR = "/etc/egov/backup"
 # Runs on a host as ``python3 - KEY_DIR KNOWN_HOSTS_LINE``: make the key once, pin the center, print the public key.
@@ -51,22 +51,28 @@ with open(key + ".pub") as handle:
 """
 
 
-def center_known_hosts_line(ctx: BackupContext) -> str:
-    """The center's pinned host key as a known_hosts line for its address.
+def center_known_hosts_line(ctx: BackupContext, center: Center | None = None) -> str:
+    """A center's pinned host key as a known_hosts line for its address (default: the active center).
 
     Taken from the control plane's own known_hosts (``ssh.known_hosts``).
     Raises EgovError when the center's key is not pinned there.
     """
     import paramiko
 
-    address = ctx.center_address()
+    center = center or ctx.center
+    address = ctx.center_address(center)
     keys = paramiko.HostKeys(str(ctx.config.ssh_known_hosts))
-    entry = keys.lookup(address) or keys.lookup(ctx.center.host)
+    entry = keys.lookup(address) or keys.lookup(center.host)
     if not entry:
-        raise EgovError(f"the host key of {ctx.center.host} ({address}) is not pinned in {ctx.config.ssh_known_hosts}")
+        raise EgovError(f"the host key of {center.host} ({address}) is not pinned in {ctx.config.ssh_known_hosts}")
     key_type = "ssh-ed25519" if "ssh-ed25519" in entry else sorted(entry.keys())[0]
-    where = address if ctx.center.port == 22 else f"[{address}]:{ctx.center.port}"
+    where = address if center.port == 22 else f"[{address}]:{center.port}"
     return f"{where} {key_type} {entry[key_type].get_base64()}"
+
+
+def centers_of(ctx: BackupContext) -> list[Center]:
+    """Every center of the policy (primary, then the secondary when defined)."""
+    return [center for center in (ctx.policy.primary, ctx.policy.secondary) if center is not None]
 
 
 def client_key(ctx: BackupContext, host: str, known_line: str) -> str:
@@ -117,32 +123,37 @@ def setup(
     wanted = plan(ctx, extra_readers)
     if sites:
         wanted = {site: entry for site, entry in wanted.items() if site in sites}
-    known_line = center_known_hosts_line(ctx)
+    # Both centers pinned: a host backs up to either (failover) and copies between them.
+    known_line = "\n".join(center_known_hosts_line(ctx, center) for center in centers_of(ctx))
     keys: dict[str, str] = {}
     for entry in wanted.values():
         for host in sorted(entry["readers"]):
             if host not in keys:
                 keys[host] = client_key(ctx, host, known_line)
-    spec = {
-        "root": ctx.center.root,
-        "sites": [
-            {
-                "site": site,
-                "user": entry["user"],
-                "hosts": sorted(entry["hosts"]),
-                "keys": [keys[host] for host in sorted(entry["readers"])],
-            }
-            for site, entry in sorted(wanted.items())
-        ],
-    }
+    sites_spec = [
+        {
+            "site": site,
+            "user": entry["user"],
+            "hosts": sorted(entry["hosts"]),
+            "keys": [keys[host] for host in sorted(entry["readers"])],
+        }
+        for site, entry in sorted(wanted.items())
+    ]
     program = Path(center_setup.__file__).read_text(encoding="utf-8")
-    result = ctx.executor(ctx.center.host).run(["python3", "-", json.dumps(spec)], input_text=program, timeout=120)
-    try:
-        report = json.loads(result.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        report = {"error": " ".join(result.tail[-3:]) or f"exit code {result.exit_code}"}
-    if result.exit_code != 0 or "error" in report:
-        raise EgovError(f"{ctx.center.host}: backup account set-up failed: {report.get('error')}")
+    report: dict[str, Any] = {}
+    for center in centers_of(ctx):
+        spec = {"root": center.root, "sites": sites_spec}
+        result = ctx.executor(center.host).run(["python3", "-", json.dumps(spec)], input_text=program, timeout=120)
+        try:
+            made = json.loads(result.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            made = {"error": " ".join(result.tail[-3:]) or f"exit code {result.exit_code}"}
+        if result.exit_code != 0 or "error" in made:
+            raise EgovError(f"{center.host}: backup account set-up failed: {made.get('error')}")
+        # The primary's report at the top (as before), each center's under its host.
+        if center is ctx.policy.primary:
+            report.update(made)
+        report.setdefault("centers", {})[center.host] = made
     report["hosts_with_keys"] = sorted(keys)
     report["sites"] = sorted(wanted)
     return report

@@ -179,6 +179,7 @@ def list_command(context: Context, as_json: bool) -> None:
         "LAST RUN",
         "LAST CHECK",
         "LAST DRILL",
+        "COPY AGE",
         "VERDICT",
     ):
         table.add_column(column)
@@ -194,9 +195,74 @@ def list_command(context: Context, as_json: bool) -> None:
             row["last_status"] or "-",
             row["last_check_status"] or "-",
             row["drill_human"],
+            row["copy_human"],
             f"[{colours.get(row['verdict'], 'white')}]{row['verdict']}[/]",
         )
-    console().print(table)
+    out = console()
+    out.print(_center_line(ctx))
+    out.print(table)
+
+
+def _center_line(ctx: Any) -> str:
+    """Which center backups go to now, and the other one."""
+    primary, secondary = ctx.policy.primary, ctx.policy.secondary
+    line = f"active backup center: {ctx.active} ({ctx.center.host})"
+    if ctx.active != "primary":
+        line += f"  [red]FAILED OVER[/] from primary ({primary.host if primary else '-'})"
+    elif secondary is not None:
+        line += f"; off-site copies to secondary ({secondary.host})"
+    return line
+
+
+@backup.command("copy")
+@click.argument("dataset", required=False)
+@click.option("--host", help="Only this host of the dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@pass_context
+def copy_command(context: Context, dataset: str | None, host: str | None, as_json: bool) -> None:
+    """Copy DATASET's snapshots (default: every dataset's) to the secondary center (restic copy)."""
+    from controlplane.backup.offsite import copy, copy_problem
+
+    out = console()
+    results = []
+    with backup_context(context) as ctx:
+        problem = copy_problem(ctx)
+        if problem:
+            raise BadInputError(problem)
+        for target in ctx.select(dataset, host):
+            if ctx.password(target) is None:
+                if dataset and host:
+                    raise BadInputError(f"{target.dataset.name}@{target.host} was never backed up: nothing to copy")
+                continue
+            result = copy(ctx, target)
+            results.append(result)
+            if not as_json:
+                _show(out, f"{target.dataset.name}@{target.host}", result)
+    if as_json:
+        print_json([{"run_id": r.run_id, "status": r.status, "message": r.message, **r.summary} for r in results])
+    _exit_for(results)
+
+
+@backup.command("center")
+@click.argument("name", required=False, type=click.Choice(["primary", "secondary"]))
+@click.option("--yes", is_flag=True, help="Switch without asking.")
+@pass_context
+def center_command(context: Context, name: str | None, yes: bool) -> None:
+    """Show the active backup center, or switch backups to NAME (primary or secondary); audited."""
+    from controlplane.backup.centers import set_active_center
+
+    out = console()
+    with backup_context(context) as ctx:
+        if name is None:
+            out.print(_center_line(ctx))
+            return
+        if name == ctx.active:
+            out.print(f"the {name} center is already active")
+            return
+        if not yes and not click.confirm(f"Send every backup to the {name} center ({ctx.named_center(name).host})?"):
+            raise SystemExit(EXIT_FAILED)
+        previous = set_active_center(ctx.store, ctx.policy, name, actor=ctx.actor)
+    out.print(f"backups now go to the {name} center (was {previous})")
 
 
 @backup.command("snapshots")

@@ -101,7 +101,11 @@ def test_the_readiness_report_gives_each_dataset_and_host_a_verdict(bstore: Any)
     data = report.report_data(_ctx(bstore))
     rows = {(r["dataset"], r["host"]): r for r in data["rows"]}
     assert rows[("oa-data", "mn-oa-1")]["verdict"] == "warning"  # a drill target but no drill yet
-    assert rows[("oa-data", "mn-oa-1")]["reasons"] == ["no restore drill in the last 35 days"]
+    # The lab policy has a secondary center and nothing was copied there yet.
+    assert rows[("oa-data", "mn-oa-1")]["reasons"] == [
+        "no restore drill in the last 35 days",
+        "no off-site copy on the secondary center",
+    ]
     assert rows[("oa-data", "gd-edu-1")]["verdict"] == "never"
     assert data["ready"] is False
     html = report.render_html(data)
