@@ -244,6 +244,10 @@ def extra_vars(config: Any, request: PlaybookRequest, run_id: int) -> dict[str, 
     restic = find_tool("restic")
     if restic:
         values["egov_restic_binary"] = restic
+    # The backup center's site accounts are made by the backup engine's own program (one implementation).
+    from controlplane.backup import center_setup
+
+    values["egov_center_setup_program"] = str(Path(center_setup.__file__).resolve())
     return values
 
 

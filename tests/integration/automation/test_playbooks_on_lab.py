@@ -71,13 +71,25 @@ def test_the_portal_answers_on_its_vip_after_provision(provisioned: dict[str, An
 
 
 def test_a_school_host_reaches_only_its_own_site_repositories(lab: Lab, provisioned: dict[str, Any], pool) -> None:
-    sftp = ["sftp", "-b", "-", "-i", "/root/.ssh/egov_backup_ed25519", "-o", "BatchMode=yes"]
-    own = pool.run(Target("gd-school-1", ADDRESS["gd-school-1"]), [*sftp, "bk-school-gd-1@bc-backup-1"],
-                   input_text="ls /repos\n")  # fmt: skip
+    # The backup engine's layout (controlplane/backup/center_setup.py, run by provision): account
+    # backup-<site> chrooted to /srv/restic/<site>, the host's key in /etc/egov/backup, the center pinned.
+    sftp = ["sftp", "-b", "-", "-i", "/etc/egov/backup/id_ed25519", "-o", "BatchMode=yes",
+            "-o", "UserKnownHostsFile=/etc/egov/backup/known_hosts", "-o", "StrictHostKeyChecking=yes"]  # fmt: skip
+    center = ADDRESS["bc-backup-1"]
+    own = pool.run(Target("gd-school-1", ADDRESS["gd-school-1"]), [*sftp, f"backup-school-gd-1@{center}"],
+                   input_text="ls -1 /\nls -1 /..\n")  # fmt: skip
     assert own.ok, own.stderr
-    other = pool.run(Target("gd-school-1", ADDRESS["gd-school-1"]), [*sftp, "bk-province-gd@bc-backup-1"],
+    # The chroot shows the site's own host folder, and no other site's folder even one level up.
+    assert "gd-school-1" in own.stdout and "ministry" not in own.stdout
+    # The ministry's account exists (its portal hosts were provisioned too) but refuses a school's key.
+    other = pool.run(Target("gd-school-1", ADDRESS["gd-school-1"]), [*sftp, f"backup-ministry@{center}"],
                      input_text="ls /\n")  # fmt: skip
     assert not other.ok and "Permission denied" in other.stderr
+    # One account per site: no second (legacy bk-<site>) account on the center.
+    passwd = remote(pool, "bc-backup-1", "getent", "passwd")
+    assert "backup-school-gd-1:" in passwd and "backup-ministry:" in passwd and "bk-" not in passwd
+    conf = remote(pool, "bc-backup-1", "cat", "/etc/ssh/sshd_config.d/egov-backup.conf")
+    assert "Match User backup-school-gd-1" in conf and "ChrootDirectory /srv/restic/school-gd-1" in conf
 
 
 def test_after_harden_an_independent_check_sees_the_settings_on_every_host(hardened: dict[str, Any], pool) -> None:
@@ -98,6 +110,15 @@ def test_after_harden_the_control_plane_reconnects_to_every_host(lab: Lab, harde
     with SSHPool.from_config(lab.config) as fresh:
         for host in SUBSET.split(","):
             assert remote(fresh, host, "true") == ""
+
+
+def test_after_harden_a_site_account_still_reaches_its_repositories(hardened: dict[str, Any], pool) -> None:
+    # AllowGroups keeps the backup accounts (group backup-<site>) next to the management account.
+    sftp = ["sftp", "-b", "-", "-i", "/etc/egov/backup/id_ed25519", "-o", "BatchMode=yes",
+            "-o", "UserKnownHostsFile=/etc/egov/backup/known_hosts", "-o", "StrictHostKeyChecking=yes"]  # fmt: skip
+    account = f"backup-school-gd-1@{ADDRESS['bc-backup-1']}"
+    own = pool.run(Target("gd-school-1", ADDRESS["gd-school-1"]), [*sftp, account], input_text="ls -1 /\n")
+    assert own.ok and "gd-school-1" in own.stdout, own.stderr
 
 
 def test_a_second_harden_changes_nothing(lab: Lab, hardened: dict[str, Any]) -> None:
