@@ -67,8 +67,16 @@ def visible_sites(inventory: Inventory, scope: Scope) -> list[str]:
 
 
 def visible_hosts(inventory: Inventory, scope: Scope) -> list[Host]:
-    """Return the hosts whose site the scope covers."""
-    return [host for host in inventory.hosts if scope.allows(host.site)]
+    """Return the hosts whose site the scope covers (a new list; the caller may change it).
+
+    Kept per scope on the inventory object: an inventory does not change once
+    loaded (a reload makes a new one), and every page asks this of a thousand hosts.
+    """
+    per_scope: dict[Scope, list[Host]] = inventory.__dict__.setdefault("_visible_hosts_by_scope", {})
+    hosts = per_scope.get(scope)
+    if hosts is None:
+        hosts = per_scope[scope] = [host for host in inventory.hosts if scope.allows(host.site)]
+    return list(hosts)
 
 
 def recent_runs(session: Session, scope: Scope, limit: int = RECENT_RUNS) -> list[Run]:
@@ -197,10 +205,7 @@ class Page:
         return max(1, (self.total + self.per_page - 1) // self.per_page)
 
 
-def list_runs(
-    session: Session, scope: Scope, *, status: str | None, kind: str | None, page: int, per_page: int
-) -> Page:
-    """Return one page of runs the scope covers, filtered by status and kind, newest first."""
+def _run_conditions(scope: Scope, status: str | None, kind: str | None) -> list[Any]:
     conditions = []
     if status:
         conditions.append(Run.status == status)
@@ -208,7 +213,27 @@ def list_runs(
         conditions.append(Run.kind == kind)
     if not scope.all_sites:
         conditions.append(Run.site.in_(sorted(scope.sites)))
-    total = session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0
+    return conditions
+
+
+def count_runs(session: Session, scope: Scope, *, status: str | None, kind: str | None) -> int:
+    """Return how many runs the scope covers with that status and kind (None: any)."""
+    conditions = _run_conditions(scope, status, kind)
+    return int(session.scalar(select(func.count()).select_from(Run).where(*conditions)) or 0)
+
+
+def list_runs(
+    session: Session,
+    scope: Scope,
+    *,
+    status: str | None,
+    kind: str | None,
+    page: int,
+    per_page: int,
+) -> Page:
+    """Return one page of runs the scope covers, filtered by status and kind, newest first."""
+    conditions = _run_conditions(scope, status, kind)
+    total = count_runs(session, scope, status=status, kind=kind)
     rows = session.scalars(
         select(Run).where(*conditions).order_by(Run.id.desc()).offset((page - 1) * per_page).limit(per_page)
     )

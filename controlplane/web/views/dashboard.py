@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from controlplane.web import queries
+from controlplane.web.cache import cached_fragment
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 
@@ -26,8 +27,12 @@ def index() -> Any:
     """
     scope = current_scope()
     inventory = state().inventory
+    summary = len(queries.visible_hosts(inventory, scope)) > FULL_LIST_HOSTS
+
+    def context() -> dict[str, Any]:
+        data = (queries.dashboard_summary if summary else queries.dashboard)(db, inventory, scope)
+        return {"data": data, "summary": summary}
+
     with state().store.session() as db:
-        if len(queries.visible_hosts(inventory, scope)) > FULL_LIST_HOSTS:
-            return render_template("dashboard.html", data=queries.dashboard_summary(db, inventory, scope), summary=True)
-        data = queries.dashboard(db, inventory, scope)
-    return render_template("dashboard.html", data=data, summary=False)
+        body = cached_fragment(db, ("dashboard", scope, summary), "_dashboard_body.html", context)
+    return render_template("dashboard.html", body=body)

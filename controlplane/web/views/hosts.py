@@ -8,6 +8,7 @@ from flask import Blueprint, abort, render_template
 
 from controlplane.errors import BadInputError
 from controlplane.web import queries
+from controlplane.web.cache import cached_fragment
 from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
@@ -33,11 +34,14 @@ def index() -> Any:
         below = inventory.site_and_descendants(site)
         hosts = [host for host in hosts if host.site in below]
     listing = queries.Page(hosts[(page - 1) * PER_PAGE : page * PER_PAGE], page, PER_PAGE, len(hosts))
+
+    def context() -> dict[str, Any]:
+        latest = queries.latest_states(db, scope, listing.items)
+        return {"hosts": listing.items, "listing": listing, "site": site, "latest": latest}
+
     with state().store.session() as db:
-        latest = queries.latest_runs(db, scope, listing.items)
-    return render_template(
-        "hosts.html", hosts=listing.items, listing=listing, site=site, latest=latest, sites=inventory.sites
-    )
+        body = cached_fragment(db, ("hosts", scope, site, page), "_hosts_body.html", context)
+    return render_template("hosts.html", body=body)
 
 
 @bp.get("/hosts/<name>")

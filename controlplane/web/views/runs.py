@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from controlplane.runs import read_output
 from controlplane.store.models import RunStatus
 from controlplane.web import actions, queries
+from controlplane.web.cache import cached_fragment
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import form_text
 from controlplane.web.policy import current_scope, requires
@@ -29,10 +30,15 @@ def index() -> Any:
     status = query_choice("status", RunStatus.ALL)
     kind = query_text("kind", r"^[a-z0-9_-]{1,32}$")
     page = query_int("page", 1, 1, 100000)
-    with state().store.session() as db:
+
+    def context() -> dict[str, Any]:
         listing = queries.list_runs(db, scope, status=status, kind=kind, page=page, per_page=PER_PAGE)
         kinds = queries.run_kinds(db)
-    return render_template("runs.html", listing=listing, status=status, kind=kind, statuses=RunStatus.ALL, kinds=kinds)
+        return {"listing": listing, "status": status, "kind": kind, "statuses": RunStatus.ALL, "kinds": kinds}
+
+    with state().store.session() as db:
+        body = cached_fragment(db, ("runs", scope, status, kind, page), "_runs_body.html", context)
+    return render_template("runs.html", body=body)
 
 
 @bp.get("/runs/<int:run_id>")
