@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
@@ -69,7 +70,8 @@ def start_playbook(kind: str, limit: str | None, check: bool, diff: bool, via: s
     flags and ``console`` or ``api``. Returns what was started. Raises
     ApiError 400 (bad kind or pattern, a pattern matching no host, a missing
     group var, hosts spanning several of the user's sites), 403 (a host out
-    of the user's scope), 409 (a host is already in another run).
+    of the user's scope), 409 (a host is already in another run, or the
+    control plane has no SSH key to reach the hosts with).
     """
     from controlplane.automation import engine, locks
     from controlplane.automation.engine import PlaybookRequest
@@ -100,6 +102,12 @@ def start_playbook(kind: str, limit: str | None, check: bool, diff: bool, via: s
     site = engine.common_site(inventory, {host.site for host in hosts})
     if not scope.allows(site):
         raise ApiError(400, "invalid", "the hosts span several of your sites: start one run per site")
+    key = Path(console.config.ssh_key_file)
+    if not key.is_file():
+        # Every host would be unreachable: say why instead of starting ansible for nothing.
+        raise ApiError(
+            409, "no_ssh_key", f"the control plane's SSH key {key} does not exist (ssh.key_file in egov.yml)"
+        )
     try:
         run_id = engine.begin_run(console.store, playbook_request, hosts, site=site)
     except locks.HostBusyError as error:

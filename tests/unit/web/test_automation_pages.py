@@ -15,6 +15,29 @@ import pytest
 from tests.unit.web.conftest import audit_actions, login_as, token_for
 
 
+@pytest.fixture(autouse=True)
+def ssh_key(config) -> Any:
+    """A management key file where the site's config expects it (its content is never used here)."""
+    config.ssh_key_file.parent.mkdir(parents=True, exist_ok=True)
+    config.ssh_key_file.write_text("not a real key\n")
+    config.ssh_key_file.chmod(0o600)
+    return config.ssh_key_file
+
+
+def test_without_an_ssh_key_nothing_starts_and_the_answer_says_why(client, app, people, ssh_key, launched) -> None:
+    ssh_key.unlink()
+    response = client.post(
+        "/api/v1/automation/runs",
+        json={"kind": "harden", "limit": "gd-school-1"},
+        headers=api(client, app, people["root"]),
+    )
+    assert response.status_code == 409
+    assert (
+        response.get_json()["error"]["code"] == "no_ssh_key" and str(ssh_key) in response.get_json()["error"]["message"]
+    )
+    assert launched == []
+
+
 @pytest.fixture
 def launched(monkeypatch) -> list[tuple[str, str | None, int, list[str]]]:
     """Record background launches instead of starting ansible: (kind, limit, run id, hosts)."""

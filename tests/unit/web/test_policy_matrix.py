@@ -82,7 +82,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("users.totp_reset", "POST"): Sample(
         "users.manage", True, "/users/target-school/totp-reset", "/users/target-ministry/totp-reset", form={}
     ),
+    ("users.sessions_end", "POST"): Sample(
+        "users.manage", True, "/users/target-school/sessions/end", "/users/target-ministry/sessions/end", form={}
+    ),
     ("profile.index", "GET"): Sample("self.profile", False, "/profile"),
+    ("profile.sessions_end_others", "POST"): Sample("self.profile", False, "/profile/sessions/end-others", form={}),
+    ("api.me_sessions", "GET"): Sample("self.profile", False, "/api/v1/me/sessions"),
+    ("api.me_sessions_end", "POST"): Sample("self.profile", False, "/api/v1/me/sessions/end", json={}),
+    ("api.user_sessions_end", "POST"): Sample(
+        "users.manage", True, "/api/v1/users/target-school/sessions/end", "/api/v1/users/target-ministry/sessions/end"
+    ),
     ("profile.update", "POST"): Sample("self.profile", False, "/profile", form={"display_name": "Me", "language": ""}),
     ("profile.password", "POST"): Sample(
         "self.profile",
@@ -446,6 +455,8 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
     import controlplane.web.views.automation as automation_views
 
     patch.setattr(automation_views, "launch", lambda *args: record_playbook_start(store, started, *args))
+    config.ssh_key_file.parent.mkdir(parents=True, exist_ok=True)
+    config.ssh_key_file.write_text("unused\n")  # a start needs the management key file to exist
     ids.update(seed_playbook_runs(store))
     tokens = {name: token_for(app, person) for name, person in people.items()}
     yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store, "started": started}
