@@ -30,6 +30,7 @@ from controlplane.tools import restic_path
 from controlplane.vault import Vault, create_key_file
 
 CENTER = "bc-backup-1"
+SECONDARY = "dr-backup-1"
 ROOT = "/srv/restic"
 
 
@@ -51,18 +52,21 @@ class BackupLab:
         """Run argv inside a lab host directly (nsenter, not through the engine)."""
         return exec_in_host(self.lab_config, host, argv, input_text=input_text, timeout=timeout)
 
-    def restic_on_center(self, site: str, host: str, dataset: str, *args: str) -> Any:
-        """Run restic on the backup center against a repository folder directly (password on stdin)."""
+    def restic_on_center(self, site: str, host: str, dataset: str, *args: str, center: str = CENTER) -> Any:
+        """Run restic on a backup center against a repository folder directly (password on stdin)."""
         target = self.ctx.target(dataset, host)
         password = self.ctx.vault.get(target.password_secret)
         repo = f"{ROOT}/{site}/{host}/{dataset}"
-        return self.sh(CENTER, [restic_path(), "-r", repo, "--no-cache", *args], input_text=password + "\n")
+        return self.sh(center, [restic_path(), "-r", repo, "--no-cache", *args], input_text=password + "\n")
 
 
 def _policy(token: str, data: str) -> dict[str, Any]:
     files = f"it-files-{token}"
     return {
-        "centers": {"primary": {"host": CENTER, "root": ROOT, "chrooted": True}},
+        "centers": {
+            "primary": {"host": CENTER, "root": ROOT, "chrooted": True},
+            "secondary": {"host": SECONDARY, "root": ROOT, "chrooted": True},
+        },
         "defaults": {
             "retention": {"keep_last": 3},
             "retry_lock": "30s",
@@ -210,4 +214,5 @@ def _clean(setup: BackupLab) -> None:
     for host in ("mn-oa-1", "mn-db-1", "gd-school-1", "dr-app-1"):
         setup.sh(host, ["rm", "-rf", "--one-file-system", setup.data, f"/var/lib/egov/restore/it-{setup.token}"])
     for site, host in (("ministry", "mn-oa-1"), ("ministry", "mn-db-1"), ("school-gd-1", "gd-school-1")):
-        setup.sh(CENTER, ["sh", "-c", f"rm -rf --one-file-system {ROOT}/{site}/{host}/it-*-{setup.token}"])
+        for center in (CENTER, SECONDARY):
+            setup.sh(center, ["sh", "-c", f"rm -rf --one-file-system {ROOT}/{site}/{host}/it-*-{setup.token}"])
