@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import current_app
 
-from controlplane import users
+from controlplane import sessions, users
 from controlplane.errors import BadInputError
 from controlplane.runs import create_run, finish_run, request_cancel
 from controlplane.store.models import Run, RunStatus, User
@@ -173,6 +173,7 @@ def update_user(name: str, changes: dict[str, Any]) -> User:
             user.disabled = new_disabled
             if new_disabled:
                 users.revoke_all_tokens(db, user)
+                sessions.end_all(db, user.id)
         after = {"role": user.role, "sites": list(user.sites or []), "disabled": bool(user.disabled)}
     if before["role"] != after["role"] or before["sites"] != after["sites"]:
         audit_event("user.role", name, old=before, new=after)
@@ -181,6 +182,15 @@ def update_user(name: str, changes: dict[str, Any]) -> User:
     if "display_name" in changes or "language" in changes:
         audit_event("user.update", name, fields=sorted(k for k in changes if k in ("display_name", "language")))
     return user
+
+
+def end_user_sessions(name: str) -> int:
+    """End every console session of a user (audited); return how many were live."""
+    target = get_user(name)
+    with state().store.session() as db:
+        count = sessions.end_all(db, target.id)
+    audit_event("user.sessions_end", name, sessions=count)
+    return count
 
 
 def reset_user_totp(name: str) -> User:

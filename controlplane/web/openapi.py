@@ -258,6 +258,23 @@ COMPONENT_SCHEMAS: dict[str, Any] = {
             },
         ]
     },
+    "LoginSession": {
+        "type": "object",
+        "required": ["id", "created_at", "last_seen_at", "address", "user_agent", "current"],
+        "properties": {
+            "id": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_seen_at": {"type": "string", "format": "date-time"},
+            "address": {"type": "string"},
+            "user_agent": {"type": "string"},
+            "current": {"type": "boolean"},
+        },
+    },
+    "SessionsEnded": {
+        "type": "object",
+        "required": ["ended"],
+        "properties": {"ended": {"type": "integer", "minimum": 0}},
+    },
     "Token": {
         "type": "object",
         "required": ["id", "name", "prefix", "revoked"],
@@ -409,6 +426,26 @@ def _paths() -> dict[str, Any]:
             "delete": _op(
                 "Disable a user (never deleted)", _ref("User"), params=user_name, tag="users", errors=WRITE_ERRORS
             ),
+        },
+        "/api/v1/me/sessions": {
+            "get": _op("The caller's live console login sessions", _list_of("LoginSession"), tag="me")
+        },
+        "/api/v1/me/sessions/end": {
+            "post": _op(
+                "End the caller's console sessions (all but the calling one)",
+                _ref("SessionsEnded"),
+                tag="me",
+                errors=WRITE_ERRORS,
+            )
+        },
+        "/api/v1/users/{name}/sessions/end": {
+            "post": _op(
+                "End every console session of a user",
+                _ref("SessionsEnded"),
+                params=user_name,
+                tag="users",
+                errors=WRITE_ERRORS,
+            )
         },
         "/api/v1/users/{name}/totp-reset": {
             "post": _op("Reset a user's TOTP", _ref("User"), params=user_name, tag="users", errors=WRITE_ERRORS)

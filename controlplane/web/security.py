@@ -14,6 +14,7 @@ idle (30 min) and absolute (12 h) timeouts are checked on every request.
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import secrets
 import time
@@ -46,11 +47,26 @@ def csrf_token() -> str:
 
 
 def start_session(user: Any, stage: str) -> None:
-    """Begin a fresh session for a user at a login stage (a new CSRF token: no fixation)."""
+    """Begin a fresh session for a user at a login stage (a new key and CSRF token: no fixation).
+
+    The session is recorded in the store (:mod:`controlplane.sessions`); the
+    previous one of this cookie, if any, is revoked.
+    """
+    from controlplane import sessions
+    from controlplane.web.helpers import client_address
+
+    previous = session.get("sid")
+    with state().store.session() as db:
+        if previous:
+            sessions.end(db, str(previous))
+        # Rows past the absolute limit can never be valid again: drop them as logins come.
+        sessions.purge(db, dt.timedelta(seconds=float(current_app.config["EGOV_ABSOLUTE_TIMEOUT"])))
+        key = sessions.begin(db, user.id, address=client_address(), user_agent=request.headers.get("User-Agent", ""))
     session.clear()
     now = _now()
     session.update(
         uid=user.id,
+        sid=key,
         stage=stage,
         pwd=user.password_changed_at.isoformat(),
         t0=now,
@@ -61,14 +77,32 @@ def start_session(user: Any, stage: str) -> None:
 
 
 def end_session() -> None:
-    """Forget the session (logout): the cookie is cleared."""
+    """End the session (logout): revoked in the store, so a copy of the cookie is worthless, and cleared."""
+    from controlplane import sessions
+
+    key = session.get("sid")
+    if key:
+        with state().store.session() as db:
+            sessions.end(db, str(key))
     session.clear()
 
 
-def _load_user(user_id: int) -> Any:
+def current_session_key() -> str | None:
+    """Return the key of the request's cookie session (None for a bearer token or no session)."""
+    key = session.get("sid")
+    return str(key) if key and g.get("egov_auth") == "session" else None
+
+
+def _load_user(user_id: int, key: str | None) -> Any:
+    """Return the user of a cookie session whose stored session ``key`` is live, else None."""
+    from controlplane import sessions
     from controlplane.store.models import User
 
+    if not key:
+        return None
     with state().store.session() as db:
+        if sessions.find(db, key, user_id) is None:
+            return None
         return db.get(User, user_id)
 
 
@@ -112,7 +146,7 @@ def authenticate() -> Any:
     idle = float(current_app.config["EGOV_IDLE_TIMEOUT"])
     absolute = float(current_app.config["EGOV_ABSOLUTE_TIMEOUT"])
     seen, started = float(session.get("seen", 0)), float(session.get("t0", 0))
-    user = _load_user(int(user_id))
+    user = _load_user(int(user_id), session.get("sid"))
     valid = (
         user is not None
         and not user.disabled

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import g, jsonify
 
-from controlplane import users
+from controlplane import sessions, users
 from controlplane.errors import BadInputError
 from controlplane.store.models import User
 from controlplane.web import actions
@@ -14,6 +14,7 @@ from controlplane.web.api import bp
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import audit_event
 from controlplane.web.policy import ENROLMENT, requires
+from controlplane.web.security import current_session_key
 from controlplane.web.state import state
 from controlplane.web.validation import json_body
 
@@ -154,3 +155,23 @@ def token_revoke(token_id: int) -> Any:
         raise ApiError(404, "not_found", "no such token") from None
     audit_event("token.revoke", f"token:{token_id}", name=row.name)
     return jsonify(data)
+
+
+@bp.get("/me/sessions")
+@requires("self.profile")
+def me_sessions() -> Any:
+    """The caller's live console login sessions (``current`` marks the calling one)."""
+    key = current_session_key()
+    with state().store.session() as db:
+        rows = [sessions.summary(row, key) for row in sessions.live(db, g.egov_user.id)]
+    return jsonify(rows)
+
+
+@bp.post("/me/sessions/end")
+@requires("self.profile")
+def me_sessions_end() -> Any:
+    """End the caller's console sessions except the calling one (a token caller ends them all)."""
+    with state().store.session() as db:
+        count = sessions.end_all(db, g.egov_user.id, keep=current_session_key())
+    audit_event("session.end_others", g.egov_user.name, sessions=count)
+    return jsonify({"ended": count})

@@ -57,3 +57,10 @@ def user_delete(name: str) -> Any:
 def user_totp_reset(name: str) -> Any:
     """Remove the user's TOTP secret; they enrol again at their next login."""
     return jsonify(user_summary(actions.reset_user_totp(name)))
+
+
+@bp.post("/users/<name>/sessions/end")
+@requires("users.manage", scoped=True)
+def user_sessions_end(name: str) -> Any:
+    """End every console session of the user (e.g. a laptop lost while logged in)."""
+    return jsonify({"ended": actions.end_user_sessions(name)})

@@ -1,4 +1,4 @@
-"""The user's own profile: display name and language, password, TOTP, API tokens."""
+"""The user's own profile: display name and language, password, TOTP, API tokens, login sessions."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_babel import refresh
 
-from controlplane import users
+from controlplane import sessions, users
 from controlplane.errors import BadInputError
 from controlplane.store.models import User
 from controlplane.web import actions
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import audit_event, form_text
 from controlplane.web.policy import ENROLMENT, requires
-from controlplane.web.security import start_session
+from controlplane.web.security import current_session_key, start_session
 from controlplane.web.state import state
 
 bp = Blueprint("profile", __name__)
@@ -33,9 +33,11 @@ def _me() -> User:
 def index() -> Any:
     """Show the profile page."""
     me = _me()
+    key = current_session_key()
     with state().store.session() as db:
         tokens = users.list_tokens(db, me)
-    return render_template("profile.html", me=me, tokens=tokens, languages=users.LANGUAGES)
+        logins = [sessions.summary(row, key) for row in sessions.live(db, me.id)]
+    return render_template("profile.html", me=me, tokens=tokens, logins=logins, languages=users.LANGUAGES)
 
 
 @bp.post("/profile")
@@ -86,6 +88,8 @@ def password() -> Any:
         return redirect(url_for("profile.index"))
     # Other sessions end (they were issued under the old password); this one continues.
     start_session(user, "full")
+    with state().store.session() as db:
+        sessions.end_all(db, user.id, keep=current_session_key())
     flash(_("Password changed."), "ok")
     return redirect(url_for("profile.index"))
 
@@ -174,4 +178,16 @@ def token_revoke(token_id: int) -> Any:
         return redirect(url_for("profile.index"))
     audit_event("token.revoke", f"token:{token_id}", name=row.name)
     flash(_("Token revoked."), "ok")
+    return redirect(url_for("profile.index"))
+
+
+@bp.post("/profile/sessions/end-others")
+@requires("self.profile")
+def sessions_end_others() -> Any:
+    """End every other login session of one's own (e.g. a browser left logged in elsewhere)."""
+    me = _me()
+    with state().store.session() as db:
+        count = sessions.end_all(db, me.id, keep=current_session_key())
+    audit_event("session.end_others", me.name, sessions=count)
+    flash(_("Other sessions ended: %(count)d.", count=count), "ok")
     return redirect(url_for("profile.index"))

@@ -113,6 +113,15 @@ def totp_reset(name: str) -> Any:
     return redirect(url_for("users.edit", name=name))
 
 
+@bp.post("/users/<name>/sessions/end")
+@requires("users.manage", scoped=True)
+def sessions_end(name: str) -> Any:
+    """End every console session of a user (e.g. a laptop lost while logged in)."""
+    count = actions.end_user_sessions(name)
+    flash(_("Sessions ended: %(count)d.", count=count), "ok")
+    return redirect(url_for("users.edit", name=name))
+
+
 def _apply(name: str, changes: dict[str, Any], done: str) -> Any:
     try:
         actions.update_user(name, changes)

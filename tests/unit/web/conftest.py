@@ -192,15 +192,18 @@ def make_people(store: Any, vault: Any, password_hash: str) -> dict[str, Person]
 
 def login_as(client: FlaskClient, person: Person, stage: str = "full") -> str:
     """Put a logged-in session for ``person`` into the client's cookie; return its CSRF token."""
+    from controlplane import sessions
     from controlplane.store.models import User
 
     app = client.application
     with app.extensions["egov"].store.session() as session:
         changed = session.get(User, person.id).password_changed_at.isoformat()
+        key = sessions.begin(session, person.id, address="192.0.2.10", user_agent="test client")
     now = time.time()
     csrf = f"csrf-{person.name}"
     with client.session_transaction() as data:
-        data.update(uid=person.id, stage=stage, pwd=changed, t0=now, seen=now, csrf=csrf)
+        data.clear()
+        data.update(uid=person.id, sid=key, stage=stage, pwd=changed, t0=now, seen=now, csrf=csrf)
     return csrf
 
 

@@ -49,7 +49,9 @@ def test_the_cached_dashboard_follows_the_language_of_the_request(client, people
     assert "Last run" in english and "Last run" not in chinese
 
 
-def test_a_large_scope_gets_the_per_site_summary_with_hosts_needing_attention(client, people, store, monkeypatch) -> None:
+def test_a_large_scope_gets_a_per_site_summary_and_the_hosts_needing_attention(
+    client, people, store, monkeypatch
+) -> None:
     from controlplane.web.views import dashboard
 
     monkeypatch.setattr(dashboard, "FULL_LIST_HOSTS", 3)

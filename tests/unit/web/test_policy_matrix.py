@@ -82,7 +82,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("users.totp_reset", "POST"): Sample(
         "users.manage", True, "/users/target-school/totp-reset", "/users/target-ministry/totp-reset", form={}
     ),
+    ("users.sessions_end", "POST"): Sample(
+        "users.manage", True, "/users/target-school/sessions/end", "/users/target-ministry/sessions/end", form={}
+    ),
     ("profile.index", "GET"): Sample("self.profile", False, "/profile"),
+    ("profile.sessions_end_others", "POST"): Sample("self.profile", False, "/profile/sessions/end-others", form={}),
+    ("api.me_sessions", "GET"): Sample("self.profile", False, "/api/v1/me/sessions"),
+    ("api.me_sessions_end", "POST"): Sample("self.profile", False, "/api/v1/me/sessions/end", json={}),
+    ("api.user_sessions_end", "POST"): Sample(
+        "users.manage", True, "/api/v1/users/target-school/sessions/end", "/api/v1/users/target-ministry/sessions/end"
+    ),
     ("profile.update", "POST"): Sample("self.profile", False, "/profile", form={"display_name": "Me", "language": ""}),
     ("profile.password", "POST"): Sample(
         "self.profile",
