@@ -57,6 +57,7 @@ class Config:
     ssh_connect_timeout: float
     ssh_command_timeout: float
     receivers: tuple[Receiver, ...] = ()
+    trusted_proxies: int = 0
 
     @property
     def lab_dir(self) -> Path:
@@ -164,6 +165,7 @@ def parse_config(data: Any, source: Path) -> Config:
         tls_cert=path(listen["tls_cert"]) if listen.get("tls_cert") else None,
         tls_key=path(listen["tls_key"]) if listen.get("tls_key") else None,
         public_url=listen.get("public_url"),
+        trusted_proxies=int(listen.get("trusted_proxies") or 0),
         ssh_user=ssh["user"],
         ssh_key_file=path(ssh["key_file"]),
         ssh_known_hosts=path(ssh["known_hosts"]),

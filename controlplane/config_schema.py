@@ -137,6 +137,18 @@ SCHEMA: dict[str, Any] = {
                     "pattern": r"^https?://[^\s]{1,2000}$",
                     "description": "an http(s) URL used in links from alerts",
                 },
+                "trusted_proxies": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 5,
+                    "default": 0,
+                    "description": (
+                        "How many reverse proxies (e.g. nginx) stand in front of the console. Their "
+                        "X-Forwarded-For/-Proto/-Host headers are then believed, so the audit log records the "
+                        "real client address and a proxy on the same machine does not make every client look "
+                        "local (loopback may read /metrics). 0: no proxy, the headers are ignored."
+                    ),
+                },
             },
         },
         "ssh": {

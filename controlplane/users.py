@@ -47,6 +47,10 @@ SCRYPT_DKLEN = 32
 SCRYPT_MAX_N = 2**20
 
 THROTTLE_LIMIT = 5
+# An address is locked only after more failures than a name: a school's staff share one NAT address,
+# and one person mistyping must not lock out the whole school; 20 wrong passwords in the window from
+# one address is still a password-spraying signal.
+ADDRESS_THROTTLE_LIMIT = 20
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_LOCK = dt.timedelta(minutes=15)
 
@@ -406,7 +410,9 @@ def locked_until(session: Session, keys: Iterable[str], now: dt.datetime | None 
 
 
 def record_failure(session: Session, keys: Iterable[str], now: dt.datetime | None = None) -> ThrottleResult:
-    """Count a failed login against each key; the THROTTLE_LIMIT-th failure in the window locks it.
+    """Count a failed login against each key; the limit-th failure in the window locks it.
+
+    The limit is THROTTLE_LIMIT for a user name, ADDRESS_THROTTLE_LIMIT for a client address.
 
     Returns the keys that became locked by this failure and the lock expiry.
     """
@@ -423,7 +429,8 @@ def record_failure(session: Session, keys: Iterable[str], now: dt.datetime | Non
         if expired_lock or stale:
             row.failures, row.first_failure_at, row.locked_until = 0, now, None
         row.failures += 1
-        if row.failures >= THROTTLE_LIMIT and row.locked_until is None:
+        limit = ADDRESS_THROTTLE_LIMIT if key.startswith("addr:") else THROTTLE_LIMIT
+        if row.failures >= limit and row.locked_until is None:
             row.locked_until = now + THROTTLE_LOCK
             newly.append(key)
             until = row.locked_until

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 DEFAULTS: dict[str, Any] = {
@@ -92,8 +93,13 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     app.config.update(DEFAULTS)
     app.config["EGOV_TLS"] = bool(site.tls_cert and site.tls_key)
     app.config.update({k: v for k, v in settings.items() if k not in INJECTED})
-    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["EGOV_TLS"])
+    behind_https_proxy = bool(site.trusted_proxies) and (site.public_url or "").startswith("https://")
+    app.config["SESSION_COOKIE_SECURE"] = bool(app.config["EGOV_TLS"]) or behind_https_proxy
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    if site.trusted_proxies:
+        # Believe exactly that many X-Forwarded-* hops (a client cannot forge more than the proxies add).
+        hops = site.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     store = settings.get("EGOV_STORE")
     owns_store = store is None

@@ -115,7 +115,7 @@ def test_tokens_hash_only_expire_and_revoke(store) -> None:
 
 
 # --------------------------------------------------------------------------- throttling
-def test_five_failures_lock_user_and_address_for_fifteen_minutes(store) -> None:
+def test_five_failures_lock_the_user_for_fifteen_minutes_but_not_yet_the_address(store) -> None:
     now = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
     with store.session() as session:
         users.create_user(session, name="zhao-lei", role="oncall", password=PASSWORD)
@@ -123,7 +123,7 @@ def test_five_failures_lock_user_and_address_for_fifteen_minutes(store) -> None:
             result = users.check_login(session, "zhao-lei", "nope", "192.0.2.1", now + dt.timedelta(seconds=attempt))
             assert result.outcome == "failed" and not result.newly_locked
         fifth = users.check_login(session, "zhao-lei", "nope", "192.0.2.1", now + dt.timedelta(seconds=5))
-        assert set(fifth.newly_locked) == {"user:zhao-lei", "addr:192.0.2.1"}
+        assert set(fifth.newly_locked) == {"user:zhao-lei"}
         assert fifth.locked_until == now + dt.timedelta(seconds=5, minutes=15)
         locked = users.check_login(session, "zhao-lei", PASSWORD, "192.0.2.2", now + dt.timedelta(minutes=10))
         assert locked.outcome == "locked"
@@ -131,6 +131,17 @@ def test_five_failures_lock_user_and_address_for_fifteen_minutes(store) -> None:
         assert later.outcome == "ok"
         users.login_completed(session, later.user_id)  # the whole login (with TOTP when enrolled) is done
         assert session.get(LoginThrottle, "user:zhao-lei") is None  # ...so the name's failures are forgotten
+
+
+def test_twenty_failures_from_one_address_lock_it_whatever_the_names(store) -> None:
+    now = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
+    with store.session() as session:
+        results = [
+            users.record_failure(session, users.throttle_keys(f"name-{i}", "192.0.2.7"), now)
+            for i in range(users.ADDRESS_THROTTLE_LIMIT)
+        ]
+    assert all("addr:192.0.2.7" not in r.locked_keys for r in results[:-1])
+    assert "addr:192.0.2.7" in results[-1].locked_keys
 
 
 def test_failures_outside_the_window_start_over(store) -> None:
