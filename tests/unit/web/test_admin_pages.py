@@ -72,6 +72,7 @@ def test_audit_page_shows_records_and_the_chain_status(client, people, store) ->
     from controlplane import audit
 
     audit.append(store, actor="someone", action="test.thing", target="<b>x</b>")
+    client.application.config["EGOV_AUDIT_VERIFY_SECONDS"] = 0  # verify on every view: a tamper shows at once
     login_as(client, people["auditor-gd"])
     page = client.get("/audit").get_data(as_text=True)
     assert "Hash chain verified" in page and "&lt;b&gt;x&lt;/b&gt;" in page
@@ -84,6 +85,18 @@ def test_audit_page_shows_records_and_the_chain_status(client, people, store) ->
     assert "BROKEN" in client.get("/audit").get_data(as_text=True)
     verify = client.get("/api/v1/audit/verify").json
     assert verify["ok"] is False and verify["bad_seq"] == 1
+
+
+def test_the_audit_page_reuses_a_verification_until_a_record_is_added(client, people, store) -> None:
+    from controlplane import audit
+
+    audit.append(store, actor="someone", action="test.one", target="x")
+    login_as(client, people["auditor-gd"])
+    first = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Hash chain verified: 1 records intact." in first
+    audit.append(store, actor="someone", action="test.two", target="y")
+    second = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Hash chain verified: 2 records intact." in second and "Chain checked at" in second
 
 
 def test_profile_language_and_display_name(client, people, store) -> None:
