@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
-from controlplane.store.models import WebSession, utcnow
+from controlplane.store.models import User, WebSession, utcnow
 
 KEY_BYTES = 32
 # How often a session's "last seen" is written: not on every request (that would be a write per page).
@@ -53,13 +53,27 @@ def begin(session: Session, user_id: int, *, address: str, user_agent: str) -> s
 
 def find(session: Session, key: str, user_id: int) -> WebSession | None:
     """Return the live (not revoked) session of ``key`` when it belongs to ``user_id``; touch it now and then."""
-    row = session.scalar(select(WebSession).where(WebSession.key_hash == key_hash(key)))
-    if row is None or row.revoked_at is not None or row.user_id != user_id:
+    found = user_of(session, key, user_id)
+    return None if found is None else found[1]
+
+
+def user_of(session: Session, key: str, user_id: int) -> tuple[User, WebSession] | None:
+    """Return the user and live session of ``key`` when it belongs to ``user_id`` (one query per request).
+
+    The session's last-seen time is written at most every TOUCH_EVERY.
+    """
+    row = session.execute(
+        select(User, WebSession)
+        .join(WebSession, WebSession.user_id == User.id)
+        .where(WebSession.key_hash == key_hash(key), User.id == user_id, WebSession.revoked_at.is_(None))
+    ).first()
+    if row is None:
         return None
+    user, live_session = row
     now = utcnow()
-    if now - row.last_seen_at >= TOUCH_EVERY:
-        row.last_seen_at = now
-    return row
+    if now - live_session.last_seen_at >= TOUCH_EVERY:
+        live_session.last_seen_at = now
+    return user, live_session
 
 
 def end(session: Session, key: str) -> bool:

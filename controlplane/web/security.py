@@ -96,14 +96,12 @@ def current_session_key() -> str | None:
 def _load_user(user_id: int, key: str | None) -> Any:
     """Return the user of a cookie session whose stored session ``key`` is live, else None."""
     from controlplane import sessions
-    from controlplane.store.models import User
 
     if not key:
         return None
     with state().store.session() as db:
-        if sessions.find(db, key, user_id) is None:
-            return None
-        return db.get(User, user_id)
+        found = sessions.user_of(db, key, user_id)
+        return None if found is None else found[0]
 
 
 def _bearer() -> str | None:
