@@ -3,7 +3,13 @@
 For when the data backup center (bc-backup-1) is lost: the policies switch
 to the secondary center at the DR site, and one backup is taken at once to
 prove the new path works end to end. The switch goes through the backup
-engine (the backup adapter, controlplane/runbook/adapters.py).
+engine (the backup adapter over controlplane/backup/runbook_facade.py): it
+prepares the secondary's site accounts and keys, then persists the active
+center (audited), which every later backup, check, restore, the scheduler,
+``egov backup list`` and the console honour. A drill ends by switching back
+(the switch step's rollback); a real run leaves the secondary active until
+someone runs ``egov backup center primary`` (or this runbook with
+``to_center=primary``) once the data backup center is back.
 
 Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
 """
@@ -54,6 +60,10 @@ def backup_landed(ctx: Context) -> None:
         return
     ctx.expect(result.get("snapshot_id"), f"the proof backup reported no snapshot id: {result}")
     ctx.expect(result.get("center") == ctx.params["to_center"], f"the proof backup went to {result.get('center')}")
+    ctx.expect(
+        result.get("center_host") == ctx.params["secondary_host"],
+        f"the proof backup went to {result.get('center_host')}, not {ctx.params['secondary_host']}",
+    )
     ctx.figure("proof_snapshot", result.get("snapshot_id"))
 
 

@@ -1,9 +1,19 @@
 """Restore a dataset from the backup center onto the DR host and bring its service up there.
 
 The restore and its verification go through the backup engine (the backup
-adapter, controlplane/runbook/adapters.py); the service is started with an
-argv the operator gives (``start_command``, split like a shell would but
-never run by one) and checked over HTTP when ``service_port`` is set.
+adapter over controlplane/backup/runbook_facade.py): the snapshot (``latest``
+resolved to its id) is restored from the active backup center into
+``restore_dir`` on the DR host, then every file is checked against the
+SHA-256 manifest recorded at backup time and the dataset's verification
+command runs. The service is started with an argv the operator gives
+(``start_command``, split like a shell would but never run by one) and
+checked over HTTP when ``service_port`` is set.
+
+The defaults serve the restored portal content on the DR host with a
+detached ``python3 -m http.server`` under ``start-stop-daemon`` (pid file
+:data:`PID_FILE`), which is what the lab's DR host has; a production DR host
+sets ``start_command``/``stop_command`` to its web server. A drill ends by
+stopping the service and removing what it restored (the steps' rollbacks).
 
 Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
 """
@@ -16,6 +26,13 @@ from typing import Any
 from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
 from controlplane.runbook.params import host_with
+
+PID_FILE = "/run/egov-restore-to-dr.pid"
+START = (
+    f"start-stop-daemon --start --background --make-pidfile --pidfile {PID_FILE} --exec /usr/bin/python3 -- "
+    "-m http.server 8080 --directory {restore_dir}/srv/portal"
+)
+STOP = f"start-stop-daemon --stop --oknodo --remove-pidfile --pidfile {PID_FILE} --retry 5"
 
 
 def _dr_host(inventory: Any) -> str:
@@ -40,6 +57,7 @@ def restore(ctx: Context) -> None:
         restore_dir=p["restore_dir"],
         snapshot=p["snapshot"],
     )
+    ctx.state["snapshot_id"] = result.get("snapshot_id")
     ctx.figure("restored", {k: v for k, v in result.items() if isinstance(v, int | float | str)})
 
 
@@ -55,7 +73,13 @@ def remove_restore(ctx: Context) -> None:
 def verify(ctx: Context) -> None:
     """Verify the restored files against the backup's manifest."""
     p = ctx.params
-    ctx.verify_restore(p["dataset"], target_host=p["target_host"], restore_dir=p["restore_dir"])
+    result = ctx.verify_restore(p["dataset"], target_host=p["target_host"], restore_dir=p["restore_dir"])
+    if not ctx.dry_run:
+        ctx.expect(
+            result.get("snapshot_id") == ctx.state.get("snapshot_id"),
+            f"verified snapshot {result.get('snapshot_id')} is not the one restored ({ctx.state.get('snapshot_id')})",
+        )
+        ctx.figure("verified_files", result.get("files_checked"))
 
 
 def start_service(ctx: Context) -> None:
@@ -107,9 +131,9 @@ RUNBOOK = Runbook(
         Param("target_host", "host", default=_dr_host, help="where to restore (the DR host)"),
         Param("snapshot", "str", default="latest", help="snapshot id or latest"),
         Param("restore_dir", "str", default="/srv/restore/portal-content", help="folder on the DR host"),
-        Param("start_command", "str", default="", help="argv that starts the service ({restore_dir} allowed)"),
-        Param("stop_command", "str", default="", help="argv that stops it (rollback)"),
-        Param("service_port", "int", default=0, help="HTTP port to check once started (0: no check)"),
+        Param("start_command", "str", default=START, help="argv that starts the service ({restore_dir} allowed)"),
+        Param("stop_command", "str", default=STOP, help="argv that stops it (rollback)"),
+        Param("service_port", "int", default=8080, help="HTTP port to check once started (0: no check)"),
         Param("service_path", "str", default="/", help="HTTP path to check"),
     ],
     targets=lambda p: [p["target_host"]],

@@ -126,7 +126,7 @@ def restore(
             from .setup import setup
 
             recorder.note(f"authorising {host} to read the repositories of site {target.site}")
-            setup(ctx, sites=[target.site], extra_readers={target.site: [host]})
+            setup(ctx, sites=[target.site], extra_readers={target.site: [host]}, centers=[ctx.center])
         session = ResticSession(ctx, target, ctx.executor(host), recorder, password, on_progress)
         recorder.note(f"restoring {snapshot} of {dataset.name}@{target.host} into {host}:{folder}")
         diagnosis, final, seconds = _restore_into(session, ctx, target, host, folder, snapshot, includes)

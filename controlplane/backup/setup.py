@@ -113,12 +113,19 @@ def plan(ctx: BackupContext, extra_readers: dict[str, list[str]] | None = None) 
 
 
 def setup(
-    ctx: BackupContext, *, sites: list[str] | None = None, extra_readers: dict[str, list[str]] | None = None
+    ctx: BackupContext,
+    *,
+    sites: list[str] | None = None,
+    extra_readers: dict[str, list[str]] | None = None,
+    centers: list[Center] | None = None,
 ) -> dict[str, Any]:
-    """Prepare hosts and center (see the module docstring); return the center's report plus the keys made.
+    """Prepare hosts and centers (see the module docstring); return the centers' report plus the keys made.
 
-    Given the context, optionally the sites to limit it to, and extra reader
-    hosts per site. Raises EgovError naming the host that failed.
+    Given the context, optionally the sites to limit it to, extra reader
+    hosts per site, and the centers to set up (default: every center of the
+    policy; a failover sets up only the secondary, the primary being lost).
+    Hosts always get every center's pinned key. Raises EgovError naming the
+    host that failed.
     """
     wanted = plan(ctx, extra_readers)
     if sites:
@@ -141,7 +148,7 @@ def setup(
     ]
     program = Path(center_setup.__file__).read_text(encoding="utf-8")
     report: dict[str, Any] = {}
-    for center in centers_of(ctx):
+    for center in centers if centers is not None else centers_of(ctx):
         spec = {"root": center.root, "sites": sites_spec}
         result = ctx.executor(center.host).run(["python3", "-", json.dumps(spec)], input_text=program, timeout=120)
         try:
@@ -151,7 +158,7 @@ def setup(
         if result.exit_code != 0 or "error" in made:
             raise EgovError(f"{center.host}: backup account set-up failed: {made.get('error')}")
         # The primary's report at the top (as before), each center's under its host.
-        if center is ctx.policy.primary:
+        if center is ctx.policy.primary or "centers" not in report:
             report.update(made)
         report.setdefault("centers", {})[center.host] = made
     report["hosts_with_keys"] = sorted(keys)

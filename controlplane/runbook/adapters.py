@@ -120,17 +120,17 @@ class UnavailableBackup:
     restore = verify = switch_center = backup_now = _refuse
 
 
-# The backup engine's module and the functions this adapter needs from it.
-BACKUP_ENGINE_MODULE = "controlplane.backup.engine"
+# The backup engine's runbook facade and the functions this adapter needs from it.
+BACKUP_ENGINE_MODULE = "controlplane.backup.runbook_facade"
 BACKUP_ENGINE_FUNCTIONS = ("restore", "verify_restore", "switch_center", "backup_now")
 
 
 class EngineBackupAdapter:
-    """A BackupAdapter over the backup engine (:mod:`controlplane.backup.engine`).
+    """A BackupAdapter over the backup engine's facade (:mod:`controlplane.backup.runbook_facade`).
 
-    The engine is being built in parallel; until it offers the functions in
-    ``BACKUP_ENGINE_FUNCTIONS`` every call raises AdapterUnavailable naming
-    what is missing.
+    When the module cannot be imported or lacks a function of
+    ``BACKUP_ENGINE_FUNCTIONS`` (a trimmed installation), every call raises
+    AdapterUnavailable naming what is missing.
     """
 
     def __init__(self, config: Any, store: Any) -> None:
