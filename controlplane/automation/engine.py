@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 PLAYBOOKS = {"provision": "provision.yml", "harden": "harden.yml"}
 # Inventory variables each host (or role) must have: a playbook without them
 # would guess, and a guessed management network can lock us out.
+# Playbooks whose hosts never read another host's variables (they may run at their own pace).
+INDEPENDENT_HOSTS = frozenset({"harden"})
 REQUIRED_VARS: dict[str, tuple[str, ...]] = {"*": ("mgmt_network",), "portal": ("portal_vip",)}
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 500
@@ -359,9 +361,10 @@ def prepare(config: Any, request: PlaybookRequest, inventory: Any = None) -> lis
     return hosts
 
 
-def _settings(config: Any, private: Path, count: int, profile: str) -> RunSettings:
+def _settings(config: Any, private: Path, count: int, profile: str, kind: str = "") -> RunSettings:
     """The ansible settings of one run in its private folder."""
     return RunSettings(
+        independent_hosts=kind in INDEPENDENT_HOSTS,
         private_key=config.ssh_key_file,
         known_hosts=config.ssh_known_hosts,
         control_path_dir=private / "cp",
@@ -389,7 +392,7 @@ def run_playbook(
     names = [host.name for host in hosts]
     private = _private_dir()
     try:
-        settings = _settings(config, private, len(names), request.profile)
+        settings = _settings(config, private, len(names), request.profile, request.kind)
         syntax_check(config, playbook, settings)
         run_id = _start_run(store, request, hosts)
         try:
@@ -429,7 +432,7 @@ def execute_run(
     names = [host.name for host in hosts]
     private = _private_dir()
     try:
-        settings = _settings(config, private, len(names), request.profile)
+        settings = _settings(config, private, len(names), request.profile, request.kind)
         try:
             syntax_check(config, config.playbooks / request.playbook, settings)
         except BadInputError as error:

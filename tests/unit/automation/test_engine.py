@@ -105,3 +105,10 @@ def test_a_started_run_whose_playbook_fails_the_syntax_check_ends_failed_naming_
         assert "syntax check" in run.summary["message"]
         assert any("not_a_module_or_keyword" in line.text for line in read_output(session, run_id))
         assert session.get(HostLock, "gd-school-1") is None  # the host is free again
+
+
+def test_only_harden_runs_its_hosts_at_their_own_pace(config, tmp_path: Path) -> None:
+    # provision.yml's clients read the backup centers' facts in the same play: it must stay lock-step.
+    harden = engine._settings(config, tmp_path, 3, "tuned", "harden")
+    provision = engine._settings(config, tmp_path, 3, "tuned", "provision")
+    assert harden.independent_hosts is True and provision.independent_hosts is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
 
@@ -41,6 +42,12 @@ def test_host_keys_are_pinned_in_every_profile() -> None:
 def test_the_tuned_profile_pipelines_and_keeps_ssh_masters() -> None:
     env = ansible_env(settings("tuned"))
     assert env["ANSIBLE_PIPELINING"] == "True"
+    assert env["ANSIBLE_MODULE_COMPRESSION"] == "ZIP_STORED"
+    # Lock-step unless the playbook's hosts are independent (provision reads other hosts' facts).
+    assert "ANSIBLE_STRATEGY" not in env
+    independent = dataclasses.replace(settings("tuned"), independent_hosts=True)
+    assert ansible_env(independent)["ANSIBLE_STRATEGY"] == "free"
+    assert "ANSIBLE_STRATEGY" not in ansible_env(dataclasses.replace(settings("defaults"), independent_hosts=True))
     words = shlex.split(env["ANSIBLE_SSH_ARGS"])
     assert "ControlMaster=auto" in words and "ControlPersist=120s" in words
     assert "-C" not in words  # no compression on a LAN
@@ -50,6 +57,7 @@ def test_the_tuned_profile_pipelines_and_keeps_ssh_masters() -> None:
 def test_the_defaults_profile_leaves_ansible_settings_alone() -> None:
     env = ansible_env(settings("defaults"))
     assert "ANSIBLE_PIPELINING" not in env
+    assert "ANSIBLE_STRATEGY" not in env and "ANSIBLE_MODULE_COMPRESSION" not in env
     assert "ANSIBLE_SSH_ARGS" not in env
 
 
