@@ -22,7 +22,7 @@ from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.state import state
 
 bp = Blueprint("backup", __name__)
-ACTIONS = ("backup", "drill")
+ACTIONS = ("backup", "drill", "copy")
 SNAPSHOT = re.compile(r"latest|[0-9a-f]{8,64}")
 
 
@@ -47,7 +47,7 @@ def find_unit(view: Any, dataset: str, host: str) -> Any:
 
 def start_operation(kind: str, dataset: str, host: str, **options: Any) -> None:
     """Run a backup, drill or restore in a daemon thread with the console user as actor."""
-    from controlplane.backup import engine, restore
+    from controlplane.backup import engine, offsite, restore
     from controlplane.backup.context import open_context
 
     console = state()
@@ -61,6 +61,8 @@ def start_operation(kind: str, dataset: str, host: str, **options: Any) -> None:
                 engine.backup(ctx, target)
             elif kind == "drill":
                 restore.drill(ctx, target)
+            elif kind == "copy":
+                offsite.copy(ctx, target)
             else:
                 restore.restore(ctx, target, **options)
         finally:
@@ -81,7 +83,19 @@ def index() -> Any:
     datasets = [d.name for d in view.policy.datasets if any(r["dataset"] == d.name for r in rows)]
     hosts = sorted({row["host"] for row in rows})
     grid = {(row["dataset"], row["host"]): row for row in rows}
-    return render_template("backup.html", datasets=datasets, hosts=hosts, grid=grid, rows=rows)
+    return render_template(
+        "backup.html", datasets=datasets, hosts=hosts, grid=grid, rows=rows, centers=centers_of(view)
+    )
+
+
+def centers_of(view: Any) -> dict[str, Any]:
+    """The active center's name and both centers' hosts, for the pages' header line."""
+    policy = view.policy
+    return {
+        "active": view.active,
+        "primary": policy.primary.host if policy.primary else None,
+        "secondary": policy.secondary.host if policy.secondary else None,
+    }
 
 
 @bp.get("/backup/<dataset>/<host>")
@@ -118,6 +132,7 @@ def detail(dataset: str, host: str) -> Any:
         drills=drills,
         runs=runs,
         roots=view.policy.restore_roots,
+        centers=centers_of(view),
     )
 
 
@@ -131,6 +146,8 @@ def run_now(dataset: str, host: str) -> Any:
     if action not in ACTIONS:
         abort(400)
     if action == "drill" and unit.dataset.drill is None:
+        abort(400)
+    if action == "copy" and (view.policy.secondary is None or view.active != "primary"):
         abort(400)
     start_operation(action, dataset, host)
     flash(f"{action} of {dataset}@{host} started", "info")

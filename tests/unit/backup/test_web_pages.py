@@ -131,3 +131,48 @@ def test_a_console_restore_outside_the_roots_is_refused_and_nothing_starts(
     assert started == []
     bclient.post("/backup/oa-data/mn-oa-1/restore", data={"csrf_token": token, "target": "/var/lib/egov/restore/a"})
     assert len(started) == 1
+
+
+def test_the_pages_show_the_active_center_and_the_off_site_copy_age_and_offer_a_copy_only_before_failover(
+    bclient: FlaskClient,
+    people: Any,
+    store: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+
+    from controlplane.backup.centers import set_active_center
+    from controlplane.backup.offsite import record_copy
+    from controlplane.backup.policy import load_policies
+    from controlplane.inventory import load_inventory
+    from controlplane.store.models import utcnow
+    from controlplane.web.views import backup as backup_views
+
+    started: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(backup_views, "start_operation", lambda kind, d, h, **kw: started.append((kind, d, h)))
+    _backed_up(store, "school-data", "gd-school-1", "school-gd-1")
+    record_copy(
+        store,
+        dataset="school-data",
+        host="gd-school-1",
+        site="school-gd-1",
+        status="succeeded",
+        newest=utcnow() - dt.timedelta(hours=3),
+    )
+    token = login_as(bclient, people["operator-gd"])
+    page = bclient.get("/backup").get_data(as_text=True)
+    assert 'data-active-center="primary"' in page and "dr-backup-1" in page
+    assert "off-site copy: 3h0m" in page
+    detail = bclient.get("/backup/school-data/gd-school-1").get_data(as_text=True)
+    assert 'data-copy-status="succeeded"' in detail and 'value="copy"' in detail
+    response = bclient.post("/backup/school-data/gd-school-1/run", data={"csrf_token": token, "action": "copy"})
+    assert response.status_code == 302 and started == [("copy", "school-data", "gd-school-1")]
+
+    inventory = load_inventory(REPO / "inventory" / "lab.yml")
+    set_active_center(store, load_policies(REPO / "backup", inventory), "secondary", actor="t")
+    page = bclient.get("/backup").get_data(as_text=True)
+    assert 'data-active-center="secondary"' in page and "Failed over" in page
+    detail = bclient.get("/backup/school-data/gd-school-1").get_data(as_text=True)
+    assert 'value="copy"' not in detail and "@10.198.0.32:" in detail  # the repository shown is the secondary's
+    response = bclient.post("/backup/school-data/gd-school-1/run", data={"csrf_token": token, "action": "copy"})
+    assert response.status_code == 400 and len(started) == 1
