@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Runbooks: everyone sees plans, journals and drill results; operators and admins start them.
     "runbooks.view": ALL_ROLES,
     "runbooks.start": frozenset({"admin", "operator"}),
+    # The second person of a critical runbook's real run: another admin or operator whose scope covers it.
+    "runbooks.approve": frozenset({"admin", "operator"}),
     # Provision and harden: everyone sees runs, per-host progress and drift; operators and admins start them.
     "automation.view": ALL_ROLES,
     "automation.start": frozenset({"admin", "operator"}),

@@ -282,6 +282,23 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("runbooks.export", "GET"): Sample(
         "runbooks.view", True, "/runbooks/runs/{in_rb}/journal.md", "/runbooks/runs/{out_rb}/journal.md"
     ),
+    # {in_req}/{out_req}: run requests on gd-school-1/mn-portal-1, already rejected (allowed roles get "already
+    # decided", so the matrix starts nothing); the approval flow itself: test_runbook_approvals.py.
+    ("runbooks.approvals", "GET"): Sample("runbooks.view", True, "/runbooks/approvals"),
+    ("runbooks.approve", "POST"): Sample(
+        "runbooks.approve",
+        True,
+        "/runbooks/approvals/{in_req}/approve",
+        "/runbooks/approvals/{out_req}/approve",
+        form={},
+    ),
+    ("runbooks.reject", "POST"): Sample(
+        "runbooks.approve",
+        True,
+        "/runbooks/approvals/{in_req}/reject",
+        "/runbooks/approvals/{out_req}/reject",
+        form={},
+    ),
     ("runbooks_api.runbooks", "GET"): Sample("runbooks.view", False, "/api/v1/runbooks"),
     ("runbooks_api.start", "POST"): Sample(
         "runbooks.start",
@@ -357,6 +374,13 @@ def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
             )
             finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
             ids[f"{key}_rb"] = run.id
+        from controlplane.runbook import approvals
+
+        asked = approvals.request_run(
+            store, runbook="isolate-host", params={"host": host}, targets=[host], requester="seed"
+        )
+        approvals.decide(store, asked["id"], decider="seed2", approve=False)
+        ids[f"{key}_req"] = asked["id"]
     return ids
 
 
