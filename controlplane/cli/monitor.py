@@ -18,6 +18,7 @@ import click
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import console, open_store, print_json
 
+RUNBOOK_GRACE = 120.0  # seconds `monitor run` waits at exit for runbooks that alerts started
 STATE_STYLE = {"firing": "red", "pending": "yellow", "resolved": "green"}
 
 
@@ -107,6 +108,10 @@ def run(context: Context, tick: float) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        running = [t for t in engine.autorunner.threads if t.is_alive()]
+        if running:  # a runbook an alert started: let it finish its journal (a kill leaves it interrupted)
+            click.echo(f"waiting up to {RUNBOOK_GRACE:g} s for {len(running)} runbook(s) started by alerts", err=True)
+            engine.autorunner.join(RUNBOOK_GRACE)
         engine.close()
 
 

@@ -370,9 +370,12 @@ class AutoRunner:
             write_link(session, fingerprint, data)
 
     def join(self, timeout: float | None = None) -> None:
-        """Wait for the launched runbooks to end (tests, and a clean monitor stop)."""
+        """Wait for the launched runbooks to end, at most ``timeout`` seconds in all (None: no limit)."""
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self.threads):
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
 def actor_of(rule: Rule) -> str:
