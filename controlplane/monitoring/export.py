@@ -55,9 +55,16 @@ def prometheus_template(text: str) -> str:
 
 
 def rules_document(spec: MonitoringSpec) -> dict[str, Any]:
-    """The rules file as data (one group per probe, rules in file order)."""
+    """The rules file as data (one group per probe, rules in file order).
+
+    Rules naming a coded runbook carry its name and console page as the
+    ``runbook`` and ``runbook_url`` annotations (an external Prometheus links
+    to it; only the control plane's own monitor starts it).
+    """
+    from controlplane.monitoring.autorun import with_runbook_links
+
     groups: dict[str, list[dict[str, Any]]] = {}
-    for rule in spec.rules:
+    for rule in with_runbook_links(spec, spec.external_url).rules:
         entry: dict[str, Any] = {
             "alert": rule.alert,
             "expr": rule_expr(rule),

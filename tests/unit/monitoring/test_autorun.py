@@ -305,3 +305,12 @@ def test_yaml_off_unquoted_is_off(tmp_path: Path) -> None:
     (folder / "rules.yml").write_text(yaml.safe_dump(rules()).replace("auto: drill", "auto: off"), encoding="utf-8")
     spec = load_monitoring(folder, ("oncall", "lead", "webhook"))
     assert spec.rules[0].runbook is not None and spec.rules[0].runbook.auto == "off"
+
+
+def test_the_prometheus_export_carries_the_runbook_link(tmp_path: Path) -> None:
+    from controlplane.monitoring.export import rules_document
+
+    spec = make_spec(tmp_path / "m", rules=rules(auto="off"))
+    [group] = rules_document(spec)["groups"]
+    notes = group["rules"][0]["annotations"]
+    assert notes["runbook"] == "failover-portal" and notes["runbook_url"] == "/runbooks/failover-portal"
