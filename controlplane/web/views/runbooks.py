@@ -275,7 +275,33 @@ def detail(name: str) -> Any:
     """One runbook: what it does, the start form (operators), its runs and drill RTOs."""
     definition = load_definition(name)
     rows = visible_history(name=name, limit=30)
-    return render_template("runbooks_detail.html", runbook=definition.describe(), history=rows, chart=rto_chart(rows))
+    return render_template(
+        "runbooks_detail.html",
+        runbook=definition.describe(),
+        history=rows,
+        chart=rto_chart(rows),
+        alert_rules=alert_rules_for(name),
+    )
+
+
+def alert_rules_for(name: str) -> list[dict[str, Any]]:
+    """The alert rules naming this runbook: alert, probe, automatic mode, rate limit, host condition."""
+    from controlplane.web.views.alerts import monitoring_spec
+
+    spec = monitoring_spec()
+    if spec is None:
+        return []
+    return [
+        {
+            "alert": rule.alert,
+            "probe": rule.probe,
+            "auto": rule.runbook.auto,
+            "min_interval": rule.runbook.min_interval,
+            "host_vars": rule.runbook.host_vars,
+        }
+        for rule in spec.rules
+        if rule.runbook is not None and rule.runbook.name == name
+    ]
 
 
 @bp.post("/runbooks/<name>/start")

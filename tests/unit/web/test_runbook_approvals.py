@@ -42,6 +42,12 @@ RUNBOOK = Runbook(
 )
 """
 
+RULE_NAMING_IT = """
+  - alert: CriticalThing
+    probe: ssh
+    runbook: {name: critical-check, auto: drill, min_interval: 1h, host_vars: {portal_priority: primary}}
+"""
+
 
 @pytest.fixture
 def site(tmp_path: Path, template_site: Path, lab_inventory: Any, password_hash: str) -> Iterator[dict[str, Any]]:
@@ -55,8 +61,12 @@ def site(tmp_path: Path, template_site: Path, lab_inventory: Any, password_hash:
     folder.mkdir()
     (folder / "critical-check.py").write_text(CRITICAL, encoding="utf-8")
     shutil.copytree(template_site / "var", tmp_path / "var")
+    monitoring = tmp_path / "monitoring"
+    shutil.copytree(REPO / "monitoring", monitoring)
+    with (monitoring / "rules.yml").open("a", encoding="utf-8") as rules:
+        rules.write(RULE_NAMING_IT)
     folders = {"inventory": str(REPO / "inventory" / "lab.yml"), "runbooks": str(folder),
-               "monitoring": str(REPO / "monitoring")}  # fmt: skip
+               "monitoring": str(monitoring)}  # fmt: skip
     config = load_config(write_config(tmp_path, folders=folders))
     store = open_store(config)
     vault = open_vault(config, store)
@@ -203,3 +213,11 @@ def test_two_deciders_at_once_cannot_both_win(site) -> None:  # type: ignore[no-
     approvals.decide(site["store"], made["id"], decider="b", approve=True)
     with pytest.raises(approvals.RequestConflict, match="already approved"):
         approvals.decide(site["store"], made["id"], decider="c", approve=False)
+
+
+def test_the_runbook_page_names_the_alert_rules_that_call_for_it(site) -> None:  # type: ignore[no-untyped-def]
+    client, _csrf = as_user(site, "auditor-gd")
+    page = client.get("/runbooks/critical-check").get_data(as_text=True)
+    table = page.split('id="alert-rules"', 1)[1].split("</table>", 1)[0]
+    assert "CriticalThing" in table and "<strong>drill</strong>" in table and "3600 s" in table
+    assert "portal_priority=primary" in table and "PortalHTTPDown" not in table
