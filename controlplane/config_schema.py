@@ -137,6 +137,16 @@ SCHEMA: dict[str, Any] = {
                     "pattern": r"^https?://[^\s]{1,2000}$",
                     "description": "an http(s) URL used in links from alerts",
                 },
+                "workers": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 32,
+                    "default": 1,
+                    "description": (
+                        "Console processes (plain HTTP only). One process serves with threads that share one "
+                        "core; on a busy console use about one per core."
+                    ),
+                },
                 "trusted_proxies": {
                     "type": "integer",
                     "minimum": 0,

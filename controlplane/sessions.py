@@ -51,29 +51,24 @@ def begin(session: Session, user_id: int, *, address: str, user_agent: str) -> s
     return key
 
 
-def find(session: Session, key: str, user_id: int) -> WebSession | None:
-    """Return the live (not revoked) session of ``key`` when it belongs to ``user_id``; touch it now and then."""
-    found = user_of(session, key, user_id)
-    return None if found is None else found[1]
-
-
 def user_of(session: Session, key: str, user_id: int) -> tuple[User, WebSession] | None:
-    """Return the user and live session of ``key`` when it belongs to ``user_id`` (one query per request).
-
-    The session's last-seen time is written at most every TOUCH_EVERY.
-    """
+    """Return the user and live session of ``key`` when it belongs to ``user_id`` (one query, no write)."""
     row = session.execute(
         select(User, WebSession)
         .join(WebSession, WebSession.user_id == User.id)
         .where(WebSession.key_hash == key_hash(key), User.id == user_id, WebSession.revoked_at.is_(None))
     ).first()
-    if row is None:
-        return None
-    user, live_session = row
-    now = utcnow()
-    if now - live_session.last_seen_at >= TOUCH_EVERY:
-        live_session.last_seen_at = now
-    return user, live_session
+    return None if row is None else (row[0], row[1])
+
+
+def due_for_touch(row: WebSession) -> bool:
+    """True when the session's last-seen time is older than TOUCH_EVERY (worth writing again)."""
+    return utcnow() - row.last_seen_at >= TOUCH_EVERY
+
+
+def touch(session: Session, session_id: int) -> None:
+    """Write now as the session's last-seen time."""
+    session.execute(update(WebSession).where(WebSession.id == session_id).values(last_seen_at=utcnow()))
 
 
 def end(session: Session, key: str) -> bool:

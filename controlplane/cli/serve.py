@@ -12,9 +12,14 @@ from controlplane.cli import Context, pass_context
 @click.option(
     "--port", type=click.IntRange(0, 65535), help="TCP port (default: listen.port, 8080; 0 picks a free port)."
 )
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(2, 64), help="Worker threads.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(2, 64), help="Threads per process.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    help="Processes serving the console (default: listen.workers, 1; more than one needs plain HTTP).",
+)
 @pass_context
-def serve(context: Context, host: str | None, port: int | None, threads: int) -> None:
+def serve(context: Context, host: str | None, port: int | None, threads: int, workers: int | None) -> None:
     """Run the console until SIGTERM or Ctrl-C (HTTPS when egov.yml names a certificate and key).
 
     Prints ``console: URL`` once it listens. Open the store first (applying
@@ -27,4 +32,4 @@ def serve(context: Context, host: str | None, port: int | None, threads: int) ->
 
     if host is not None and not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", host):
         raise BadInputError("--host must be an address or host name")
-    run_console(context.config, host=host, port=port, threads=threads)
+    run_console(context.config, host=host, port=port, threads=threads, workers=workers)

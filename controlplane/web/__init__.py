@@ -126,6 +126,23 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     return app
 
 
+def prepare_site(site: Any) -> None:
+    """Do once what every console process would otherwise race to do: migrate, mark dead runs, make the session key.
+
+    Called by ``egov serve`` before it forks worker processes (two processes
+    making the session key at once would each sign cookies the other refuses).
+    Given the site Config; raises EgovError when the store cannot be opened.
+    """
+    from controlplane.store import open_store
+    from controlplane.web import state
+
+    store = open_store(site)
+    try:
+        state.secret_key(site, _open_vault(site, store, None))
+    finally:
+        store.close()
+
+
 def _register_blueprints(app: Flask) -> None:
     from controlplane.web.api import bp as api
     from controlplane.web.views import audit, auth, dashboard, hosts, profile, runs, users

@@ -95,13 +95,25 @@ def current_session_key() -> str | None:
 
 def _load_user(user_id: int, key: str | None) -> Any:
     """Return the user of a cookie session whose stored session ``key`` is live, else None."""
+    from sqlalchemy.exc import OperationalError
+
     from controlplane import sessions
 
     if not key:
         return None
     with state().store.session() as db:
         found = sessions.user_of(db, key, user_id)
-        return None if found is None else found[0]
+    if found is None:
+        return None
+    user, live = found
+    if sessions.due_for_touch(live):
+        # Bookkeeping only: a busy database must not turn a page view into an error.
+        try:
+            with state().store.session() as db:
+                sessions.touch(db, live.id)
+        except OperationalError:
+            current_app.logger.warning("session %s: last-seen time not written (database busy)", live.id)
+    return user
 
 
 def _bearer() -> str | None:

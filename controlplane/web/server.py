@@ -13,13 +13,28 @@ block the accept loop), and every connection has a socket timeout. A large
 deployment puts a reverse proxy in front instead and serves plain HTTP on
 loopback.
 
+Worker processes (``--workers N`` or ``listen.workers``, plain HTTP only):
+waitress serves from one process, so its threads share one interpreter lock
+and one core. With N > 1 the main process binds the socket, then forks N - 1
+workers *before* it builds anything (no thread, engine or connection exists
+at the fork); each worker builds its own app on the inherited socket and the
+kernel spreads connections among them. Only the main process runs the
+scheduler and the monitor. Everything workers share lives in the store (runs
+and their cancel flags, sessions, throttles), so any worker can serve any
+request. A worker dies with the main process (PR_SET_PDEATHSIG) and is sent
+SIGTERM when it stops.
+
 SIGTERM or SIGINT stops the server, then the scheduler (waiting for a
 running job), then the harmless runs (marked interrupted), then closes the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import signal
+import socket
 import ssl
 import sys
 from collections.abc import Callable
@@ -93,14 +108,16 @@ def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def make_waitress(app: Any, host: str, port: int, threads: int) -> tuple[Any, int, Callable[[], None]]:
-    """Return (server, bound port, run function) for plain HTTP with waitress."""
+def make_waitress(
+    app: Any, host: str, port: int, threads: int, sock: socket.socket | None = None
+) -> tuple[Any, int, Callable[[], None]]:
+    """Return (server, bound port, run function) for plain HTTP with waitress (on ``sock`` when given)."""
     from waitress import create_server
 
+    where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
     server = create_server(
         app,
-        host=host,
-        port=port,
+        **where,
         threads=threads,
         ident="egov",
         channel_timeout=120,
@@ -108,6 +125,88 @@ def make_waitress(app: Any, host: str, port: int, threads: int) -> tuple[Any, in
         clear_untrusted_proxy_headers=True,
     )
     return server, int(server.effective_port), server.run
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind and listen on host:port (port 0: a free one); raises OSError when the address is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=1024)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (no orphan keeps the port)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _worker(config: Any, sock: socket.socket, threads: int) -> None:
+    """Serve the console in a forked worker on the inherited socket until SIGTERM; never returns."""
+    from controlplane.web import create_app, shutdown
+
+    code = 0
+    try:
+        _die_with_parent()
+        signal.signal(signal.SIGTERM, _stop_on_signal)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
+        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
+        try:
+            server, _bound, run = make_waitress(app, "", 0, threads, sock)
+            try:
+                run()
+            except _Stop:
+                pass
+            finally:
+                server.close()
+        finally:
+            shutdown(app)
+    except BaseException as error:
+        if not isinstance(error, _Stop):
+            click.echo(f"console worker {os.getpid()} failed: {error}", err=True)
+            code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def start_workers(config: Any, sock: socket.socket, threads: int, count: int) -> list[int]:
+    """Fork ``count`` worker processes serving on ``sock``; return their pids (call before any thread exists)."""
+    pids = []
+    for _ in range(count):
+        pid = os.fork()
+        if pid == 0:
+            _worker(config, sock, threads)
+        pids.append(pid)
+    return pids
+
+
+def stop_workers(pids: list[int], timeout: float = 30.0) -> None:
+    """Send SIGTERM to the workers and wait for them (SIGKILL after ``timeout`` seconds)."""
+    import time
+
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    waiting = set(pids)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            try:
+                done, _status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                waiting.discard(pid)
+        time.sleep(0.05)
+    for pid in waiting:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
 
 def make_tls(app: Any, host: str, port: int, context: ssl.SSLContext) -> tuple[Any, int, Callable[[], None]]:
@@ -123,36 +222,58 @@ def make_tls(app: Any, host: str, port: int, context: ssl.SSLContext) -> tuple[A
     return server, int(server.server_port), server.serve_forever
 
 
-def serve(config: Any, host: str | None = None, port: int | None = None, threads: int = 8) -> None:
+def serve(
+    config: Any, host: str | None = None, port: int | None = None, threads: int = 8, workers: int | None = None
+) -> None:
     """Run the console and the scheduler until SIGTERM/SIGINT.
 
-    Given the site Config and optional overrides of the bind address. Prints
-    ``console: URL`` once listening. Raises EgovError when the store cannot
-    be opened, OSError when the address is taken.
+    Given the site Config, optional overrides of the bind address, the
+    threads per process and the number of processes (default
+    ``listen.workers``; more than one needs plain HTTP). Prints ``console:
+    URL`` once listening. Raises EgovError when the store cannot be opened or
+    workers are asked for with TLS, OSError when the address is taken.
     """
+    from controlplane.errors import BadInputError
     from controlplane.scheduler import start_scheduler, stop_scheduler
     from controlplane.web import create_app, shutdown
 
     bind_host = host or config.listen_host
     bind_port = config.listen_port if port is None else port
-    # Each live output stream holds a worker thread: let streams take at most half of them.
-    app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
+    tls = bool(config.tls_cert and config.tls_key)
+    processes = config.listen_workers if workers is None else workers
+    if processes > 1 and tls:
+        raise BadInputError("worker processes need plain HTTP: serve TLS from a reverse proxy, or use one worker")
+    sock = None
+    if processes > 1:
+        from controlplane.web import prepare_site
+
+        prepare_site(config)  # migrations, dead runs, the session key: once, before workers race to do it
+        sock = listening_socket(bind_host, bind_port)
+    # Fork first: the workers must not inherit threads, database connections or the scheduler.
+    children = start_workers(config, sock, threads, processes - 1) if sock is not None else []
+    try:
+        # Each live output stream holds a worker thread: let streams take at most half of them.
+        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
+    except BaseException:
+        stop_workers(children)
+        raise
     store = app.extensions["egov"].store
     scheduler = None
     monitor = None
     try:
-        tls = bool(config.tls_cert and config.tls_key)
         if tls:
             server, bound, run = make_tls(
                 app, bind_host, bind_port, tls_context(str(config.tls_cert), str(config.tls_key))
             )
         else:
-            server, bound, run = make_waitress(app, bind_host, bind_port, threads)
+            server, bound, run = make_waitress(app, bind_host, bind_port, threads, sock)
         scheduler = start_scheduler(store, config)
         monitor = start_monitor(config, store)
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGINT, _stop_on_signal)
         click.echo(f"console: {'https' if tls else 'http'}://{_display_host(bind_host)}:{bound}")
+        if children:
+            click.echo(f"console workers: {len(children) + 1} processes", err=True)
         sys.stdout.flush()
         try:
             run()
@@ -164,6 +285,7 @@ def serve(config: Any, host: str | None = None, port: int | None = None, threads
             else:
                 server.close()
     finally:
+        stop_workers(children)
         stop_monitor(monitor)
         stop_scheduler(scheduler)
         shutdown(app)

@@ -103,3 +103,18 @@ def test_purge_drops_sessions_older_than_the_absolute_limit(store, people) -> No
     with store.session() as db:
         assert sessions.purge(db, dt.timedelta(hours=12)) == 1
         assert [row.user_agent for row in db.query(WebSession)] == ["new"]
+
+
+def test_last_seen_is_written_at_most_once_a_minute(app, people, store) -> None:
+    client, _ = _logged_in_by_form(app, "oncall-gd")
+    with store.session() as db:
+        row = db.query(WebSession).one()
+        row.last_seen_at -= dt.timedelta(minutes=5)
+        stale = row.last_seen_at
+    assert client.get("/api/v1/me").status_code == 200
+    with store.session() as db:
+        touched = db.query(WebSession).one().last_seen_at
+    assert touched > stale + dt.timedelta(minutes=4)
+    assert client.get("/api/v1/me").status_code == 200
+    with store.session() as db:
+        assert db.query(WebSession).one().last_seen_at == touched

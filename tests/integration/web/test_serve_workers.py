@@ -1,0 +1,91 @@
+"""`egov serve --workers N`: N processes share the socket; sessions and runs work across them; SIGTERM stops all."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from tests.integration.web.test_serve_console import egov, login, site  # noqa: F401 - site is a fixture
+
+
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def _start(site_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
+    env = {**os.environ, "EGOV_CONFIG": str(site_path / "egov.yml"), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controlplane", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=site_path,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("console: "):
+        process.kill()
+        raise AssertionError(f"no console: {line!r} {process.stderr.read() if process.stderr else ''}")
+    return process, line.split(" ", 1)[1].strip()
+
+
+def test_three_workers_serve_one_session_and_stop_together(site: Path) -> None:  # noqa: F811
+    process, url = _start(site, "--workers", "3")
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 20
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = _children(process.pid)
+            time.sleep(0.1)
+        assert len(workers) == 2, workers
+        session = requests.Session()
+        assert login(session, url, timeout=10).status_code == 302
+        # A new connection each time, so the kernel hands them to different processes.
+        answers = [session.get(f"{url}/api/v1/me", headers={"Connection": "close"}, timeout=10) for _ in range(30)]
+        assert {a.status_code for a in answers} == {200} and answers[-1].json()["name"] == "ops1"
+        page = session.get(f"{url}/hosts/gd-school-1", timeout=10).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        started = session.post(
+            f"{url}/runs/new",
+            data={"kind": "ping", "host": "gd-school-1", "csrf_token": token},
+            allow_redirects=False,
+            timeout=10,
+        )
+        run_path = started.headers["Location"]
+        with session.get(f"{url}{run_path}/stream", stream=True, timeout=30) as stream:
+            lines = [raw for raw in stream.iter_lines(decode_unicode=True) if raw.startswith("data: ")]
+        assert '"status": "succeeded"' in lines[-1]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        stderr = process.stderr.read() if process.stderr else ""
+    assert code == 0, stderr
+    assert "console workers: 3 processes" in stderr and "Traceback" not in stderr
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the console"
+
+
+def test_workers_with_tls_is_a_configuration_error(site: Path) -> None:  # noqa: F811
+    from tests.conftest import write_config
+
+    write_config(site, listen={"tls_cert": "var/none.crt", "tls_key": "var/none.key"})
+    answer = egov(site, "serve", "--port", "0", "--workers", "2")
+    assert answer.returncode == 2
+    assert "plain HTTP" in answer.stderr and "Traceback" not in answer.stderr
