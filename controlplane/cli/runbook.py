@@ -379,3 +379,27 @@ def locks(context: Context, as_json: bool) -> None:
         )
     if not rows:
         click.echo("no target is held")
+
+
+@runbook.command()
+@click.option("--all", "show_all", is_flag=True, help="Also decided and expired requests.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def requests(context: Context, show_all: bool, as_json: bool) -> None:
+    """Show real runs asked for in the console that wait for a second approver (decide them in the console)."""
+    from controlplane.runbook.approvals import PENDING, list_requests
+
+    rows = [row for row in list_requests(open_store(context), limit=1000) if show_all or row["status"] == PENDING]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        params = " ".join(f"{k}={v}" for k, v in row["params"].items())
+        decided = f" by {row['decided_by']}" if row.get("decided_by") else ""
+        run = f", run {row['run_id']}" if row.get("run_id") else ""
+        click.echo(
+            f"{row['id']}  {row['runbook']} {params}  asked by {row['requester']} at {row['requested_at']}: "
+            f"{row['status']}{decided}{run}"
+        )
+    if not rows:
+        click.echo("no run request waits for an approver" if not show_all else "no run request")
