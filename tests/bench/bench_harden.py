@@ -36,9 +36,12 @@ if str(REPO) not in sys.path:
 
 
 def timed(config, store, **kwargs) -> tuple[float, str, int]:  # type: ignore[no-untyped-def]
+    """Run harden once; return (wall seconds, run status, changed tasks) and print the machine's load."""
     started = time.monotonic()
     outcome = run_playbook(config, store, PlaybookRequest(kind="harden", actor="bench@cli", **kwargs))
     changed = sum(t.changed for t in outcome.hosts.values())
+    # The lab shares this machine's CPUs: other work running meanwhile slows both profiles.
+    print(f"  (load average after this run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)", flush=True)
     return time.monotonic() - started, outcome.status, changed
 
 
