@@ -60,6 +60,11 @@ class BackupLab:
         return self.sh(center, [restic_path(), "-r", repo, "--no-cache", *args], input_text=password + "\n")
 
 
+def pg_dir(token: str) -> str:
+    """The folder of the module's own PostgreSQL cluster on a lab host (data, socket, log)."""
+    return f"/var/lib/egov-it-pg-{token}"
+
+
 def _policy(token: str, data: str) -> dict[str, Any]:
     files = f"it-files-{token}"
     return {
@@ -99,6 +104,27 @@ def _policy(token: str, data: str) -> dict[str, Any]:
                         "PRAGMA integrity_check",
                     ],
                 },
+            },
+            {
+                # The real PostgreSQL of the lab (a cluster the test starts on mn-db-1), dumped like
+                # backup/databases.yml does: pg_dump as postgres over the cluster's socket folder.
+                "name": f"it-pg-{token}",
+                "hosts": "mn-db-1",
+                "dump": {
+                    "command": [
+                        "runuser",
+                        "-u",
+                        "postgres",
+                        "--",
+                        "pg_dump",
+                        "--format=custom",
+                        f"--host={pg_dir(token)}/run",
+                        "--dbname=edu",
+                    ],
+                    "filename": "edu.dump",
+                },
+                "schedule": "0 * * * *",
+                "rpo": "2h",
             },
             {
                 "name": f"it-slow-{token}",
