@@ -191,7 +191,14 @@ def openapi_paths() -> dict[str, Any]:
         "/api/v1/automation/hosts/{name}/history": {
             "get": _op(
                 "Provision and harden runs that touched a host, with its drift",
-                {**items, "properties": {**items["properties"], "host": {"type": "string"}, "drift": row}},
+                {
+                    **items,
+                    "properties": {
+                        **items["properties"],
+                        "host": {"type": "string"},
+                        "drift": {"type": "array", "items": row},
+                    },
+                },
                 params=[_path_param("name")],
                 tag="automation",
             )
