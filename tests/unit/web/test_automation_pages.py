@@ -389,3 +389,34 @@ def test_the_pages_are_translated(client, people, store) -> None:
     login_as(client, people["operator-gd"])
     page = client.get("/automation").get_data(as_text=True)
     assert "部署与加固" in page and "仅检查（报告偏离，不做变更）" in page
+
+
+def test_every_automation_answer_matches_its_openapi_schema(client, app, people, store, launched) -> None:
+    from jsonschema import Draft202012Validator
+
+    doc = client.get("/api/v1/openapi.json").get_json()
+
+    def check(path: str, method: str, status: int, body: Any) -> None:
+        schema = doc["paths"][path][method]["responses"][str(status)]["content"]["application/json"]["schema"]
+        errors = list(Draft202012Validator(schema).iter_errors(body))
+        assert not errors, (path, [e.message for e in errors])
+
+    finished_check(store, "gd-school-1", "school-gd-1", [("sshd: x [ssh.x]", ["ssh.x"])])
+    headers = api(client, app, people["operator-gd"])
+    started = client.post("/api/v1/automation/runs", json={"kind": "harden", "check": True}, headers=headers)
+    check("/api/v1/automation/runs", "post", 202, started.get_json())
+    run_id = started.get_json()["run_id"]
+    answers = {
+        "/api/v1/automation/runs": client.get("/api/v1/automation/runs", headers=headers),
+        "/api/v1/automation/runs/{run_id}/hosts": client.get(
+            f"/api/v1/automation/runs/{run_id}/hosts", headers=headers
+        ),
+        "/api/v1/automation/drift": client.get("/api/v1/automation/drift", headers=headers),
+        "/api/v1/automation/hosts/{name}/history": client.get(
+            "/api/v1/automation/hosts/gd-school-1/history", headers=headers
+        ),
+    }
+    for path, response in answers.items():
+        assert response.status_code == 200
+        assert response.get_json().get("items", response.get_json().get("hosts")), path  # not vacuous
+        check(path, "get", 200, response.get_json())
