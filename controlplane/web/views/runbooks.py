@@ -30,6 +30,13 @@ from controlplane.errors import BadInputError, EgovError
 from controlplane.store.models import Run, RunStatus
 from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.runbook_requests import (
+    DecisionRefused,
+    ask_for_approval,
+    decide,
+    start_approved,
+    visible_requests,
+)
 from controlplane.web.state import state
 
 bp = Blueprint("runbooks", __name__)
@@ -226,27 +233,6 @@ def start_runbook(definition: Any, mode: str, params: dict[str, Any], actor: str
     raise ApiError(503, "not_started", "the run did not start in time; see the runs page")
 
 
-def ask_for_approval(definition: Any, resolved: dict[str, Any], user: str, reason: str) -> dict[str, Any]:
-    """Record a real run of ``definition`` waiting for a second approver; audit it; return the request."""
-    from controlplane import audit
-    from controlplane.runbook import approvals
-    from controlplane.runbook.params import resolve_targets
-
-    targets = resolve_targets(definition, resolved, state().inventory)
-    made = approvals.request_run(
-        state().store, runbook=definition.name, params=resolved, targets=targets, requester=user, reason=reason
-    )
-    audit.append(
-        state().store,
-        actor=f"{user}@console",
-        action="runbook.request",
-        target=definition.name,
-        outcome="pending",
-        details={"request": made["id"], "targets": targets, "params": resolved},
-    )
-    return made
-
-
 def _form_params(definition: Any) -> dict[str, Any]:
     """The parameters given in the start form (``param_<name>``; empty fields keep the default)."""
     given: dict[str, Any] = {}
@@ -377,71 +363,23 @@ def export(run_id: int, fmt: str) -> Any:
 @requires("runbooks.view", scoped=True)
 def approvals() -> Any:
     """Run requests waiting for a second approver (and recent decisions) whose targets lie in scope."""
-    from controlplane.runbook.approvals import list_requests
-
-    current_scope()
-    items = [item for item in list_requests(state().store) if run_in_scope(item)]
-    return render_template("runbooks_approvals.html", requests=items, me=g.egov_user.name)
-
-
-def _request_in_scope(request_id: str) -> dict[str, Any]:
-    """The run request of that id; 404 when there is none, 403 when a target lies out of the user's scope."""
-    from controlplane.runbook.approvals import get_request
-
-    item = get_request(state().store, request_id[:64])
-    if item is None:
-        raise ApiError(404, "not_found", f"no run request {request_id[:64]}")
-    for site in target_sites(item["targets"]):
-        require_site(site)
-    return item
-
-
-def _decide(request_id: str, approve: bool) -> tuple[dict[str, Any] | None, str]:
-    """Approve or reject a request as the current user, audited; return (the request or None, the actor)."""
-    from controlplane import audit
-    from controlplane.runbook import approvals as requests
-
-    item = _request_in_scope(request_id)
-    user = g.egov_user.name
-    actor = f"{user}@console"
-    action = "runbook.approve" if approve else "runbook.reject"
-    reason = request.form.get("reason", "")[:500]
-    try:
-        decided = requests.decide(state().store, item["id"], decider=user, approve=approve, reason=reason)
-    except BadInputError as error:
-        audit.append(state().store, actor=actor, action=action, target=item["runbook"], outcome="refused",
-                     details={"request": item["id"], "reason": error.message})  # fmt: skip
-        flash(_("The request was not decided: %(reason)s", reason=error.message), "error")
-        return None, actor
-    audit.append(
-        state().store,
-        actor=actor,
-        action=action,
-        target=item["runbook"],
-        outcome=decided["status"],
-        details={"request": item["id"], "requester": item["requester"], "params": item["params"], "reason": reason},
-    )
-    return decided, actor
+    return render_template("runbooks_approvals.html", requests=visible_requests(), me=g.egov_user.name)
 
 
 @bp.post("/runbooks/approvals/<request_id>/approve")
 @requires("runbooks.approve", scoped=True)
 def approve(request_id: str) -> Any:
     """Approve a pending run request (not one's own) and start the run as its requester."""
-    from controlplane.runbook import approvals as requests
-
-    decided, actor = _decide(request_id, approve=True)
-    if decided is None:
+    try:
+        decided = decide(request_id, approve=True, reason=request.form.get("reason", ""), channel="console")
+    except DecisionRefused as error:
+        flash(_("The request was not decided: %(reason)s", reason=error.message), "error")
         return redirect(url_for("runbooks.approvals"))
     try:
-        definition, resolved = prepare_start(decided["runbook"], "run", decided["params"], decided["runbook"])
-        requests.approve(state().store, runbook=definition.name, params=resolved, approver=actor)
-        run_id = start_runbook(definition, "run", resolved, f"{decided['requester']}@console")
+        definition, run_id = start_approved(decided, "console")
     except (BadInputError, ApiError) as error:
-        requests.record_start(state().store, decided["id"], error=error.message)
         flash(_("Approved, but the run did not start: %(reason)s", reason=error.message), "error")
         return redirect(url_for("runbooks.approvals"))
-    requests.record_start(state().store, decided["id"], run_id=run_id)
     flash(_("Approved: run %(id)d of %(name)s started.", id=run_id, name=definition.name), "ok")
     return redirect(url_for("runbooks.journal", run_id=run_id))
 
@@ -450,7 +388,10 @@ def approve(request_id: str) -> Any:
 @requires("runbooks.approve", scoped=True)
 def reject(request_id: str) -> Any:
     """Reject a pending run request (not one's own): it will not run."""
-    decided, _actor = _decide(request_id, approve=False)
-    if decided is not None:
-        flash(_("Run request %(id)s rejected.", id=decided["id"]), "ok")
+    try:
+        decided = decide(request_id, approve=False, reason=request.form.get("reason", ""), channel="console")
+    except DecisionRefused as error:
+        flash(_("The request was not decided: %(reason)s", reason=error.message), "error")
+        return redirect(url_for("runbooks.approvals"))
+    flash(_("Run request %(id)s rejected.", id=decided["id"]), "ok")
     return redirect(url_for("runbooks.approvals"))

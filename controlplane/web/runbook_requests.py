@@ -1,0 +1,165 @@
+"""Run requests of critical runbooks (a second approver), shared by the console and the JSON API.
+
+A real run of a runbook whose ``approvals_required`` is above 1 becomes a
+request (:func:`ask_for_approval`) that another person holding
+``runbooks.approve``, whose scope covers every target, approves or rejects
+(:func:`decide`). An approval records a one-use engine approval and starts
+the run as the requester (:func:`start_approved`). The console pages
+(controlplane.web.views.runbooks) and the API (controlplane.web.api.runbooks)
+call these functions with their channel (``console`` or ``api``), which ends
+up in the audit actor (``<user>@<channel>``). The storage and the
+conditional decision (two deciders cannot both win) live in
+controlplane.runbook.approvals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+
+from controlplane.errors import BadInputError
+from controlplane.web.policy import current_scope, require_site
+from controlplane.web.state import state
+
+MAX_REASON = 500
+
+
+class DecisionRefused(BadInputError):
+    """A decision that was refused (and audited): HTTP status and code for the API, message for everyone.
+
+    ``status`` is 403 for one's own request, 404 when the request vanished,
+    409 when it is no longer pending (decided by someone else, or expired).
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def ask_for_approval(
+    definition: Any, resolved: dict[str, Any], user: str, reason: str, channel: str = "console"
+) -> dict[str, Any]:
+    """Record a real run of ``definition`` waiting for a second approver; audit it; return the request.
+
+    Given the loaded runbook, its resolved parameters (already checked by
+    ``prepare_start``), the requesting user's name, why (cut to 500
+    characters) and the channel it came through. Returns the request dict
+    with its ``id``.
+    """
+    from controlplane import audit
+    from controlplane.runbook import approvals
+    from controlplane.runbook.params import resolve_targets
+
+    targets = resolve_targets(definition, resolved, state().inventory)
+    made = approvals.request_run(
+        state().store,
+        runbook=definition.name,
+        params=resolved,
+        targets=targets,
+        requester=user,
+        reason=reason[:MAX_REASON],
+    )
+    audit.append(
+        state().store,
+        actor=f"{user}@{channel}",
+        action="runbook.request",
+        target=definition.name,
+        outcome="pending",
+        details={"request": made["id"], "targets": targets, "params": resolved},
+    )
+    return made
+
+
+def visible_requests(limit: int = 100) -> list[dict[str, Any]]:
+    """Run requests (pending first, then newest first) whose every target lies in the current user's scope."""
+    from controlplane.runbook.approvals import list_requests
+    from controlplane.web.views.runbooks import target_sites
+
+    scope = current_scope()
+    return [
+        item
+        for item in list_requests(state().store, limit=limit * 4)
+        if all(scope.allows(site) for site in target_sites([str(t) for t in item.get("targets") or []]))
+    ][:limit]
+
+
+def request_in_scope(request_id: str) -> dict[str, Any]:
+    """The run request of that id.
+
+    Raises ApiError 404 when there is none, aborts 403 when a target lies out
+    of the current user's scope.
+    """
+    from controlplane.runbook.approvals import get_request
+    from controlplane.web.errors import ApiError
+    from controlplane.web.views.runbooks import target_sites
+
+    item = get_request(state().store, request_id[:64])
+    if item is None:
+        raise ApiError(404, "not_found", f"no run request {request_id[:64]}")
+    for site in target_sites(item["targets"]):
+        require_site(site)
+    return item
+
+
+def decide(request_id: str, *, approve: bool, reason: str, channel: str) -> dict[str, Any]:
+    """Approve or reject a request as the current user, audited; return the decided request.
+
+    Given the request id, the decision, why (cut to 500 characters) and the
+    channel. Raises ApiError 404 / aborts 403 as :func:`request_in_scope`;
+    DecisionRefused (audited with outcome ``refused``) for one's own request
+    (403) or a request no longer pending (409).
+    """
+    from controlplane import audit
+    from controlplane.runbook import approvals
+
+    item = request_in_scope(request_id)
+    user = g.egov_user.name
+    actor = f"{user}@{channel}"
+    action = "runbook.approve" if approve else "runbook.reject"
+    reason = reason[:MAX_REASON]
+    try:
+        decided = approvals.decide(state().store, item["id"], decider=user, approve=approve, reason=reason)
+    except BadInputError as error:
+        audit.append(state().store, actor=actor, action=action, target=item["runbook"], outcome="refused",
+                     details={"request": item["id"], "reason": error.message})  # fmt: skip
+        if isinstance(error, approvals.RequestConflict):
+            raise DecisionRefused(409, "already_decided", error.message) from None
+        if item["requester"] == user:
+            raise DecisionRefused(403, "own_request", error.message) from None
+        raise DecisionRefused(404, "not_found", error.message) from None
+    audit.append(
+        state().store,
+        actor=actor,
+        action=action,
+        target=item["runbook"],
+        outcome=decided["status"],
+        details={"request": item["id"], "requester": item["requester"], "params": item["params"], "reason": reason},
+    )
+    return decided
+
+
+def start_approved(decided: dict[str, Any], channel: str) -> tuple[Any, int]:
+    """Start the run of an approved request as its requester; return (the runbook, the run id).
+
+    Records the engine approval (approver ``<current user>@<channel>``, bound
+    to the resolved parameters) and notes the run id (or the error) on the
+    request. Raises BadInputError or ApiError (the reason noted on the
+    request) when the run could not start, e.g. a target already held.
+    """
+    from controlplane.runbook import approvals
+    from controlplane.web.errors import ApiError
+    from controlplane.web.views import runbooks as views
+
+    approver = f"{g.egov_user.name}@{channel}"
+    try:
+        definition, resolved = views.prepare_start(decided["runbook"], "run", decided["params"], decided["runbook"])
+        approvals.approve(state().store, runbook=definition.name, params=resolved, approver=approver)
+        # Looked up at call time so tests may replace the engine launch in one place.
+        run_id = views.start_runbook(definition, "run", resolved, f"{decided['requester']}@{channel}")
+    except (BadInputError, ApiError) as error:
+        approvals.record_start(state().store, decided["id"], error=error.message)
+        raise
+    approvals.record_start(state().store, decided["id"], run_id=run_id)
+    return definition, run_id
