@@ -2,7 +2,11 @@
 
 * ``GET /api/v1/runbooks`` — every runbook, with the error of those that do not load
 * ``POST /api/v1/runbooks/<name>/start`` — start in a mode with parameters, 202 with the run id
-  (``{"mode": "run"}`` needs ``"confirm": "<the runbook's name>"``)
+  (``{"mode": "run"}`` needs ``"confirm": "<the runbook's name>"``); a real run of a runbook that
+  needs a second approver becomes a run request instead: 202 with its ``request_id``, status ``pending``
+* ``GET /api/v1/runbooks/requests`` — run requests whose targets all lie in scope, pending first
+* ``POST /api/v1/runbooks/requests/<id>/approve`` — another person in scope approves: the run starts
+  as the requester, 202 with the run id; ``.../reject`` — it will not run
 * ``GET /api/v1/runbooks/history`` — runbook runs in scope, newest first, with RTO against objective
 * ``GET /api/v1/runbooks/runs/<run_id>/journal`` — one run's journal as JSON
 """
@@ -13,8 +17,17 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request, url_for
 
+from controlplane.errors import BadInputError
 from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, requires
+from controlplane.web.runbook_requests import (
+    MAX_REASON,
+    DecisionRefused,
+    ask_for_approval,
+    decide,
+    start_approved,
+    visible_requests,
+)
 from controlplane.web.state import state
 from controlplane.web.validation import NO_CONTROL, query_int, query_text, validate
 from controlplane.web.views.runbooks import get_runbook_run, listing, prepare_start, start_runbook, visible_history
@@ -42,9 +55,30 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
             "confirm": {"type": "string", "maxLength": 128, "pattern": NO_CONTROL},
+            "reason": {"type": "string", "maxLength": MAX_REASON, "pattern": NO_CONTROL},
         },
     },
+    "RunbookDecision": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {"type": "string", "maxLength": MAX_REASON, "pattern": NO_CONTROL}},
+    },
 }
+
+
+def _json_body(required: bool) -> dict[str, Any]:
+    """The request's JSON object body (``{}`` for an empty body when not required).
+
+    Raises ApiError 415 for another media type, 400 for invalid JSON.
+    """
+    if not required and not request.get_data(cache=True):
+        return {}
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+    return body  # type: ignore[no-any-return]
 
 
 @bp.get("")
@@ -57,15 +91,19 @@ def runbooks() -> Any:
 @bp.post("/<name>/start")
 @requires("runbooks.start", scoped=True)
 def start(name: str) -> Any:
-    """Start a runbook; 202 with the run id and where its journal is."""
-    if request.mimetype != "application/json":
-        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
-    body = request.get_json(silent=True)
-    if body is None:
-        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+    """Start a runbook; 202 with the run id and where its journal is.
+
+    A real run of a runbook needing a second approver is recorded as a run
+    request instead (audited as ``<user>@api``): 202 with ``request_id`` and
+    status ``pending``; another person approves it with the requests API.
+    """
+    body = _json_body(required=True)
     validate(body, SCHEMAS["RunbookStart"])
     mode = body["mode"]
     definition, resolved = prepare_start(name, mode, body.get("params") or {}, body.get("confirm", ""))
+    if mode == "run" and definition.approvals_required > 1:
+        made = ask_for_approval(definition, resolved, g.egov_user.name, body.get("reason", ""), channel="api")
+        return jsonify(_request_answer(made)), 202
     run_id = start_runbook(definition, mode, resolved, f"{g.egov_user.name}@api")
     return (
         jsonify(
@@ -78,6 +116,55 @@ def start(name: str) -> Any:
         ),
         202,
     )
+
+
+def _request_answer(item: dict[str, Any]) -> dict[str, Any]:
+    """A run request as the API shows it: its fields with ``request_id`` for ``id``."""
+    answer = {key: value for key, value in item.items() if key != "id"}
+    answer["request_id"] = item["id"]
+    return answer
+
+
+@bp.get("/requests")
+@requires("runbooks.view", scoped=True)
+def requests() -> Any:
+    """Run requests whose targets all lie in the caller's scope: pending first, then newest first."""
+    return jsonify({"items": [_request_answer(item) for item in visible_requests()]})
+
+
+def _decision(request_id: str, approve: bool) -> dict[str, Any]:
+    """Decide a request as the caller over the API; refusals become the API's error (403/404/409)."""
+    body = _json_body(required=False)
+    validate(body, SCHEMAS["RunbookDecision"])
+    try:
+        return decide(request_id, approve=approve, reason=body.get("reason", ""), channel="api")
+    except DecisionRefused as error:
+        raise ApiError(error.status, error.code, error.message) from None
+
+
+@bp.post("/requests/<request_id>/approve")
+@requires("runbooks.approve", scoped=True)
+def approve(request_id: str) -> Any:
+    """Approve a pending run request (not one's own): the run starts as the requester; 202 with its run id.
+
+    409 ``not_started`` when the approval is recorded but the run could not
+    start (the reason is also noted on the request).
+    """
+    decided = _decision(request_id, approve=True)
+    try:
+        definition, run_id = start_approved(decided, "api")
+    except (BadInputError, ApiError) as error:
+        raise ApiError(409, "not_started", f"approved, but the run did not start: {error.message}") from None
+    answer = _request_answer({**decided, "run_id": run_id})
+    answer.update(runbook=definition.name, journal=url_for("runbooks_api.journal", run_id=run_id))
+    return jsonify(answer), 202
+
+
+@bp.post("/requests/<request_id>/reject")
+@requires("runbooks.approve", scoped=True)
+def reject(request_id: str) -> Any:
+    """Reject a pending run request (not one's own): it will not run; the decided request."""
+    return jsonify(_request_answer(_decision(request_id, approve=False)))
 
 
 @bp.get("/history")
@@ -99,6 +186,12 @@ def journal(run_id: int) -> Any:
     return jsonify(read_journal(state().store, run_id))
 
 
+def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
+    """The operation with its request body marked optional (an empty body means no reason)."""
+    operation["requestBody"]["required"] = False
+    return operation
+
+
 def openapi_paths() -> dict[str, Any]:
     """The OpenAPI path items of the runbooks API (merged into the document by controlplane.web.openapi)."""
     from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param, _query
@@ -115,14 +208,88 @@ def openapi_paths() -> dict[str, Any]:
             "journal": {"type": "string"},
         },
     }
+    text = {"type": "string"}
+    when = {"type": "string", "format": "date-time"}
+    request_fields: dict[str, Any] = {
+        "request_id": {"type": "string", "pattern": "^[0-9a-f]{12}$"},
+        "runbook": text,
+        "mode": {"const": "run"},
+        "params": row,
+        "targets": {"type": "array", "items": text},
+        "requester": text,
+        "reason": text,
+        "status": {"enum": ["pending", "approved", "rejected", "expired"]},
+        "requested_at": when,
+        "expires_at": when,
+        "decided_by": {"type": ["string", "null"]},
+        "decided_at": {"type": ["string", "null"]},
+        "decision_reason": text,
+        "run_id": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]},
+    }
+    run_request = {
+        "type": "object",
+        "required": ["request_id", "runbook", "mode", "targets", "requester", "status", "expires_at", "run_id"],
+        "properties": request_fields,
+    }
+    waiting = {
+        **run_request,
+        "description": "a real run that waits for a second approver (GET /api/v1/runbooks/requests)",
+        "properties": {**request_fields, "status": {"const": "pending"}, "run_id": {"type": "null"}},
+    }
+    approved = {
+        **run_request,
+        "required": [*run_request["required"], "journal"],
+        "properties": {
+            **request_fields,
+            "status": {"const": "approved"},
+            "run_id": {"type": "integer"},
+            "journal": text,
+        },
+    }
+    listed = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": run_request}}}
     return {
         "/api/v1/runbooks": {
             "get": _op("Every runbook, with the error of those that do not load", items, tag="runbooks")
         },
+        "/api/v1/runbooks/requests": {
+            "get": _op(
+                "Run requests of runbooks needing a second approver whose targets all lie in the caller's scope",
+                listed,
+                tag="runbooks",
+            )
+        },
+        "/api/v1/runbooks/requests/{request_id}/approve": {
+            "post": _optional_body(
+                _op(
+                    "Approve another person's pending run request (scope covering every target): the run starts "
+                    "as the requester",
+                    approved,
+                    status=202,
+                    body="RunbookDecision",
+                    params=[_path_param("request_id")],
+                    errors=WRITE_ERRORS,
+                    tag="runbooks",
+                )
+            )
+        },
+        "/api/v1/runbooks/requests/{request_id}/reject": {
+            "post": _optional_body(
+                _op(
+                    "Reject another person's pending run request: it will not run",
+                    {**run_request, "properties": {**request_fields, "status": {"const": "rejected"}}},
+                    body="RunbookDecision",
+                    params=[_path_param("request_id")],
+                    errors=WRITE_ERRORS,
+                    tag="runbooks",
+                )
+            )
+        },
         "/api/v1/runbooks/{name}/start": {
             "post": _op(
-                "Start a runbook (dry-run, drill, or run with the name as confirmation)",
-                started,
+                "Start a runbook (dry-run, drill, or run with the name as confirmation); a real run of a "
+                "runbook needing a second approver answers with a pending run request instead",
+                {"oneOf": [started, waiting]},
                 status=202,
                 body="RunbookStart",
                 params=[_path_param("name")],

@@ -311,6 +311,22 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("runbooks_api.journal", "GET"): Sample(
         "runbooks.view", True, "/api/v1/runbooks/runs/{in_rb}/journal", "/api/v1/runbooks/runs/{out_rb}/journal"
     ),
+    # The same already-rejected {in_req}/{out_req} as the console: allowed roles get 409, nothing starts.
+    ("runbooks_api.requests", "GET"): Sample("runbooks.view", True, "/api/v1/runbooks/requests"),
+    ("runbooks_api.approve", "POST"): Sample(
+        "runbooks.approve",
+        True,
+        "/api/v1/runbooks/requests/{in_req}/approve",
+        "/api/v1/runbooks/requests/{out_req}/approve",
+        json={"reason": "matrix"},
+    ),
+    ("runbooks_api.reject", "POST"): Sample(
+        "runbooks.approve",
+        True,
+        "/api/v1/runbooks/requests/{in_req}/reject",
+        "/api/v1/runbooks/requests/{out_req}/reject",
+        json={},
+    ),
     # Provision/harden: {in_pb}/{out_pb} are harden check runs on gd-school-1/mn-portal-1; starts are recorded below.
     ("automation.index", "GET"): Sample("automation.view", True, "/automation"),
     ("automation.start", "POST"): Sample(
