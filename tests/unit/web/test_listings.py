@@ -87,3 +87,14 @@ def test_a_new_run_appears_in_the_runs_list_at_once(client, people, store) -> No
     run_id = _run(store, "gd-school-1", "school-gd-1", RunStatus.SUCCEEDED)
     page = client.get("/runs", headers=EN).get_data(as_text=True)
     assert "(1 runs)" in page and f"/runs/{run_id}" in page
+
+
+def test_a_harden_run_page_links_to_its_per_host_view(client, people, store) -> None:
+    from controlplane.runs import create_run
+
+    with store.session() as session:
+        harden = create_run(session, kind="harden", target="gd-school-1", actor="t", site="school-gd-1").id
+        ping = create_run(session, kind="ping", target="gd-school-1", actor="t", site="school-gd-1").id
+    login_as(client, people["oncall-gd"])
+    assert f"/automation/runs/{harden}" in client.get(f"/runs/{harden}").get_data(as_text=True)
+    assert "/automation/runs/" not in client.get(f"/runs/{ping}").get_data(as_text=True)
