@@ -164,7 +164,7 @@ def me_sessions() -> Any:
     key = current_session_key()
     with state().store.session() as db:
         rows = [sessions.summary(row, key) for row in sessions.live(db, g.egov_user.id)]
-    return jsonify(rows)
+    return jsonify({"items": rows})
 
 
 @bp.post("/me/sessions/end")

@@ -39,7 +39,7 @@ def test_ending_other_sessions_keeps_this_one_and_is_audited(app, people, store)
 
     laptop, csrf = _logged_in_by_form(app, "oncall-gd")
     phone, _ = _logged_in_by_form(app, "oncall-gd")
-    listed = laptop.get("/api/v1/me/sessions").json
+    listed = laptop.get("/api/v1/me/sessions").json["items"]
     assert len(listed) == 2 and sum(item["current"] for item in listed) == 1
     assert "key_hash" not in listed[0]
     answer = laptop.post("/profile/sessions/end-others", data={"csrf_token": csrf})
@@ -52,9 +52,7 @@ def test_ending_other_sessions_keeps_this_one_and_is_audited(app, people, store)
 def test_an_admin_ends_every_session_of_a_user_in_scope(app, client, people, store) -> None:
     victim, _ = _logged_in_by_form(app, "auditor-gd")
     token = token_for(app, people["root"])
-    answer = client.post(
-        "/api/v1/users/auditor-gd/sessions/end", headers={"Authorization": f"Bearer {token}"}
-    )
+    answer = client.post("/api/v1/users/auditor-gd/sessions/end", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200 and answer.json == {"ended": 1}
     assert victim.get("/").status_code == 302
 
@@ -118,3 +116,29 @@ def test_last_seen_is_written_at_most_once_a_minute(app, people, store) -> None:
     assert client.get("/api/v1/me").status_code == 200
     with store.session() as db:
         assert db.query(WebSession).one().last_seen_at == touched
+
+
+def test_the_sessions_api_answers_match_the_openapi_document(app, people) -> None:
+    from jsonschema import Draft202012Validator
+
+    client, _ = _logged_in_by_form(app, "oncall-gd")
+    doc = client.get("/api/v1/openapi.json").get_json()
+
+    def check(path: str, method: str, body: object) -> None:
+        schema = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        errors = list(Draft202012Validator({**schema, "components": doc["components"]}).iter_errors(body))
+        assert not errors, (path, [error.message for error in errors])
+
+    listed = client.get("/api/v1/me/sessions").get_json()
+    assert listed["items"]
+    check("/api/v1/me/sessions", "get", listed)
+    check(
+        "/api/v1/me/sessions/end",
+        "post",
+        client.post("/api/v1/me/sessions/end", json={}, headers={"X-CSRF-Token": _csrf_of(client)}).get_json(),
+    )
+
+
+def _csrf_of(client) -> str:
+    with client.session_transaction() as data:
+        return data["csrf"]
