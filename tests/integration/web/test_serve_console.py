@@ -91,6 +91,26 @@ def login(session: requests.Session, url: str, **kwargs: object) -> requests.Res
     )
 
 
+def start_ping(session: requests.Session, url: str, host: str = "gd-school-1") -> str:
+    """Start a harmless run on ``host`` through the host page's form; return the run page's path."""
+    page = session.get(f"{url}/hosts/{host}", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    started = session.post(
+        f"{url}/runs/new",
+        data={"kind": "ping", "host": host, "csrf_token": token},
+        allow_redirects=False,
+        timeout=10,
+    )
+    return started.headers["Location"]
+
+
+def stream_lines(session: requests.Session, url: str, run_path: str) -> list[str]:
+    """Follow a run's event stream to its end; return its data lines."""
+    with session.get(f"{url}{run_path}/stream", stream=True, timeout=30) as stream:
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        return [raw for raw in stream.iter_lines(decode_unicode=True) if raw.startswith("data: ")]
+
+
 def test_serve_logs_in_streams_a_run_and_stops_on_sigterm(site: Path) -> None:
     process, url = start_console(site)
     try:
@@ -98,30 +118,11 @@ def test_serve_logs_in_streams_a_run_and_stops_on_sigterm(site: Path) -> None:
         session = requests.Session()
         response = login(session, url, timeout=10)
         assert response.status_code == 302 and "HttpOnly" in response.headers["Set-Cookie"]
-        page = session.get(f"{url}/hosts/gd-school-1", timeout=10).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        started = session.post(
-            f"{url}/runs/new",
-            data={"kind": "ping", "host": "gd-school-1", "csrf_token": token},
-            allow_redirects=False,
-            timeout=10,
-        )
-        run_path = started.headers["Location"]
-        lines = []
-        with session.get(f"{url}{run_path}/stream", stream=True, timeout=30) as stream:
-            assert stream.headers["Content-Type"].startswith("text/event-stream")
-            for raw in stream.iter_lines(decode_unicode=True):
-                if raw.startswith("data: "):
-                    lines.append(raw)
+        lines = stream_lines(session, url, start_ping(session, url))
         assert len(lines) == 11 and '"status": "succeeded"' in lines[-1]
         assert requests.get(f"{url}/metrics", timeout=10).status_code == 200  # loopback: open
         # A second run is still going when SIGTERM arrives: it ends interrupted.
-        session.post(
-            f"{url}/runs/new",
-            data={"kind": "ping", "host": "gd-edu-1", "csrf_token": token},
-            allow_redirects=False,
-            timeout=10,
-        )
+        start_ping(session, url, "gd-edu-1")
     finally:
         code, stderr = stop_console(process)
     assert code == 0, stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,7 +11,13 @@ from pathlib import Path
 
 import requests
 
-from tests.integration.web.test_serve_console import egov, login, site  # noqa: F401 - site is a fixture
+from tests.integration.web.test_serve_console import (  # noqa: F401 - site is a fixture
+    egov,
+    login,
+    site,
+    start_ping,
+    stream_lines,
+)
 
 
 def _children(pid: int) -> list[int]:
@@ -61,17 +66,7 @@ def test_three_workers_serve_one_session_and_stop_together(site: Path) -> None: 
         # A new connection each time, so the kernel hands them to different processes.
         answers = [session.get(f"{url}/api/v1/me", headers={"Connection": "close"}, timeout=10) for _ in range(30)]
         assert {a.status_code for a in answers} == {200} and answers[-1].json()["name"] == "ops1"
-        page = session.get(f"{url}/hosts/gd-school-1", timeout=10).text
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        started = session.post(
-            f"{url}/runs/new",
-            data={"kind": "ping", "host": "gd-school-1", "csrf_token": token},
-            allow_redirects=False,
-            timeout=10,
-        )
-        run_path = started.headers["Location"]
-        with session.get(f"{url}{run_path}/stream", stream=True, timeout=30) as stream:
-            lines = [raw for raw in stream.iter_lines(decode_unicode=True) if raw.startswith("data: ")]
+        lines = stream_lines(session, url, start_ping(session, url))
         assert '"status": "succeeded"' in lines[-1]
     finally:
         process.send_signal(signal.SIGTERM)
