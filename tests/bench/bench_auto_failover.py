@@ -1,7 +1,7 @@
 """The full automatic path: fault injection on the primary portal → alert → failover-portal → the VIP answers.
 
 Run as root with the lab up: ``.venv/bin/python tests/bench/bench_auto_failover.py``
-(``EGOV_RUNBOOK_LAB_CONFIG=PATH/egov.yml`` names the lab's configuration;
+(``EGOV_LAB_CONFIG=PATH/egov.yml`` names the lab's configuration;
 default: the shared test lab's, ``/tmp/egov-test-lab/egov.yml``).
 
 It sets up the test portal on both portal nodes (tests/integration/runbook/
@@ -118,7 +118,7 @@ def main() -> int:
     from controlplane.errors import EgovError
     from tests.integration.runbook.conftest import make_site, portal_service
 
-    config_path = Path(os.environ.get("EGOV_RUNBOOK_LAB_CONFIG", "/tmp/egov-test-lab/egov.yml"))
+    config_path = Path(os.environ.get("EGOV_LAB_CONFIG", "/tmp/egov-test-lab/egov.yml"))
     if not config_path.exists():
         print(f"bench_auto_failover: no lab configuration at {config_path}: run `egov lab up` first", file=sys.stderr)
         return 2

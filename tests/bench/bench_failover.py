@@ -1,7 +1,7 @@
 """Client-visible outage of the portal during ``failover-portal``, seen through the VIP.
 
 Run as root with the lab up: ``.venv/bin/python tests/bench/bench_failover.py``
-(``EGOV_RUNBOOK_LAB_CONFIG=PATH/egov.yml`` names the lab's configuration;
+(``EGOV_LAB_CONFIG=PATH/egov.yml`` names the lab's configuration;
 default: the shared test lab's, ``/tmp/egov-test-lab/egov.yml``). It sets up
 the test portal (see tests/integration/runbook/conftest.py), then, ROUNDS
 times, drills ``failover-portal`` while an independent HTTP poller asks the
@@ -54,7 +54,7 @@ def main() -> int:
     from tests.integration.runbook.conftest import VIP, http_body, make_site, portal_service
     from tests.integration.runbook.test_portal_runbooks import execute
 
-    config_path = Path(os.environ.get("EGOV_RUNBOOK_LAB_CONFIG", "/tmp/egov-test-lab/egov.yml"))
+    config_path = Path(os.environ.get("EGOV_LAB_CONFIG", "/tmp/egov-test-lab/egov.yml"))
     if not config_path.exists():
         print(f"bench_failover: no lab configuration at {config_path}: run `egov lab up` first", file=sys.stderr)
         return 2

@@ -5,6 +5,12 @@ names), so the lab is session-scoped, and a lab already up from another
 state folder is brought down only when it is a leftover of an earlier test
 run (its folder is gone or none of its hosts runs); a live lab of another
 state folder makes the session fail with a message instead of being destroyed.
+
+``EGOV_LAB_CONFIG=PATH/egov.yml`` points every lab test (and the lab
+benchmarks) at a lab that is already up, e.g. the one of ``make run``: it is
+brought up if needed (``egov lab up`` is idempotent) and never taken down.
+Every feature's lab fixture goes through :func:`lab`, so this one setting
+serves them all.
 """
 
 from __future__ import annotations
@@ -86,6 +92,14 @@ def lab() -> Iterator[Lab]:
     from controlplane.config import load_config
     from controlplane.lab import manager, names, probe
 
+    existing = os.environ.get("EGOV_LAB_CONFIG")
+    if existing:
+        started = time.monotonic()
+        first_up = run_egov(Path(existing), "lab", "up")
+        if first_up.returncode != 0:
+            pytest.fail(f"EGOV_LAB_CONFIG={existing}: `egov lab up` failed: {first_up.stderr.strip()}")
+        yield Lab(Path(existing), load_config(existing), first_up, time.monotonic() - started)
+        return
     TEST_LAB_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     users = TEST_LAB_DIR / "sessions"
     users.mkdir(exist_ok=True)
@@ -112,7 +126,10 @@ def lab() -> Iterator[Lab]:
         if alias and alias != manager.owner_tag(config.lab_dir.resolve()):
             owner = alias.removeprefix("egov-lab ")
             if not _stale_owner(owner):
-                pytest.fail(f"another lab is up on this machine ({owner}): run `egov lab down` with its config first")
+                pytest.fail(
+                    f"another lab is up on this machine ({owner}): run `egov lab down` with its config first, "
+                    "or set EGOV_LAB_CONFIG to its egov.yml to run the tests on it"
+                )
             manager.down(config)
         (users / str(os.getpid())).touch()
         started = time.monotonic()

@@ -2,7 +2,7 @@
 
 Scans only read lab hosts, so the tests get their own state (store, waivers)
 and share the lab (its hosts, management key and pinned host keys).
-``EGOV_COMPLIANCE_LAB_CONFIG=/path/egov.yml`` points the tests at a lab that
+``EGOV_LAB_CONFIG=/path/egov.yml`` (tests/integration/conftest.py) points the tests at a lab that
 is already up (a developer's), which is then neither started nor stopped.
 """
 
@@ -76,13 +76,8 @@ def compliance_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    existing = os.environ.get("EGOV_COMPLIANCE_LAB_CONFIG")
-    if existing:
-        lab_config_path = Path(existing)
-        lab_config = load_config(lab_config_path)
-    else:
-        lab = request.getfixturevalue("lab")
-        lab_config_path, lab_config = lab.config_path, lab.config
+    lab = request.getfixturevalue("lab")
+    lab_config_path, lab_config = lab.config_path, lab.config
     folder = tmp_path_factory.mktemp("compliance-site")
     config_path = folder / "egov.yml"
     data = {

@@ -103,30 +103,9 @@ def monitoring_files(folder: Path) -> None:
         (folder / f"{name}.yml").write_text(yaml.safe_dump(document), encoding="utf-8")
 
 
-@dataclass
-class RunningLab:
-    """A lab that is already up (``EGOV_MONITOR_LAB_CONFIG``), used as it is and never taken down."""
-
-    config_path: Path
-    config: Any
-
-    def egov(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "controlplane", "--config", str(self.config_path), *args],
-                              capture_output=True, text=True, check=False, timeout=timeout)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def monitored_lab(request: pytest.FixtureRequest) -> Any:
-    """The session's lab, or, with EGOV_MONITOR_LAB_CONFIG=PATH, a lab already up from that egov.yml.
-
-    The second form lets a developer run these tests while their own lab is
-    up (two labs cannot coexist); only gd-edu-1 is touched, and restored.
-    """
-    running = os.environ.get("EGOV_MONITOR_LAB_CONFIG")
-    if running:
-        from controlplane.config import load_config
-
-        return RunningLab(Path(running), load_config(running))
+    """The session's lab (or the running one EGOV_LAB_CONFIG names); only gd-edu-1 is touched, and restored."""
     return request.getfixturevalue("lab")
 
 

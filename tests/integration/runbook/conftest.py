@@ -8,7 +8,7 @@ lab service ``rb-portal``, serving an ``index.html`` naming its host and a
 is undone in ``finally``, and the VIP is put back where it was found: the lab
 is shared with other test sessions.
 
-``EGOV_RUNBOOK_LAB_CONFIG`` may name the egov.yml of a lab that is already up
+``EGOV_LAB_CONFIG`` (see tests/integration/conftest.py) may name the egov.yml of a lab that is already up
 (a developer's); otherwise the session's ``lab`` fixture brings one up.
 """
 
@@ -119,11 +119,6 @@ def lab_config(request: pytest.FixtureRequest) -> Any:
     """The Config of the lab to test against (a running developer lab, or the session lab)."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    explicit = os.environ.get("EGOV_RUNBOOK_LAB_CONFIG")
-    if explicit:
-        from controlplane.config import load_config
-
-        return load_config(explicit)
     return request.getfixturevalue("lab").config
 
 
