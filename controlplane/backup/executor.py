@@ -23,6 +23,14 @@ from controlplane.ssh import Target, remote_command
 
 LineCallback = Callable[[str, str], None]
 DEFAULT_TIMEOUT = 6 * 3600.0
+# A cancellable remote command runs in a session (and process group) of its
+# own, whose id the wrapper reports first on stderr; cancel signals restic,
+# then that whole group (its dump command, its ssh to the center) over a
+# second channel (see RemoteExecutor.stop_group).
+GROUP_WRAPPER = ("setsid", "-w", "sh", "-c", 'printf "egov-pgid %s\\n" "$$" >&2; exec "$@"', "egov-run")
+GROUP_MARK = "egov-pgid "
+# restic ends cleanly on SIGTERM (removes its lock); SIGKILL after this long.
+TERM_GRACE = 10.0
 # How long a dead connection may stay silent before we give up on it.
 IDLE_LIMIT = 120.0
 
@@ -140,7 +148,9 @@ class RemoteExecutor(Executor):
         UnreachableError/HostKeyError when the host cannot be reached.
         """
         secret_list = [s for s in secrets if s]
-        command = remote_command(argv)
+        cancellable = should_cancel is not None
+        command = remote_command([*GROUP_WRAPPER, *argv] if cancellable else list(argv))
+        group: list[int] = []
         started = time.monotonic()
         channel = self._channel()
         channel.settimeout(1.0)
@@ -160,6 +170,9 @@ class RemoteExecutor(Executor):
             buffers[stream] = rest
             for raw in complete:
                 line = execute.mask_text(raw.decode("utf-8", errors="replace").rstrip("\r"), secret_list)
+                if cancellable and stream == "err" and not group and line.startswith(GROUP_MARK):
+                    group.append(int(line[len(GROUP_MARK) :]))
+                    continue
                 collected[stream].append(line)
                 if on_line is not None:
                     on_line(line, stream)
@@ -196,6 +209,8 @@ class RemoteExecutor(Executor):
             time.sleep(0.02)
         emit("out", final=True)
         emit("err", final=True)
+        if (timed_out or cancelled) and group:
+            self.stop_group(group[0], channel)
         exit_code = -1 if (timed_out or cancelled) else channel.recv_exit_status()
         channel.close()
         return Result(
@@ -207,3 +222,34 @@ class RemoteExecutor(Executor):
             timed_out=timed_out,
             cancelled=cancelled,
         )
+
+    def stop_group(self, pgid: int, channel: Any = None) -> bool:
+        """Stop a cancelled remote command; return whether it ended within :data:`TERM_GRACE`.
+
+        Given the group id the wrapper reported (restic's own pid: the
+        wrapper's ``exec`` chain keeps it) and the command's channel. First
+        SIGTERM to restic alone, so it can remove its repository lock through
+        its still-living ssh to the center ("signal terminated received,
+        cleaning up"); when restic has ended, or after the grace time, SIGKILL
+        to whatever is left of the group (the dump command, the ssh). Never
+        raises: an unreachable host is reported as False (its sshd ends the
+        session when the connection dies; the next run unlocks stale locks).
+        """
+        if pgid <= 1:
+            return False
+        try:
+            self.pool.run(self.target, ["kill", "-TERM", "--", str(pgid)], timeout=30)
+            ended = False
+            deadline = time.monotonic() + TERM_GRACE
+            while time.monotonic() < deadline:
+                if channel is not None and channel.exit_status_ready():
+                    ended = True
+                    break
+                if self.pool.run(self.target, ["kill", "-0", "--", str(pgid)], timeout=30).exit_code != 0:
+                    ended = True
+                    break
+                time.sleep(0.3)
+            self.pool.run(self.target, ["kill", "-KILL", "--", f"-{pgid}"], timeout=30)
+            return ended
+        except Exception:  # best effort: the caller already reports the cancel
+            return False

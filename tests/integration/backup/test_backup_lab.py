@@ -370,3 +370,71 @@ def test_a_scheduled_job_runs_a_backup_from_the_persisted_scheduler(bk: BackupLa
     finally:
         stop_scheduler(scheduler)
     assert run is not None and run.status == "succeeded" and run.actor == "scheduler", run and run.summary
+
+
+def _restics_of(bk: BackupLab, host: str, dataset: str) -> list[str]:
+    """Command lines of the host's processes that work on a dataset's repository (restic, its ssh, its dump)."""
+    program = (
+        "import os, sys\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit() and int(pid) != os.getpid():\n"
+        "        try: line = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+        "        except OSError: continue\n"
+        "        if sys.argv[1] in line and 'python3' not in line: print(pid, line)\n"
+    )
+    found = bk.sh(host, ["python3", "-c", program, dataset])
+    return [line for line in found.stdout.splitlines() if line.strip()]
+
+
+def test_cancelling_a_backup_stops_restic_and_its_dump_on_the_host_and_the_next_run_succeeds(bk: BackupLab) -> None:
+    from controlplane.runs import request_cancel
+
+    dataset = bk.name("slow")
+    target = bk.ctx.target(dataset, "mn-db-1")
+    if not bk.ctx.vault.exists(target.password_secret):  # run alone: the repository must exist first
+        assert engine.backup(bk.ctx, target).ok
+
+    def backing_up() -> bool:
+        return any(" backup " in line for line in _restics_of(bk, "mn-db-1", dataset))
+
+    def locks() -> set[str]:
+        listed = bk.restic_on_center("ministry", "mn-db-1", dataset, "list", "locks", "--no-lock")
+        assert listed.exit_code == 0, listed.stderr
+        return set(listed.stdout.split())
+
+    # Earlier tests (the center cut off mid-backup) may leave stale locks: only new ones count.
+    stale = locks()
+    outcome: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: outcome.update(result=engine.backup(bk.ctx, target)))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not backing_up() and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert backing_up(), "the backup was not seen running"
+        time.sleep(3)  # well inside the 20 s dump
+        with bk.ctx.store.session() as session:
+            run = session.scalars(select(Run).where(Run.target == f"{dataset}@mn-db-1", Run.status == "running")).one()
+            request_cancel(session, run.id)
+        cancelled_at = time.monotonic()
+    finally:
+        worker.join(timeout=120)
+    result = outcome["result"]
+    assert result.status == "cancelled", result.message
+    assert time.monotonic() - cancelled_at < 20
+    # Nothing of that backup is left on the host: restic, its dump command and its ssh to the center are gone.
+    assert wait_until_empty(lambda: _restics_of(bk, "mn-db-1", dataset)) == []
+    # restic was stopped by a signal it handles (SIGTERM), not cut off: it removed its own lock.
+    assert locks() - stale == set()
+    after = engine.backup(bk.ctx, target)
+    assert after.status == "succeeded", after.message
+
+
+def wait_until_empty(probe: Any, timeout: float = 15.0) -> Any:
+    """Poll ``probe`` until it returns something empty (or the time is up); return its last value."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while value and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = probe()
+    return value
