@@ -92,3 +92,25 @@ def test_the_schedule_lists_backup_check_prune_and_drill_jobs(cli: Any) -> None:
     result = cli("backup", "schedule")
     assert result.exit_code == 0, result.output
     assert "backup:backup:oa-data:mn-oa-1" in result.output and "backup:drill:edu-db:mn-db-1" in result.output
+
+
+def test_the_center_command_shows_switches_and_switches_back_and_copies_pause_while_failed_over(cli: Any) -> None:
+    shown = cli("backup", "center")
+    assert shown.exit_code == 0 and "active backup center: primary (bc-backup-1)" in shown.output
+    switched = cli("backup", "center", "secondary", "--yes")
+    assert switched.exit_code == 0 and "now go to the secondary center (was primary)" in switched.output
+    listed = cli("backup", "list")
+    assert "FAILED OVER" in listed.output and "dr-backup-1" in listed.output
+    copied = cli("backup", "copy", "oa-data", "--host", "mn-oa-1")
+    assert isinstance(copied.exception, BadInputError)  # the CLI's handler turns it into exit 2
+    assert "copies run from the primary only" in copied.exception.message
+    back = cli("backup", "center", "primary", "--yes")
+    assert back.exit_code == 0 and "(was secondary)" in back.output
+    assert "active backup center: primary" in cli("backup", "center").output
+    refused = cli("backup", "center", "tertiary")
+    assert refused.exit_code == 2
+
+
+def test_a_copy_of_a_unit_never_backed_up_is_bad_input_before_anything_connects(cli: Any) -> None:
+    result = cli("backup", "copy", "oa-data", "--host", "mn-oa-1")
+    assert isinstance(result.exception, BadInputError) and "never backed up" in result.exception.message
