@@ -156,3 +156,20 @@ def _inventory() -> Any:
     from controlplane.inventory import load_inventory
 
     return load_inventory(REPO / "inventory" / "lab.yml")
+
+
+def test_the_metrics_export_the_copy_outcome_and_the_newest_off_site_snapshot(store: Any) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from controlplane.backup.metrics import BackupCollector
+
+    newest = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    record_copy(store, dataset="oa-data", host="mn-oa-1", site="ministry", status="succeeded", newest=newest)
+    record_copy(store, dataset="oa-data", host="gd-edu-1", site="province-gd", status="failed", newest=None)
+    registry = CollectorRegistry()
+    registry.register(BackupCollector(store))
+    text = generate_latest(registry).decode()
+    labels = 'dataset="oa-data",host="mn-oa-1",site="ministry"'
+    assert f"egov_backup_offsite_newest_snapshot_timestamp_seconds{{{labels}}} 1.767323045e+09" in text
+    assert f"egov_backup_last_copy_success{{{labels}}} 1.0" in text
+    assert 'egov_backup_last_copy_success{dataset="oa-data",host="gd-edu-1",site="province-gd"} 0.0' in text
