@@ -1,9 +1,9 @@
 """A backup set-up on the real lab: its own store, vault and policies, the lab's hosts.
 
 The session's ``lab`` fixture brings the lab up. For development against a
-lab that is already up under another state folder, ``EGOV_BACKUP_LAB_CONFIG``
-may name that lab's egov.yml instead (the lab is then used, never brought up
-or down).
+lab that is already up under another state folder, ``EGOV_LAB_CONFIG``
+names that lab's egov.yml (the shared fixture then uses it, never brings it
+down).
 
 Each module gets fresh dataset names (``it-files-<token>`` ...), so
 repositories of earlier sessions never interfere, and removes its
@@ -162,9 +162,6 @@ def _policy(token: str, data: str) -> dict[str, Any]:
 
 
 def _lab_config(request: pytest.FixtureRequest) -> Any:
-    path = os.environ.get("EGOV_BACKUP_LAB_CONFIG")
-    if path:
-        return load_config(path)
     return request.getfixturevalue("lab").config
 
 
