@@ -58,7 +58,7 @@ class Config:
     ssh_command_timeout: float
     receivers: tuple[Receiver, ...] = ()
     trusted_proxies: int = 0
-    listen_workers: int = 1
+    listen_workers: int | None = None  # None: chosen by `egov serve` (2 on two or more cores, 1 with TLS)
 
     @property
     def lab_dir(self) -> Path:
@@ -167,7 +167,7 @@ def parse_config(data: Any, source: Path) -> Config:
         tls_key=path(listen["tls_key"]) if listen.get("tls_key") else None,
         public_url=listen.get("public_url"),
         trusted_proxies=int(listen.get("trusted_proxies") or 0),
-        listen_workers=int(listen.get("workers") or 1),
+        listen_workers=int(listen["workers"]) if listen.get("workers") else None,
         ssh_user=ssh["user"],
         ssh_key_file=path(ssh["key_file"]),
         ssh_known_hosts=path(ssh["known_hosts"]),

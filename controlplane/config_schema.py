@@ -141,10 +141,9 @@ SCHEMA: dict[str, Any] = {
                     "type": "integer",
                     "minimum": 1,
                     "maximum": 32,
-                    "default": 1,
                     "description": (
                         "Console processes (plain HTTP only). One process serves with threads that share one "
-                        "core; on a busy console use about one per core."
+                        "core. Default: 2 on a machine with two or more cores (1 with TLS)."
                     ),
                 },
                 "trusted_proxies": {

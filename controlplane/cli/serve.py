@@ -16,7 +16,7 @@ from controlplane.cli import Context, pass_context
 @click.option(
     "--workers",
     type=click.IntRange(1, 32),
-    help="Processes serving the console (default: listen.workers, 1; more than one needs plain HTTP).",
+    help="Processes serving the console (default: listen.workers, else 2 on two or more cores and 1 with TLS).",
 )
 @pass_context
 def serve(context: Context, host: str | None, port: int | None, threads: int, workers: int | None) -> None:

