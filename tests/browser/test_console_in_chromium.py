@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import Authenticator, Browser, Console, log_in, screenshot
+from tests.browser.fixtures import Authenticator, Browser, Console, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,7 @@
 """The provision/harden run page in chromium: per-host counters update live from the store.
 
 A real ``egov serve`` and Debian's chromium (the browser suite's fixtures,
-tests/browser/conftest.py). The run is a harden run row made by this test
+tests/browser/fixtures.py). The run is a harden run row made by this test
 process, and its per-host task results are written into the console's store
 as the engine writes them while ansible runs; the page (static/automation.js,
 no inline script) must show each change without a reload, then the final
@@ -18,22 +18,14 @@ import pytest
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (  # noqa: F401 - fixtures used by name
-    Browser,
-    Console,
-    console,
-    log_in,
-    open_browser,
-    playwright,
-    screenshot,
-)
+from tests.browser.fixtures import Browser, Console, log_in, screenshot
 
 pytestmark = pytest.mark.browser
 HOSTS = ["gd-edu-1", "gd-school-1"]
 
 
 @pytest.fixture
-def site_store(console: Console) -> Iterator[Any]:  # noqa: F811 - the imported fixture
+def site_store(console: Console) -> Iterator[Any]:
     """The console's store, opened by this process (SQLite: the same file the console reads)."""
     from controlplane.config import load_config
     from controlplane.store import open_store
@@ -63,8 +55,8 @@ def add_result(store: Any, run_id: int, host: str, task: str, status: str) -> No
 
 
 def test_the_run_page_updates_each_hosts_counters_live_then_shows_the_recap(
-    console: Console,  # noqa: F811
-    open_browser: Callable[..., Browser],  # noqa: F811
+    console: Console,
+    open_browser: Callable[..., Browser],
     site_store: Any,
 ) -> None:
     from controlplane.automation.models import HostRunStats
