@@ -114,7 +114,11 @@ def shared_test_lab() -> Iterator[Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--config", default=None, help="egov.yml of a lab that is up (default: the shared test lab)")
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("EGOV_LAB_CONFIG"),
+        help="egov.yml of a lab that is up (default: EGOV_LAB_CONFIG, else the shared test lab)",
+    )
     parser.add_argument("--limit", default=None)
     parser.add_argument("--repeat", type=int, default=1, help="defaults/tuned pairs to run (the fastest counts)")
     args = parser.parse_args()
