@@ -11,8 +11,11 @@ and the number of queued and running runs, three index lookups). A new run,
 a run starting or a run finishing changes the version, so the next request
 recomputes at once; the time-to-live only bounds what the version cannot see
 (an inventory edit, a run moving between two final states). Concurrent misses
-of one key compute it once: the others wait for that answer (single flight),
-which is what keeps a burst of requests after a change from piling up.
+of one key compute it once (single flight): the request that finds the
+change computes the new answer, and requests arriving while it does get the
+previous answer at once (older by at most that computation), which is what
+keeps a busy network's stream of new runs from queueing every page behind
+a recomputation.
 """
 
 from __future__ import annotations
@@ -38,10 +41,16 @@ EXTENSION = "egov_view_cache"
 
 
 class ViewCache:
-    """A thread-safe map of key → (value, expiry) with single-flight computation.
+    """A thread-safe map of key → (version, value, expiry) with single-flight computation.
 
     Given a time-to-live in seconds, a maximum number of entries (the oldest
     are dropped first) and a clock (for tests).
+
+    A value is fresh while its version is the caller's and its time is not
+    up. When it is not, one caller computes the new value; callers that
+    arrive *while* that computation runs get the previous value at once
+    (stale by at most the computation's duration) instead of queueing behind
+    it, unless that value has outlived its time-to-live.
     """
 
     def __init__(
@@ -51,36 +60,41 @@ class ViewCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl, self.max_entries, self.clock = ttl, max_entries, clock
-        self._entries: OrderedDict[Hashable, tuple[Any, float]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[Hashable, Any, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stale = 0
 
-    def _fresh(self, key: Hashable) -> tuple[bool, Any]:
+    def _lookup(self, key: Hashable, version: Hashable) -> tuple[str, Any]:
+        """Return ("fresh", value), ("stale", value) for a live older version, or ("none", None)."""
         entry = self._entries.get(key)
-        if entry is not None and entry[1] > self.clock():
-            self._entries.move_to_end(key)
-            return True, entry[0]
-        return False, None
+        if entry is None or entry[2] <= self.clock():
+            return "none", None
+        self._entries.move_to_end(key)
+        return ("fresh" if entry[0] == version else "stale"), entry[1]
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
-        """Return the cached value of ``key``, or compute, keep and return it.
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T], version: Hashable = None) -> T:
+        """Return the value of ``key`` for ``version``, computing, keeping and returning it when needed.
 
         ``compute`` is called at most once at a time per key; an exception it
         raises reaches the caller and nothing is kept.
         """
         with self._lock:
-            found, value = self._fresh(key)
-            if found:
+            state, value = self._lookup(key, version)
+            if state == "fresh":
                 self.hits += 1
+                return value  # type: ignore[no-any-return]
+            if state == "stale" and key in self._computing:
+                self.stale += 1
                 return value  # type: ignore[no-any-return]
             key_lock = self._computing.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:  # another thread may have filled it while we waited
-                found, value = self._fresh(key)
-                if found:
+                state, value = self._lookup(key, version)
+                if state == "fresh":
                     self.hits += 1
                     return value  # type: ignore[no-any-return]
+                self._computing[key] = key_lock
                 self.misses += 1
             try:
                 value = compute()
@@ -88,7 +102,7 @@ class ViewCache:
                 with self._lock:
                     self._computing.pop(key, None)
             with self._lock:
-                self._entries[key] = (value, self.clock() + self.ttl)
+                self._entries[key] = (version, value, self.clock() + self.ttl)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
@@ -128,7 +142,7 @@ def cached(session: Session, key: tuple[Any, ...], compute: Callable[[], T]) -> 
     """Return ``compute()``, kept for the current runs version under ``key`` (scope, filters...)."""
     if current_app.config.get("EGOV_VIEW_CACHE_SECONDS", DEFAULT_TTL_SECONDS) <= 0:
         return compute()
-    return view_cache().get_or_compute((*key, runs_version(session)), compute)
+    return view_cache().get_or_compute(key, compute, version=runs_version(session))
 
 
 def cached_fragment(

@@ -93,3 +93,35 @@ def test_the_runs_version_changes_when_a_run_is_added_starts_and_ends(store) -> 
         ended = runs_version(session)
     assert empty == (0, 0, 0)
     assert len({empty, queued, running, ended}) == 4
+
+
+def test_while_one_caller_computes_a_new_version_the_others_get_the_previous_one_at_once() -> None:
+    cache = ViewCache(ttl=60)
+    assert cache.get_or_compute("k", lambda: "old", version=1) == "old"
+    started, release = threading.Event(), threading.Event()
+
+    def slow_new() -> str:
+        started.set()
+        release.wait(5)
+        return "new"
+
+    results: list[str] = []
+    computing = threading.Thread(target=lambda: results.append(cache.get_or_compute("k", slow_new, version=2)))
+    computing.start()
+    assert started.wait(5)
+    waited = time.perf_counter()
+    assert cache.get_or_compute("k", lambda: "never", version=2) == "old"  # not queued behind the computation
+    assert time.perf_counter() - waited < 1
+    release.set()
+    computing.join()
+    assert results == ["new"]
+    assert cache.get_or_compute("k", lambda: "never", version=2) == "new"
+    assert cache.stale == 1
+
+
+def test_a_value_past_its_time_to_live_is_never_served_stale() -> None:
+    clock = Clock()
+    cache = ViewCache(ttl=5, clock=clock)
+    cache.get_or_compute("k", lambda: "old", version=1)
+    clock.now += 6
+    assert cache.get_or_compute("k", lambda: "new", version=2) == "new"
