@@ -194,6 +194,32 @@ def manifest_for(store: Any, dataset: str, host: str, snapshot_id: str) -> dict[
         return session.scalars(query).first()
 
 
+def recent_snapshots(session: Any, dataset: str, host: str, limit: int) -> list[BackupSnapshot]:
+    """Return the newest ``limit`` snapshots our runs recorded for one unit, newest first."""
+    from sqlalchemy import select
+
+    query = (
+        select(BackupSnapshot)
+        .where(BackupSnapshot.dataset == dataset, BackupSnapshot.host == host)
+        .order_by(BackupSnapshot.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def recent_drills(session: Any, dataset: str, host: str, limit: int) -> list[BackupDrill]:
+    """Return the newest ``limit`` restore drills of one unit, newest first."""
+    from sqlalchemy import select
+
+    query = (
+        select(BackupDrill)
+        .where(BackupDrill.dataset == dataset, BackupDrill.host == host)
+        .order_by(BackupDrill.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def audit_event(
     store: Any, actor: str, action: str, target: str, outcome: str, client: str = "local", **details: Any
 ) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
-from sqlalchemy import select
 
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
@@ -39,16 +38,11 @@ def status() -> Any:
 @requires("backup.view", scoped=True)
 def snapshots(dataset: str, host: str) -> Any:
     """Snapshots of one unit made by our runs, newest first, with their figures."""
-    from controlplane.backup.models import BackupSnapshot
+    from controlplane.backup.records import recent_snapshots
 
     find_unit(policy_view(), dataset, host)
     with state().store.session() as db:
-        rows = db.scalars(
-            select(BackupSnapshot)
-            .where(BackupSnapshot.dataset == dataset, BackupSnapshot.host == host)
-            .order_by(BackupSnapshot.id.desc())
-            .limit(100)
-        ).all()
+        rows = recent_snapshots(db, dataset, host, 100)
         items = [
             {
                 "snapshot_id": r.snapshot_id,
@@ -70,16 +64,11 @@ def snapshots(dataset: str, host: str) -> Any:
 @requires("backup.view", scoped=True)
 def drills(dataset: str, host: str) -> Any:
     """Restore drills of one unit, newest first."""
-    from controlplane.backup.models import BackupDrill
+    from controlplane.backup.records import recent_drills
 
     find_unit(policy_view(), dataset, host)
     with state().store.session() as db:
-        rows = db.scalars(
-            select(BackupDrill)
-            .where(BackupDrill.dataset == dataset, BackupDrill.host == host)
-            .order_by(BackupDrill.id.desc())
-            .limit(100)
-        ).all()
+        rows = recent_drills(db, dataset, host, 100)
         items = [
             {
                 "run_id": r.run_id,

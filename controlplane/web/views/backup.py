@@ -102,7 +102,7 @@ def centers_of(view: Any) -> dict[str, Any]:
 @requires("backup.view", scoped=True)
 def detail(dataset: str, host: str) -> Any:
     """One unit: its figures, recent snapshots (as recorded by our runs), runs and drills."""
-    from controlplane.backup.models import BackupDrill, BackupSnapshot
+    from controlplane.backup import records
     from controlplane.backup.report import readiness
     from controlplane.store.models import Run
 
@@ -110,18 +110,8 @@ def detail(dataset: str, host: str) -> Any:
     unit = find_unit(view, dataset, host)
     row = next(r for r in readiness(view) if r["dataset"] == dataset and r["host"] == host)
     with state().store.session() as db:
-        snapshots = db.scalars(
-            select(BackupSnapshot)
-            .where(BackupSnapshot.dataset == dataset, BackupSnapshot.host == host)
-            .order_by(BackupSnapshot.id.desc())
-            .limit(30)
-        ).all()
-        drills = db.scalars(
-            select(BackupDrill)
-            .where(BackupDrill.dataset == dataset, BackupDrill.host == host)
-            .order_by(BackupDrill.id.desc())
-            .limit(20)
-        ).all()
+        snapshots = records.recent_snapshots(db, dataset, host, 30)
+        drills = records.recent_drills(db, dataset, host, 20)
         runs = db.scalars(select(Run).where(Run.target == f"{dataset}@{host}").order_by(Run.id.desc()).limit(20)).all()
         db.expunge_all()
     return render_template(
