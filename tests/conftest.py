@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -33,6 +34,26 @@ def write_config(folder: Path, **overrides: object) -> Path:
     path = folder / "egov.yml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
+
+
+def egov(folder: Path, *args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``egov ARGS`` for the site in ``folder`` as a user would (``python -m controlplane``); return it finished.
+
+    The site's egov.yml is named by EGOV_CONFIG, the folder is the working
+    directory, and a master key file from the caller's environment is dropped.
+    """
+    env = {**os.environ, "EGOV_CONFIG": str(folder / "egov.yml")}
+    env.pop("EGOV_MASTER_KEY_FILE", None)
+    return subprocess.run(
+        [sys.executable, "-m", "controlplane", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=folder,
+        check=False,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

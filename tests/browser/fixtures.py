@@ -26,7 +26,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.conftest import REPO, write_config
+from tests.conftest import REPO, egov, write_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -49,22 +49,6 @@ USERS: dict[str, tuple[str, list[str], str | None, str]] = {
     "auditor1": ("auditor", ["province-gd"], None, "auditor password 1"),
     "lang1": ("operator", ["province-gd"], None, "language password 1"),
 }
-
-
-def egov(site: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``egov ARGS`` for the site as a user would (``python -m controlplane``); return it finished."""
-    env = {**os.environ, "EGOV_CONFIG": str(site / "egov.yml")}
-    env.pop("EGOV_MASTER_KEY_FILE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "controlplane", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=site,
-        check=False,
-        timeout=120,
-    )
 
 
 @dataclass

@@ -18,24 +18,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import write_config
+from tests.conftest import egov, write_config
 
 PASSWORD = "operator password 1"
-
-
-def egov(site: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EGOV_CONFIG": str(site / "egov.yml")}
-    env.pop("EGOV_MASTER_KEY_FILE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "controlplane", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=site,
-        check=False,
-        timeout=120,
-    )
 
 
 def start_console(site: Path) -> tuple[subprocess.Popen[str], str]:

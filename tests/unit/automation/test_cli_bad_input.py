@@ -8,15 +8,14 @@ is refused before ansible starts.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO, write_config
+from tests.conftest import egov as run_egov_in
 
 
 def folders(**changes: str) -> dict[str, str]:
@@ -32,16 +31,7 @@ def folders(**changes: str) -> dict[str, str]:
 
 
 def egov(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EGOV_CONFIG": str(folder / "egov.yml")}
-    return subprocess.run(
-        [sys.executable, "-m", "controlplane", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=folder,
-        check=False,
-        timeout=180,
-    )
+    return run_egov_in(folder, *args, timeout=180)
 
 
 def site(folder: Path, **changes: str) -> Path:

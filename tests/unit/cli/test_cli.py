@@ -10,22 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import write_config
-
-
-def egov(folder: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "EGOV_CONFIG": str(folder / "egov.yml")}
-    env.pop("EGOV_MASTER_KEY_FILE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "controlplane", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=folder,
-        check=False,
-        timeout=120,
-    )
+from tests.conftest import egov, write_config
 
 
 @pytest.fixture
