@@ -79,14 +79,6 @@ def visible_hosts(inventory: Inventory, scope: Scope) -> list[Host]:
     return list(hosts)
 
 
-def recent_runs(session: Session, scope: Scope, limit: int = RECENT_RUNS) -> list[Run]:
-    """Return the newest runs the scope covers, newest first."""
-    query = select(Run).order_by(Run.id.desc()).limit(limit)
-    if not scope.all_sites:
-        query = query.where(Run.site.in_(sorted(scope.sites)))
-    return list(session.scalars(query))
-
-
 def _target_resolver(hosts: list[Host]) -> Any:
     """Return a function: run target -> names of the hosts it selects (same result as host_matches).
 
@@ -122,18 +114,6 @@ def _target_resolver(hosts: list[Host]) -> Any:
     return resolve
 
 
-def latest_run_per_host(hosts: list[Host], runs: list[Run]) -> dict[str, Run]:
-    """Map each host name to the newest run (of ``runs``, newest first) that touched it."""
-    latest: dict[str, Run] = {}
-    resolve = _target_resolver(hosts)
-    for run in runs:
-        for name in resolve(run.target):
-            latest.setdefault(name, run)
-        if len(latest) == len(hosts):
-            break
-    return latest
-
-
 @dataclass(frozen=True)
 class LatestRun:
     """What a listing shows of a host's latest run: its id, kind and status."""
@@ -146,8 +126,8 @@ class LatestRun:
 def latest_states(session: Session, scope: Scope, hosts: list[Host], limit: int = RECENT_RUNS) -> dict[str, LatestRun]:
     """Map each of ``hosts`` to id, kind and status of the newest recent run in scope that touched it.
 
-    Same choice of run as ``latest_run_per_host(hosts, recent_runs(...))``,
-    reading four columns instead of whole rows.
+    Only the RECENT_RUNS newest runs are looked at, reading four columns
+    instead of whole rows.
     """
     if not hosts:
         return {}
@@ -170,8 +150,8 @@ def latest_states(session: Session, scope: Scope, hosts: list[Host], limit: int 
 def latest_runs(session: Session, scope: Scope, hosts: list[Host], limit: int = RECENT_RUNS) -> dict[str, Run]:
     """Map each of ``hosts`` to the newest of the scope's recent runs that touched it (whole rows).
 
-    Same answer as ``latest_run_per_host(hosts, recent_runs(...))``; only the
-    rows that are some host's latest run are loaded.
+    Same choice as :func:`latest_states`; only the rows that are some host's
+    latest run are loaded.
     """
     latest_id = {name: state.id for name, state in latest_states(session, scope, hosts, limit).items()}
     wanted = sorted(set(latest_id.values()))

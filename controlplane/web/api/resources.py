@@ -49,7 +49,7 @@ def hosts() -> Any:
     inventory = state().inventory
     visible = queries.visible_hosts(inventory, scope)
     with state().store.session() as db:
-        latest = queries.latest_run_per_host(visible, queries.recent_runs(db, scope))
+        latest = queries.latest_runs(db, scope, visible)
     items = [
         {**queries.host_dict(h), "last_run": latest[h.name].as_dict() if h.name in latest else None} for h in visible
     ]
