@@ -166,8 +166,8 @@ def slow_site(site: RunbookSite) -> RunbookSite:
     return site
 
 
-def _journal_status(site: RunbookSite, name: str) -> str | None:
-    """The status of the newest journal entry called ``name`` (read straight from the store)."""
+def _journal_entry(site: RunbookSite, name: str) -> tuple[str, str] | None:
+    """(status, output) of the newest journal entry called ``name`` (read straight from the store)."""
     from sqlalchemy import select
 
     from controlplane.runbook.models import JournalEntry
@@ -179,11 +179,17 @@ def _journal_status(site: RunbookSite, name: str) -> str | None:
             entry = session.scalars(
                 select(JournalEntry).where(JournalEntry.name == name).order_by(JournalEntry.id.desc())
             ).first()
-            return entry.status if entry else None
+            return (entry.status, entry.output or "") if entry else None
     except Exception:
         return None
     finally:
         store.close()
+
+
+def _journal_status(site: RunbookSite, name: str) -> str | None:
+    """The status of the newest journal entry called ``name``."""
+    entry = _journal_entry(site, name)
+    return entry[0] if entry else None
 
 
 def _start_slow(site: RunbookSite, *extra: str) -> subprocess.Popen[str]:
@@ -200,6 +206,8 @@ def _start_slow(site: RunbookSite, *extra: str) -> subprocess.Popen[str]:
 def test_a_journal_survives_kill_9_and_the_run_shows_as_interrupted(slow_site: RunbookSite) -> None:
     process = _start_slow(slow_site)
     try:
+        # Kill only once the step's first line is in the store: that is what must survive.
+        assert wait_for(lambda: "holding the target" in (_journal_entry(slow_site, "hold") or ("", ""))[1], timeout=20)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(10)
         history = json.loads(egov(slow_site.config_path, "runbook", "history", "--json").stdout)
