@@ -36,6 +36,7 @@ MAX_STDOUT = 64 * 1024
 COMMAND_TIMEOUT = 20.0
 SEARCH_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 LAB_MARKER = "/etc/egov-lab/host.json"
+PRIVSEP_DIR = "/run/sshd"
 GLOB_CHARS = re.compile(r"[*?\[]")
 # Files whose content never leaves the host, whatever a (site) control asks
 # for: password hashes and private keys. Their mode and owner are still sent.
@@ -141,6 +142,26 @@ def host_facts():
     return facts
 
 
+def ensure_privsep_dir():
+    """Create /run/sshd (root, 0755) when it is missing, as Debian's ssh.service does before ``sshd -t``.
+
+    ``sshd -T`` refuses to print the configuration without its privilege
+    separation directory, which lives on the /run tmpfs and exists only once
+    an sshd has started since boot (systemd's ``RuntimeDirectory=sshd``). A
+    host whose sshd never ran (a fresh install, socket activation, a
+    container) would otherwise report every sshd control as an error.
+    """
+    if os.geteuid() != 0 or os.path.isdir(PRIVSEP_DIR):
+        return
+    try:
+        os.mkdir(PRIVSEP_DIR, 0o755)
+        os.chmod(PRIVSEP_DIR, 0o755)  # noqa: S103 - sshd wants exactly this: root-owned, not group/other writable
+    except FileExistsError:
+        pass
+    except OSError:
+        pass  # sshd -T then says why, and that is what the evidence reports
+
+
 def collect_sshd(value):
     """The effective sshd configuration from ``sshd -T`` (drop-ins already merged).
 
@@ -153,6 +174,7 @@ def collect_sshd(value):
     argv = [binary, "-T"]
     if isinstance(value, dict) and isinstance(value.get("config"), str):
         argv += ["-f", value["config"]]
+    ensure_privsep_dir()
     result = run(argv)
     if result["exit_code"] != 0:
         message = result["stderr"].strip() or result["stdout"].strip()

@@ -220,6 +220,28 @@ def test_a_setting_in_an_sshd_drop_in_file_wins_because_sshd_t_merges_drop_ins(t
     assert evidence["sshd"]["config"]["maxauthtries"] == ["3"]
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/sbin/sshd").exists(), reason="sshd -T needs root and sshd")
+def test_sshd_evidence_is_collected_on_a_machine_where_sshd_never_started(tmp_path: Path) -> None:
+    # /run/sshd exists only once an sshd has started since boot; an empty tmpfs
+    # over /run in a private mount namespace is exactly such a machine.
+    (tmp_path / "sshd_config").write_text("PasswordAuthentication no\nHostKey /etc/ssh/ssh_host_ed25519_key\n")
+    (tmp_path / "request.json").write_text(json.dumps({"sshd": {"config": str(tmp_path / "sshd_config")}}))
+    (tmp_path / "collector.py").write_text(collector_script())
+    inner = (
+        f"mount -t tmpfs tmpfs /run && test ! -e /run/sshd && "
+        f"{sys.executable} {tmp_path}/collector.py < {tmp_path}/request.json && stat -c %a /run/sshd >&2"
+    )
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", inner],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    evidence = parse_evidence(proc.stdout)
+    assert evidence["sshd"]["ok"], evidence["sshd"]
+    assert evidence["sshd"]["config"]["passwordauthentication"] == ["no"]
+    assert proc.stderr.strip() == "755"
+
+
 def test_a_broken_sshd_config_is_reported_with_sshd_message(tmp_path: Path) -> None:
     (tmp_path / "sshd_config").write_text("NoSuchOption yes\n")
     evidence = run_collector({"sshd": {"config": str(tmp_path / "sshd_config")}})
