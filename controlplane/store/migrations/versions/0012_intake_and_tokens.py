@@ -1,0 +1,20 @@
+"""alert intake tokens per site, bounded refusals; token lifetimes
+
+Revision ID: 0012
+Revises: 0011
+"""
+
+from __future__ import annotations
+
+revision = "0012"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass  # reserved: filled in by the change that needs it
+
+
+def downgrade() -> None:
+    pass
