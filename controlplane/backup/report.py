@@ -149,7 +149,7 @@ def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
                 row["drill_human"] = (
                     f"{'passed' if row['last_drill_passed'] else 'FAILED'} "
                     f"RPO {human_age(row['last_drill_rpo_seconds'])} "
-                    f"RTO {rto if rto is None else round(rto, 1)}s"
+                    f"RTO {'-' if rto is None else f'{round(rto, 1)}s'}"
                 )
             rows.append(row)
     return rows
