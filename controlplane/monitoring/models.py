@@ -39,7 +39,11 @@ class ProbeHistory(Base):
     """One past result; trimmed to a bounded number of rows per (check, host)."""
 
     __tablename__ = "monitor_probe_history"
-    __table_args__ = (Index("ix_monitor_probe_history_check_host_at", "check", "host", "at"),)
+    __table_args__ = (
+        Index("ix_monitor_probe_history_check_host_at", "check", "host", "at"),
+        # Retention deletes by age alone (controlplane.retention): without it every batch scans the table.
+        Index("ix_monitor_probe_history_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     check: Mapped[str] = mapped_column(String(64))
@@ -111,7 +115,10 @@ class Delivery(Base):
     """One notification in the outbox and its delivery attempts (the delivery log)."""
 
     __tablename__ = "monitor_deliveries"
-    __table_args__ = (Index("ix_monitor_deliveries_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_monitor_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_monitor_deliveries_created", "created_at"),  # retention deletes by age
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     receiver: Mapped[str] = mapped_column(String(64))
@@ -124,3 +131,58 @@ class Delivery(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+# --------------------------------------------------------------------------- Alertmanager intake
+class IntakeToken(Base):
+    """A bearer token of one site's Alertmanager: alerts outside that site's scope are refused.
+
+    Only the token's SHA-256 is stored (the clear token is shown once at
+    creation); ``prefix`` lets a person tell tokens apart.
+    """
+
+    __tablename__ = "alert_intake_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    alerts_accepted: Mapped[int] = mapped_column(Integer, default=0)
+    alerts_refused: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class IntakeRefusal(Base):
+    """How many intake requests or alerts were refused, per reason (``egov_alert_intake_refused_total``)."""
+
+    __tablename__ = "alert_intake_refusals"
+
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    last_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IntakeBucket(Base):
+    """The token bucket of one client address: each bad-token attempt takes a token, time refills them."""
+
+    __tablename__ = "alert_intake_buckets"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    refilled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class IntakeWindow(Base):
+    """Refused attempts of one (client, reason) in the current window: one audit record per window, with the count."""
+
+    __tablename__ = "alert_intake_windows"
+
+    client: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    reported: Mapped[int] = mapped_column(Integer, default=0)
