@@ -59,6 +59,11 @@ class Config:
     receivers: tuple[Receiver, ...] = ()
     trusted_proxies: int = 0
     listen_workers: int | None = None  # None: chosen by `egov serve` (2 on two or more cores, 1 with TLS)
+    token_default_days: int = 90
+    token_max_days: int = 365
+    retention_run_output_days: int = 90  # 0: keep forever (as the two below)
+    retention_delivery_days: int = 30
+    retention_probe_days: int = 14
 
     @property
     def lab_dir(self) -> Path:
@@ -110,6 +115,11 @@ def _semantic_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     listen = data.get("listen") or {}
     if isinstance(listen, dict) and bool(listen.get("tls_cert")) != bool(listen.get("tls_key")):
         problems.append(("listen", "tls_cert and tls_key must be given together"))
+    tokens = data.get("api_tokens") or {}
+    if isinstance(tokens, dict) and isinstance(tokens.get("default_days"), int):
+        ceiling = tokens.get("max_days", 365)
+        if isinstance(ceiling, int) and tokens["default_days"] > ceiling:
+            problems.append(("api_tokens.default_days", f"the default lifetime exceeds max_days ({ceiling})"))
     return problems
 
 
@@ -177,6 +187,11 @@ def parse_config(data: Any, source: Path) -> Config:
             Receiver(name=r["name"], type=r["type"], settings={k: v for k, v in r.items() if k not in ("name", "type")})
             for r in merged.get("receivers") or []
         ),
+        token_default_days=int(merged["api_tokens"]["default_days"]),
+        token_max_days=int(merged["api_tokens"]["max_days"]),
+        retention_run_output_days=int(merged["retention"]["run_output_days"]),
+        retention_delivery_days=int(merged["retention"]["delivery_days"]),
+        retention_probe_days=int(merged["retention"]["probe_days"]),
     )
 
 

@@ -191,6 +191,64 @@ SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "api_tokens": {
+            "type": "object",
+            "description": "Lifetimes of API tokens (a password change or a disabled account revokes them all).",
+            "additionalProperties": False,
+            "properties": {
+                "default_days": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3650,
+                    "default": 90,
+                    "description": "Days a token lives when its maker asks for no lifetime.",
+                },
+                "max_days": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 3650,
+                    "default": 365,
+                    "description": (
+                        "The longest lifetime anyone may ask for; a token made before tokens expired by default "
+                        "dies this many days after its creation."
+                    ),
+                },
+            },
+        },
+        "retention": {
+            "type": "object",
+            "description": (
+                "How long history is kept; `egov retention run` and a scheduled job delete what is older "
+                "(in small batches). 0 keeps it forever."
+            ),
+            "additionalProperties": False,
+            "properties": {
+                "run_output_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 90,
+                    "description": (
+                        "Days the output lines of a finished run are kept; the run itself stays, marked "
+                        "'output purged'."
+                    ),
+                },
+                "delivery_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 30,
+                    "description": "Days the alert delivery log keeps sent and failed notifications (pending ones stay).",
+                },
+                "probe_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 14,
+                    "description": "Days of probe history (the latest result of every check stays).",
+                },
+            },
+        },
         "receivers": {
             "type": "array",
             "description": "Alert receivers (webhook, email, wecom, dingtalk).",
