@@ -48,6 +48,13 @@ REQUIREMENTS: dict[str, tuple[Callable[[dict[str, Any]], bool], str]] = {
         lambda facts: bool(facts.get("systemd")),
         "host runs without systemd (lab or container host)",
     ),
+    # A lab host's programs are the machine's (its root is an overlay over /) and it has no
+    # route to a package mirror: harden's apt tasks are skipped there (harden_*_install).
+    "own_packages": (
+        lambda facts: not facts.get("lab"),
+        "lab host: its programs are the machine's (an overlay over /) and it installs no package; "
+        "harden installs this one with apt on a server",
+    ),
 }
 
 

@@ -13,7 +13,7 @@ SEVERITIES = ("critical", "high", "medium", "low")
 STATUSES = ("pass", "fail", "error", "not_applicable", "waived")
 
 # Conditions a lab host cannot meet; see evaluate.REQUIREMENTS for the reasons.
-REQUIREMENTS = ("kernel_wide", "systemd")
+REQUIREMENTS = ("kernel_wide", "systemd", "own_packages")
 
 _STRINGS = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
 _SCALAR = {"type": ["string", "integer", "number", "boolean"]}

@@ -86,6 +86,33 @@ def test_a_lab_host_never_passes_a_kernel_wide_control_it_cannot_set(catalog: Ca
     assert {r.status for r in results if r.control_id in kernel_wide} == {"not_applicable"}
 
 
+# The controls whose fix is a package harden installs with apt (harden_auth, harden_audit, harden_updates).
+PACKAGE_CONTROLS = (
+    "audit.auditd-installed",
+    "logging.rsyslog-installed",
+    "updates.unattended-upgrades-installed",
+    "password.pwquality-enabled",
+    "password.minlen",
+    "password.minclass",
+)
+
+
+def test_a_lab_host_reports_the_packages_it_cannot_install_as_not_applicable_with_the_reason(catalog: Catalog) -> None:
+    evidence = recorded("lab_host")
+    # A lab host on a machine without auditd, rsyslog, unattended-upgrades and libpam-pwquality.
+    fresh = recorded("fresh_host")
+    for name in ("auditd", "rsyslog", "unattended-upgrades", "libpam-pwquality"):
+        evidence["packages"][name] = {"installed": False, "status": "not-installed", "version": None}
+    evidence["texts"]["/etc/pam.d/common-password"] = fresh["texts"]["/etc/pam.d/common-password"]
+    by_id = {r.control_id: r for r in evaluate_host(catalog, evidence, SCHOOL, SCAN_TIME)}
+    for control_id in PACKAGE_CONTROLS:
+        assert by_id[control_id].status == "not_applicable", control_id
+        assert "installs no package" in by_id[control_id].message, control_id
+    # On a server the same controls are assessed: a fresh one fails them.
+    server = statuses(evaluate_host(catalog, recorded("fresh_host"), PORTAL, SCAN_TIME))
+    assert {server[control_id] for control_id in PACKAGE_CONTROLS} == {"fail"}
+
+
 def test_a_read_only_proc_sys_kernel_marks_a_shared_kernel_even_without_the_lab_marker() -> None:
     assert shared_kernel({"lab": False, "euid": 0, "kernel_writable": False})
     assert not shared_kernel({"lab": False, "euid": 0, "kernel_writable": True})
