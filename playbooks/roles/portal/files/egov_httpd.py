@@ -4,7 +4,7 @@
 Managed by the EduGov control plane (provision.yml). Runs in the foreground
 (the lab's init or systemd supervises it) as an unprivileged account.
 
-    egov_httpd.py --port 80 --root /srv/egov/www --name portal
+    egov_httpd.py --port 80 --root /srv/portal --name portal
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--bind", default="0.0.0.0")  # noqa: S104 - a server; the firewall filters
-    parser.add_argument("--root", default="/srv/egov/www")
+    parser.add_argument("--root", default="/srv/portal")
     parser.add_argument("--name", default="web")
     args = parser.parse_args()
     Handler.service_name = args.name
