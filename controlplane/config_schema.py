@@ -238,7 +238,7 @@ SCHEMA: dict[str, Any] = {
                     "minimum": 0,
                     "maximum": 36500,
                     "default": 30,
-                    "description": "Days the alert delivery log keeps sent and failed notifications (pending ones stay).",
+                    "description": "Days the alert delivery log keeps sent and failed notifications (pending stay).",
                 },
                 "probe_days": {
                     "type": "integer",

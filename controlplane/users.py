@@ -6,10 +6,11 @@ nothing imports Flask.
 
 Passwords are hashed with scrypt (n=2**14, r=8, p=1, 16-byte random salt)
 and stored as ``scrypt$n$r$p$salt_b64$hash_b64``. API tokens look like
-``egov_<prefix>_<secret>``; only their SHA-256 is stored. TOTP secrets live
-in the vault as ``user.<id>.totp`` (a pending enrolment as
-``user.<id>.totp_pending``); the last accepted time step is kept so a code
-cannot be replayed.
+``egov_<prefix>_<secret>``; only their SHA-256 is stored. Every token
+expires: DEFAULT_TOKEN_DAYS unless asked otherwise, never beyond
+MAX_TOKEN_DAYS (both set in egov.yml's ``api_tokens``), and a password change
+or a disabled account revokes them all. TOTP lives in :mod:`controlplane.totp`
+(its functions are reachable here too, as ``users.verify_totp`` and so on).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from controlplane.errors import BadInputError
-from controlplane.store.models import ApiToken, LoginThrottle, Setting, User, utcnow
+from controlplane.store.models import ApiToken, LoginThrottle, User, utcnow
 
 ROLES: tuple[str, ...] = ("admin", "operator", "oncall", "security_officer", "auditor")
 LANGUAGES: tuple[str, ...] = ("en", "zh_CN")
@@ -54,9 +55,9 @@ ADDRESS_THROTTLE_LIMIT = 20
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_LOCK = dt.timedelta(minutes=15)
 
-TOTP_DIGITS = 6
-TOTP_INTERVAL = 30
-TOTP_ISSUER = "EduGov"
+# API token lifetimes (days): the default when none is asked for, and the most anyone may ask for.
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 365
 
 
 class AuthError(BadInputError):
@@ -244,16 +245,23 @@ def create_user(
     return user
 
 
-def set_password(session: Session, user: User, new_password: str) -> None:
-    """Replace a user's password (validated); every older session becomes invalid."""
+def set_password(session: Session, user: User, new_password: str) -> int:
+    """Replace a user's password (validated); every older session becomes invalid, every API token is revoked.
+
+    A token is as good as the password it was made under: whoever changes a
+    password because it leaked must not leave the thief's tokens working.
+    Returns how many tokens were revoked (callers tell the user).
+    """
     check_new_password(new_password)
     user.password_hash = hash_password(new_password)
     user.password_changed_at = utcnow()
+    revoked = revoke_all_tokens(session, user)
     session.flush()
+    return revoked
 
 
-def change_password(session: Session, user: User, old_password: str, new_password: str) -> None:
-    """Change a password when the old one is right.
+def change_password(session: Session, user: User, old_password: str, new_password: str) -> int:
+    """Change a password when the old one is right; return how many API tokens that revoked.
 
     Raises AuthError for a wrong old password, BadInputError for a weak new one.
     """
@@ -261,7 +269,7 @@ def change_password(session: Session, user: User, old_password: str, new_passwor
         raise AuthError("the current password is wrong")
     if old_password == new_password:
         raise BadInputError("the new password must differ from the current one")
-    set_password(session, user, new_password)
+    return set_password(session, user, new_password)
 
 
 def active_admins(session: Session) -> list[User]:
@@ -291,16 +299,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, user: User, name: str, expires_days: int | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    session: Session,
+    user: User,
+    name: str,
+    expires_days: int | None = None,
+    *,
+    default_days: int = DEFAULT_TOKEN_DAYS,
+    max_days: int = MAX_TOKEN_DAYS,
+) -> tuple[ApiToken, str]:
     """Create an API token for a user and return (row, clear token).
 
-    The clear token is returned once and never stored. Raises BadInputError
-    for a bad name or lifetime.
+    Without ``expires_days`` the token lives ``default_days``; more than
+    ``max_days`` is refused (egov.yml ``api_tokens`` sets both). The clear
+    token is returned once and never stored. Raises BadInputError for a bad
+    name or lifetime.
     """
     if not isinstance(name, str) or not TOKEN_NAME.match(name):
         raise BadInputError("a token name is 1-64 letters, digits, spaces, '.', '_' or '-'")
-    if expires_days is not None and not (1 <= expires_days <= 3650):
-        raise BadInputError("a token lifetime is 1 to 3650 days")
+    if expires_days is None:
+        expires_days = min(default_days, max_days)
+    if isinstance(expires_days, bool) or not isinstance(expires_days, int) or not (1 <= expires_days <= max_days):
+        raise BadInputError(f"a token lifetime is 1 to {max_days} days")
     prefix = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(8))
     clear = f"egov_{prefix}_{secrets.token_urlsafe(32)}"
     now = utcnow()
@@ -310,7 +330,7 @@ def create_token(session: Session, user: User, name: str, expires_days: int | No
         prefix=prefix,
         token_hash=token_hash(clear),
         created_at=now,
-        expires_at=now + dt.timedelta(days=expires_days) if expires_days else None,
+        expires_at=now + dt.timedelta(days=expires_days),
         revoked=False,
     )
     session.add(row)
@@ -318,11 +338,15 @@ def create_token(session: Session, user: User, name: str, expires_days: int | No
     return row, clear
 
 
-def authenticate_token(session: Session, clear: str, *, touch_every: float = 60.0) -> tuple[User, ApiToken] | None:
+def authenticate_token(
+    session: Session, clear: str, *, touch_every: float = 60.0, max_days: int = MAX_TOKEN_DAYS
+) -> tuple[User, ApiToken] | None:
     """Return (user, token) for a valid, unexpired, unrevoked token of an enabled user, else None.
 
-    ``last_used_at`` is refreshed at most every ``touch_every`` seconds so a
-    busy client does not turn every read into a write.
+    A token without an expiry (made before tokens had a default lifetime)
+    expires ``max_days`` after its creation. ``last_used_at`` is refreshed at
+    most every ``touch_every`` seconds so a busy client does not turn every
+    read into a write.
     """
     if not isinstance(clear, str) or not TOKEN_FORMAT.match(clear):
         return None
@@ -331,6 +355,8 @@ def authenticate_token(session: Session, clear: str, *, touch_every: float = 60.
         return None
     now = utcnow()
     if row.expires_at is not None and row.expires_at <= now:
+        return None
+    if row.expires_at is None and row.created_at + dt.timedelta(days=max_days) <= now:
         return None
     user = session.get(User, row.user_id)
     if user is None or user.disabled:
@@ -357,14 +383,19 @@ def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
 
 
 def revoke_all_tokens(session: Session, user: User) -> int:
-    """Revoke every token of a user (used when the account is disabled); return how many."""
+    """Revoke every token of a user (account disabled, password changed); return how many were live."""
     count = 0
+    now = utcnow()
     for row in list_tokens(session, user):
-        if not row.revoked:
-            row.revoked = True
-            count += 1
+        count += token_is_live(row, now)
+        row.revoked = True
     session.flush()
     return count
+
+
+def token_is_live(row: ApiToken, now: dt.datetime | None = None) -> bool:
+    """True for a token that is neither revoked nor past its expiry."""
+    return not row.revoked and (row.expires_at is None or row.expires_at > (now or utcnow()))
 
 
 def token_summary(row: ApiToken) -> dict[str, Any]:
@@ -457,117 +488,6 @@ def purge_throttle(session: Session, now: dt.datetime | None = None) -> int:
     return count
 
 
-# --------------------------------------------------------------------------- TOTP
-def totp_secret_name(user: User, pending: bool = False) -> str:
-    """Return the vault name of a user's TOTP secret (or of the pending enrolment)."""
-    return f"user.{user.id}.totp_pending" if pending else f"user.{user.id}.totp"
-
-
-def _totp(secret: str) -> Any:
-    import pyotp
-
-    return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_INTERVAL)
-
-
-def start_totp_enrolment(vault: Any, user: User) -> tuple[str, str]:
-    """Create a new pending TOTP secret for a user and return (secret, otpauth URI).
-
-    The secret is kept in the vault as pending until a code confirms it.
-    """
-    import pyotp
-
-    secret = pyotp.random_base32()
-    vault.set(totp_secret_name(user, pending=True), secret)
-    uri = _totp(secret).provisioning_uri(name=user.name, issuer_name=TOTP_ISSUER)
-    return secret, uri
-
-
-def pending_totp(vault: Any, user: User) -> tuple[str, str] | None:
-    """Return (secret, URI) of a pending enrolment, or None."""
-    name = totp_secret_name(user, pending=True)
-    if not vault.exists(name):
-        return None
-    secret = vault.get(name)
-    return secret, _totp(secret).provisioning_uri(name=user.name, issuer_name=TOTP_ISSUER)
-
-
-def _matching_step(secret: str, code: str, now: dt.datetime | None) -> int | None:
-    """Return the time step whose code equals ``code`` (one step of drift either way), or None."""
-    code = (code or "").strip().replace(" ", "")
-    if not re.fullmatch(r"\d{6}", code):
-        return None
-    moment = now or utcnow()
-    totp = _totp(secret)
-    current = int(moment.timestamp()) // TOTP_INTERVAL
-    for step in (current - 1, current, current + 1):
-        if hmac.compare_digest(totp.at(step * TOTP_INTERVAL), code):
-            return step
-    return None
-
-
-def _last_step_key(user: User) -> str:
-    return f"totp.last_step.{user.id}"
-
-
-def _replayed(session: Session, user: User, step: int) -> bool:
-    row = session.get(Setting, _last_step_key(user))
-    return row is not None and step <= int(row.value)
-
-
-def _remember_step(session: Session, user: User, step: int) -> None:
-    row = session.get(Setting, _last_step_key(user))
-    if row is None:
-        session.add(Setting(key=_last_step_key(user), value=str(step)))
-    else:
-        row.value = str(step)
-    session.flush()
-
-
-# The vault writes in its own transactions. On SQLite a second writer waits for
-# the first, so every function below does its vault work before it writes
-# anything through ``session`` (callers: do the same).
-
-
-def confirm_totp_enrolment(session: Session, vault: Any, user: User, code: str, now: dt.datetime | None = None) -> None:
-    """Turn a pending secret into the user's TOTP secret when ``code`` matches it.
-
-    Raises AuthError for a wrong or replayed code, BadInputError when nothing is pending.
-    """
-    pending = totp_secret_name(user, pending=True)
-    if not vault.exists(pending):
-        raise BadInputError("no TOTP enrolment is in progress")
-    secret = vault.get(pending)
-    step = _matching_step(secret, code, now)
-    if step is None or _replayed(session, user, step):
-        raise AuthError("the code is wrong")
-    vault.set(totp_secret_name(user), secret)
-    vault.delete(pending)
-    _remember_step(session, user, step)
-    user.totp_enabled = True
-    session.flush()
-
-
-def verify_totp(session: Session, vault: Any, user: User, code: str, now: dt.datetime | None = None) -> bool:
-    """True when ``code`` is a valid, not yet used code of the user's enrolled secret."""
-    name = totp_secret_name(user)
-    if not user.totp_enabled or not vault.exists(name):
-        return False
-    step = _matching_step(vault.get(name), code, now)
-    if step is None or _replayed(session, user, step):
-        return False
-    _remember_step(session, user, step)
-    return True
-
-
-def reset_totp(session: Session, vault: Any, user: User) -> None:
-    """Remove a user's TOTP secret (enrolled and pending); they enrol again."""
-    for name in (totp_secret_name(user), totp_secret_name(user, pending=True)):
-        if vault.exists(name):
-            vault.delete(name)
-    user.totp_enabled = False
-    session.flush()
-
-
 # --------------------------------------------------------------------------- login
 @dataclass(frozen=True)
 class LoginResult:
@@ -625,3 +545,32 @@ def login_completed(session: Session, user_id: int) -> None:
 def password_check_failed(session: Session, name: str, client: str) -> LoginResult:
     """Count a wrong current password (password change) like a failed login."""
     return second_factor_failed(session, name, client)
+
+
+# --------------------------------------------------------------------------- TOTP (controlplane.totp)
+_TOTP_NAMES = frozenset(
+    {
+        "totp_secret_name",
+        "start_totp_enrolment",
+        "pending_totp",
+        "confirm_totp_enrolment",
+        "reenrolment_open",
+        "begin_totp_reenrolment",
+        "disable_totp",
+        "verify_totp",
+        "reset_totp",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    """``users.verify_totp`` and the other TOTP functions, which live in :mod:`controlplane.totp`.
+
+    Resolved on first use, so the two modules can import each other's names
+    without an import cycle.
+    """
+    if name in _TOTP_NAMES:
+        from controlplane import totp
+
+        return getattr(totp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

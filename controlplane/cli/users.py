@@ -75,7 +75,7 @@ def add(
 @click.argument("name")
 @pass_context
 def passwd(context: Context, name: str) -> None:
-    """Set a user's password (read from stdin or a prompt); their sessions end."""
+    """Set a user's password (read from stdin or a prompt); their sessions end, their API tokens are revoked."""
     from controlplane import users as accounts
 
     password = read_secret_input(f"new password for {name}")
@@ -84,11 +84,11 @@ def passwd(context: Context, name: str) -> None:
     try:
         with store.session() as session:
             user = accounts.require_user(session, name)
-            accounts.set_password(session, user, password)
-        audit(store, "user.password", name, by="cli")
+            revoked = accounts.set_password(session, user, password)
+        audit(store, "user.password", name, by="cli", tokens_revoked=revoked)
     finally:
         store.close()
-    click.echo(f"password of {name} changed")
+    click.echo(f"password of {name} changed ({revoked} API token(s) revoked)")
 
 
 @users.command("list")

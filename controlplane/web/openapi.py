@@ -316,22 +316,29 @@ def _paths() -> dict[str, Any]:
         },
         "/api/v1/me/password": {
             "post": _op(
-                "Change the caller's password",
-                {"type": "object", "properties": {"changed": {"type": "boolean"}}},
+                "Change the caller's password (revokes every API token of the caller, this one included)",
+                {
+                    "type": "object",
+                    "properties": {"changed": {"type": "boolean"}, "tokens_revoked": {"type": "integer"}},
+                },
                 body="PasswordChange",
                 tag="me",
                 # 429: wrong current passwords count as failed logins and lock the account for a while.
                 errors=(*WRITE_ERRORS, 429),
             )
         },
-        "/api/v1/me/totp": {
-            "post": _op("Begin TOTP enrolment", _ref("TotpEnrolment"), tag="me", errors=(401, 403, 409))
-        },
+        "/api/v1/me/totp": {"post": _totp_start()},
         "/api/v1/me/totp/confirm": {
             "post": _op("Confirm TOTP enrolment", _ref("User"), body="TotpCode", tag="me", errors=WRITE_ERRORS)
         },
         "/api/v1/me/totp/disable": {
-            "post": _op("Turn TOTP off (not admins)", _ref("User"), body="TotpCode", tag="me", errors=WRITE_ERRORS)
+            "post": _op(
+                "Turn TOTP off (not admins): needs the password and a current code, throttled like logins",
+                _ref("User"),
+                body="TotpChange",
+                tag="me",
+                errors=(*WRITE_ERRORS, 429),
+            )
         },
         "/api/v1/tokens": {
             "get": _op("The caller's API tokens", _list_of("Token"), tag="me"),
@@ -486,9 +493,23 @@ def _feature_schemas() -> dict[str, Any]:
     """Request schemas the feature APIs (alerts, runbooks) declare next to their routes."""
     from controlplane.web.api.alerts import SCHEMAS as ALERT_SCHEMAS
     from controlplane.web.api.automation import SCHEMAS as AUTOMATION_SCHEMAS
+    from controlplane.web.api.me import SCHEMAS as ME_SCHEMAS
     from controlplane.web.api.runbooks import SCHEMAS as RUNBOOK_SCHEMAS
 
-    return {**ALERT_SCHEMAS, **RUNBOOK_SCHEMAS, **AUTOMATION_SCHEMAS}
+    return {**ALERT_SCHEMAS, **RUNBOOK_SCHEMAS, **AUTOMATION_SCHEMAS, **ME_SCHEMAS}
+
+
+def _totp_start() -> dict[str, Any]:
+    """``POST /me/totp``: enrol without a body; while TOTP is on, re-enrol with the password and a current code."""
+    operation = _op(
+        "Begin TOTP enrolment, or re-enrolment while TOTP is on (then send the password and a current code)",
+        _ref("TotpEnrolment"),
+        body="TotpChange",
+        tag="me",
+        errors=(400, 401, 403, 409, 413, 415, 429),
+    )
+    operation["requestBody"]["required"] = False
+    return operation
 
 
 def _compliance_paths() -> dict[str, Any]:

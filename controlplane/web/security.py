@@ -117,11 +117,16 @@ def _load_user(user_id: int, key: str | None) -> Any:
 
 
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    if not header:
+    """The bearer token of the request: None without one, "" for a ``Bearer`` header with no token.
+
+    Any other scheme (``Basic`` added by a reverse proxy that authenticates
+    to its upstream, ``Negotiate``...) is not ours and is ignored: the
+    request then authenticates by its session cookie, or stays anonymous.
+    """
+    scheme, _, value = request.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() != "bearer":
         return None
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" else ""
+    return value.strip()
 
 
 def authenticate() -> Any:
@@ -140,7 +145,7 @@ def authenticate() -> Any:
         from controlplane.users import authenticate_token
 
         with state().store.session() as db:
-            found = authenticate_token(db, token)
+            found = authenticate_token(db, token, max_days=state().config.token_max_days)
         if found is None:
             raise ApiError(401, "invalid_token", "the bearer token is invalid, expired or revoked")
         user = found[0]

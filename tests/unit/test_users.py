@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from click.testing import CliRunner
 
-from controlplane import users
+from controlplane import totp, users
 from controlplane.errors import BadInputError
 from controlplane.store.models import LoginThrottle, User, utcnow
 
@@ -114,6 +114,37 @@ def test_tokens_hash_only_expire_and_revoke(store) -> None:
         assert clear not in json.dumps(summary) and row.token_hash not in json.dumps(summary)
 
 
+def test_every_token_expires_by_default_and_none_outlives_the_maximum(store) -> None:
+    with store.session() as session:
+        user = users.create_user(session, name="li-na", role="operator", password=PASSWORD)
+        row, _clear = users.create_token(session, user, "default")
+        assert row.expires_at - row.created_at == dt.timedelta(days=users.DEFAULT_TOKEN_DAYS)
+        short, _ = users.create_token(session, user, "site default", default_days=7, max_days=30)
+        assert short.expires_at - short.created_at == dt.timedelta(days=7)
+        for days in (0, 31, True, "5"):
+            with pytest.raises(BadInputError):
+                users.create_token(session, user, "too long", days, max_days=30)  # type: ignore[arg-type]
+        # A token from before lifetimes (no expiry) dies max_days after it was made.
+        old, old_clear = users.create_token(session, user, "old")
+        old.expires_at, old.created_at = None, utcnow() - dt.timedelta(days=31)
+        assert users.authenticate_token(session, old_clear, max_days=365) is not None
+        assert users.authenticate_token(session, old_clear, max_days=30) is None
+
+
+def test_a_password_change_revokes_every_token_and_counts_the_live_ones(store) -> None:
+    with store.session() as session:
+        user = users.create_user(session, name="zhao-lei", role="operator", password=PASSWORD)
+        _row, live = users.create_token(session, user, "live")
+        expired, _ = users.create_token(session, user, "expired")
+        expired.expires_at = utcnow() - dt.timedelta(days=1)
+        revoked = users.change_password(session, user, PASSWORD, "a brand new passphrase")
+        assert revoked == 1
+        assert users.authenticate_token(session, live) is None
+        assert all(row.revoked for row in users.list_tokens(session, user))
+        with pytest.raises(users.AuthError):
+            users.change_password(session, user, "wrong", "another new passphrase")
+
+
 # --------------------------------------------------------------------------- throttling
 def test_five_failures_lock_the_user_for_fifteen_minutes_but_not_yet_the_address(store) -> None:
     now = dt.datetime(2026, 1, 1, 8, 0, tzinfo=dt.UTC)
@@ -194,6 +225,92 @@ def test_totp_enrolment_verification_replay_and_reset(store, vault) -> None:
     assert not vault.exists(f"user.{user_id}.totp")
 
 
+def _enrolled(store, vault, name: str, role: str = "oncall") -> tuple[int, str]:  # type: ignore[no-untyped-def]
+    """A user with TOTP on: (id, secret)."""
+    with store.session() as session:
+        user = users.create_user(session, name=name, role=role, password=PASSWORD)
+        user_id = user.id
+    secret = pyotp.random_base32()
+    vault.set(f"user.{user_id}.totp", secret)
+    with store.session() as session:
+        session.get(User, user_id).totp_enabled = True
+    return user_id, secret
+
+
+def test_while_totp_is_on_no_new_secret_starts_or_confirms_without_password_and_code(store, vault) -> None:
+    user_id, secret = _enrolled(store, vault, "he-ping")
+    with store.session() as session:
+        user = session.get(User, user_id)
+    with pytest.raises(BadInputError):
+        users.start_totp_enrolment(vault, user)
+    planted = pyotp.random_base32()
+    vault.set(f"user.{user_id}.totp_pending", planted)
+    with store.session() as session, pytest.raises(BadInputError):
+        users.confirm_totp_enrolment(session, vault, session.get(User, user_id), pyotp.TOTP(planted).now())
+    assert vault.get(f"user.{user_id}.totp") == secret
+    now = utcnow()
+    for password, code in (("wrong password", pyotp.TOTP(secret).at(now)), (PASSWORD, "000000")):
+        with store.session() as session:
+            result, pending = users.begin_totp_reenrolment(
+                session, vault, session.get(User, user_id), password, code, "192.0.2.1", now
+            )
+        assert result.outcome == "failed" and pending is None
+    with store.session() as session:
+        result, pending = users.begin_totp_reenrolment(
+            session, vault, session.get(User, user_id), PASSWORD, pyotp.TOTP(secret).at(now), "192.0.2.1", now
+        )
+    assert result.outcome == "ok" and pending is not None
+    with store.session() as session:
+        user = session.get(User, user_id)
+        users.confirm_totp_enrolment(session, vault, user, pyotp.TOTP(pending[0]).at(now), now)
+    assert vault.get(f"user.{user_id}.totp") == pending[0]
+    # The re-enrolment is used up: another planted secret cannot follow it in.
+    vault.set(f"user.{user_id}.totp_pending", planted)
+    with store.session() as session, pytest.raises(BadInputError):
+        users.confirm_totp_enrolment(session, vault, session.get(User, user_id), pyotp.TOTP(planted).at(now), now)
+
+
+def test_an_opened_reenrolment_closes_after_its_window(store, vault) -> None:
+    user_id, secret = _enrolled(store, vault, "ma-jun")
+    now = utcnow()
+    with store.session() as session:
+        _result, pending = users.begin_totp_reenrolment(
+            session, vault, session.get(User, user_id), PASSWORD, pyotp.TOTP(secret).at(now), "192.0.2.1", now
+        )
+    later = now + totp.REENROL_WINDOW + dt.timedelta(seconds=1)
+    with store.session() as session, pytest.raises(BadInputError):
+        user = session.get(User, user_id)
+        users.confirm_totp_enrolment(session, vault, user, pyotp.TOTP(pending[0]).at(later), later)
+
+
+def test_disabling_totp_needs_password_and_code_and_counts_failures_like_logins(store, vault) -> None:
+    user_id, secret = _enrolled(store, vault, "lu-xin")
+    now = utcnow()
+    outcomes = []
+    for _ in range(users.THROTTLE_LIMIT):
+        with store.session() as session:
+            outcomes.append(
+                users.disable_totp(session, vault, session.get(User, user_id), PASSWORD, "000000", "192.0.2.1", now)
+            )
+    assert [r.outcome for r in outcomes] == ["failed"] * users.THROTTLE_LIMIT
+    assert outcomes[-1].newly_locked == ("user:lu-xin",)
+    with store.session() as session:
+        right = users.disable_totp(
+            session, vault, session.get(User, user_id), PASSWORD, pyotp.TOTP(secret).at(now), "192.0.2.1", now
+        )
+    assert right.outcome == "locked" and vault.exists(f"user.{user_id}.totp")
+    after = now + users.THROTTLE_LOCK + dt.timedelta(seconds=1)
+    with store.session() as session:
+        ok = users.disable_totp(
+            session, vault, session.get(User, user_id), PASSWORD, pyotp.TOTP(secret).at(after), "192.0.2.1", after
+        )
+        assert ok.outcome == "ok" and not session.get(User, user_id).totp_enabled
+    assert not vault.exists(f"user.{user_id}.totp")
+    admin_id, _ = _enrolled(store, vault, "admin-zhu", role="admin")
+    with store.session() as session, pytest.raises(BadInputError):
+        users.disable_totp(session, vault, session.get(User, admin_id), PASSWORD, "000000", "192.0.2.1")
+
+
 def test_the_totp_secret_is_encrypted_at_rest(store, vault) -> None:
     from controlplane.store.models import Secret
 
@@ -221,7 +338,10 @@ def test_egov_users_add_list_passwd_disable_totp_reset(config_path, config, stor
     listed = json.loads(run_cli(config_path, "list", "--json").output)
     assert listed[0]["name"] == "zhou-jie" and listed[0]["sites"] == ["province-gd"]
     assert "password" not in json.dumps(listed) and "scrypt" not in json.dumps(listed)
-    assert run_cli(config_path, "passwd", "zhou-jie", stdin="a different long one\n").exit_code == 0
+    with store.session() as session:
+        users.create_token(session, users.get_user(session, "zhou-jie"), "laptop")
+    changed = run_cli(config_path, "passwd", "zhou-jie", stdin="a different long one\n")
+    assert changed.exit_code == 0 and "1 API token(s) revoked" in changed.output
     with store.session() as session:
         assert users.verify_password("a different long one", users.get_user(session, "zhou-jie").password_hash)
     assert run_cli(config_path, "disable", "zhou-jie").exit_code == 0

@@ -1,10 +1,17 @@
-"""API: the caller's own account: profile, password, TOTP, API tokens."""
+"""API: the caller's own account: profile, password, TOTP, API tokens.
+
+While TOTP is on, ``POST /me/totp`` (re-enrol) and ``POST /me/totp/disable``
+need ``{"password", "code"}``; wrong attempts count like failed logins (403
+``wrong_password_or_code``, 429 ``locked`` once the name or address is
+locked). A password change revokes the caller's API tokens (the calling one
+too) and answers how many.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 
 from controlplane import sessions, users
 from controlplane.errors import BadInputError
@@ -12,11 +19,45 @@ from controlplane.store.models import User
 from controlplane.web import actions
 from controlplane.web.api import bp
 from controlplane.web.errors import ApiError
-from controlplane.web.helpers import audit_event
+from controlplane.web.helpers import audit_event, client_address
 from controlplane.web.policy import ENROLMENT, requires
 from controlplane.web.security import current_session_key
 from controlplane.web.state import state
-from controlplane.web.validation import json_body
+from controlplane.web.validation import PASSWORD, json_body, validate
+
+# Request bodies of this module (merged into the OpenAPI document by controlplane.web.openapi).
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "TotpChange": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["password", "code"],
+        "properties": {"password": PASSWORD, "code": {"type": "string", "pattern": r"^[0-9]{6}$"}},
+    },
+}
+
+
+def _body(schema: str) -> dict[str, Any]:
+    """The JSON body checked against one of this module's SCHEMAS."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise ApiError(400, "invalid_json", "the body is not valid JSON")
+    validate(data, SCHEMAS[schema])
+    return data  # type: ignore[no-any-return]
+
+
+def _identity_refused(result: users.LoginResult, action: str, name: str) -> ApiError:
+    """Audit a refused password-and-code check; the error to raise (403 wrong, 429 locked)."""
+    if result.outcome == "locked":
+        audit_event(action, name, outcome="locked")
+        return ApiError(429, "locked", "too many failed attempts; try again later")
+    audit_event(action, name, outcome="failed")
+    for key in result.newly_locked:
+        audit_event("auth.lockout", key, outcome="locked", actor=name)
+    if result.newly_locked:
+        return ApiError(429, "locked", "too many failed attempts; try again later")
+    return ApiError(403, "wrong_password_or_code", "the password or the code is wrong")
 
 
 def _me(db: Any) -> User:
@@ -60,24 +101,41 @@ def me_update() -> Any:
 def me_password() -> Any:
     """Change the caller's password (needs the current one)."""
     body = json_body("PasswordChange")
+    with state().store.session() as db:
+        live = sum(1 for row in users.list_tokens(db, _me(db)) if users.token_is_live(row))
     user = actions.change_own_password(body["old_password"], body["new_password"])
     if g.egov_auth == "session":
         from controlplane.web.security import start_session
 
         start_session(user, "full")
-    return jsonify({"changed": True})
+    # Every token made under the old password is revoked, the one of this call included.
+    return jsonify({"changed": True, "tokens_revoked": live})
 
 
 @bp.post("/me/totp")
 @requires(ENROLMENT)
 def me_totp_start() -> Any:
-    """Begin TOTP enrolment: returns the secret and otpauth URI once (confirm with a code)."""
+    """Begin TOTP enrolment: returns the secret and otpauth URI once (confirm with a code).
+
+    While TOTP is on this re-enrols, and needs ``{"password", "code"}`` (409
+    ``totp_enabled`` without a body).
+    """
     with state().store.session() as db:
         user = _me(db)
-    if user.totp_enabled:
-        raise ApiError(409, "totp_enabled", "TOTP is already enabled")
-    secret, uri = users.start_totp_enrolment(state().vault, user)
-    return jsonify({"secret": secret, "otpauth_uri": uri})
+    if not user.totp_enabled:
+        secret, uri = users.start_totp_enrolment(state().vault, user)
+        return jsonify({"secret": secret, "otpauth_uri": uri})
+    if not request.content_length:
+        raise ApiError(409, "totp_enabled", "TOTP is on: re-enrol with the password and a current code")
+    body = _body("TotpChange")
+    with state().store.session() as db:
+        result, pending = users.begin_totp_reenrolment(
+            db, state().vault, _me(db), body["password"], body["code"], client_address()
+        )
+    if pending is None:
+        raise _identity_refused(result, "user.totp_reenrol", user.name)
+    audit_event("user.totp_reenrol", user.name, outcome="started")
+    return jsonify({"secret": pending[0], "otpauth_uri": pending[1]})
 
 
 @bp.post("/me/totp/confirm")
@@ -86,36 +144,33 @@ def me_totp_confirm() -> Any:
     """Finish TOTP enrolment with a current code."""
     body = json_body("TotpCode")
     vault = state().vault
+    action = "user.totp_reenrol" if g.egov_user.totp_enabled else "user.totp_enrol"
     try:
         with state().store.session() as db:
             user = _me(db)
             users.confirm_totp_enrolment(db, vault, user, body["code"])
     except users.AuthError:
-        audit_event("user.totp_enrol", g.egov_user.name, outcome="failed")
+        audit_event(action, g.egov_user.name, outcome="failed")
         raise ApiError(400, "wrong_code", "the code is wrong") from None
     except BadInputError:
-        raise ApiError(409, "no_enrolment", "no TOTP enrolment is in progress") from None
-    audit_event("user.totp_enrol", user.name)
+        raise ApiError(409, "no_enrolment", "no TOTP enrolment (or opened re-enrolment) is in progress") from None
+    audit_event(action, user.name)
     return jsonify(users.user_summary(user))
 
 
 @bp.post("/me/totp/disable")
 @requires("self.profile")
 def me_totp_disable() -> Any:
-    """Turn TOTP off with a current code (refused for admins)."""
-    body = json_body("TotpCode")
-    vault = state().vault
+    """Turn TOTP off with the password and a current code (refused for admins; throttled like logins)."""
     with state().store.session() as db:
-        user = _me(db)
-        if user.role == "admin":
+        if _me(db).role == "admin":  # whatever the body says: admins keep TOTP
             raise ApiError(409, "totp_required", "administrators must keep TOTP")
-        ok = users.verify_totp(db, vault, user, body["code"])
-    if not ok:
-        audit_event("user.totp_disable", user.name, outcome="failed")
-        raise ApiError(400, "wrong_code", "the code is wrong")
+    body = _body("TotpChange")
     with state().store.session() as db:
         user = _me(db)
-        users.reset_totp(db, vault, user)
+        result = users.disable_totp(db, state().vault, user, body["password"], body["code"], client_address())
+    if result.outcome != "ok":
+        raise _identity_refused(result, "user.totp_disable", user.name)
     audit_event("user.totp_disable", user.name)
     return jsonify(users.user_summary(user))
 
@@ -134,8 +189,12 @@ def tokens() -> Any:
 def token_create() -> Any:
     """Create an API token; the response holds the token, shown this once."""
     body = json_body("TokenCreate")
+    config = state().config
     with state().store.session() as db:
-        row, clear = users.create_token(db, _me(db), body["name"], body.get("expires_days"))
+        row, clear = users.create_token(
+            db, _me(db), body["name"], body.get("expires_days"), default_days=config.token_default_days,
+            max_days=config.token_max_days,
+        )  # fmt: skip
         data = users.token_summary(row)
     audit_event("token.create", f"token:{row.id}", name=row.name, prefix=row.prefix)
     response = jsonify({**data, "token": clear})

@@ -1,4 +1,10 @@
-"""The user's own profile: display name and language, password, TOTP, API tokens, login sessions."""
+"""The user's own profile: display name and language, password, TOTP, API tokens, login sessions.
+
+While TOTP is on, replacing the authenticator or turning it off needs the
+password and a current code, and wrong attempts count like failed logins
+(:mod:`controlplane.totp`). A password change revokes one's API tokens and
+says how many.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from controlplane.errors import BadInputError
 from controlplane.store.models import User
 from controlplane.web import actions
 from controlplane.web.errors import ApiError
-from controlplane.web.helpers import audit_event, form_text
+from controlplane.web.helpers import audit_event, client_address, form_text
 from controlplane.web.policy import ENROLMENT, requires
 from controlplane.web.security import current_session_key, start_session
 from controlplane.web.state import state
@@ -28,6 +34,18 @@ def _me() -> User:
     return user
 
 
+def _identity_refused(result: users.LoginResult, action: str, name: str) -> None:
+    """Audit and tell a refused password-and-code check (wrong, or locked by the login throttle)."""
+    if result.outcome == "locked":
+        audit_event(action, name, outcome="locked")
+        flash(_("Too many attempts. Try again later."), "error")
+        return
+    audit_event(action, name, outcome="failed")
+    for key in result.newly_locked:
+        audit_event("auth.lockout", key, outcome="locked", actor=name)
+    flash(_("Too many attempts. Try again later.") if result.newly_locked else _("Wrong password or code."), "error")
+
+
 @bp.get("/profile")
 @requires("self.profile")
 def index() -> Any:
@@ -37,7 +55,15 @@ def index() -> Any:
     with state().store.session() as db:
         tokens = users.list_tokens(db, me)
         logins = [sessions.summary(row, key) for row in sessions.live(db, me.id)]
-    return render_template("profile.html", me=me, tokens=tokens, logins=logins, languages=users.LANGUAGES)
+    config = state().config
+    return render_template(
+        "profile.html",
+        me=me,
+        tokens=tokens,
+        logins=logins,
+        languages=users.LANGUAGES,
+        token_days=(config.token_default_days, config.token_max_days),
+    )
 
 
 @bp.post("/profile")
@@ -75,6 +101,8 @@ def password() -> Any:
     if len(new) < users.MIN_PASSWORD:
         flash(_("A password needs at least %(n)d characters.", n=users.MIN_PASSWORD), "error")
         return redirect(url_for("profile.index"))
+    with state().store.session() as db:
+        live_tokens = sum(1 for row in users.list_tokens(db, _me()) if users.token_is_live(row))
     try:
         user = actions.change_own_password(old, new)
     except ApiError as error:
@@ -91,58 +119,90 @@ def password() -> Any:
     with state().store.session() as db:
         sessions.end_all(db, user.id, keep=current_session_key())
     flash(_("Password changed."), "ok")
+    # Tokens made under the old password die with it (controlplane.users.set_password).
+    if live_tokens:
+        flash(_("API tokens revoked: %(count)d.", count=live_tokens), "info")
     return redirect(url_for("profile.index"))
 
 
 @bp.route("/profile/totp", methods=["GET", "POST"])
 @requires(ENROLMENT)
 def totp_enrol() -> Any:
-    """Enrol a TOTP authenticator: show the secret and otpauth URI, then confirm a code."""
+    """Enrol a TOTP authenticator: show the secret and otpauth URI, then confirm a code.
+
+    While TOTP is on the page first asks for the password and a current code
+    (``reenrol``); only then does it show a new secret to confirm.
+    """
     me = _me()
     vault = state().vault
+    with state().store.session() as db:
+        reenrolling = me.totp_enabled and users.reenrolment_open(db, me)
     if request.method == "GET":
         if me.totp_enabled:
-            return render_template("totp_enrol.html", me=me, secret=None, uri=None)
+            pending = users.pending_totp(vault, me) if reenrolling else None
+            return render_template(
+                "totp_enrol.html", me=me, secret=pending and pending[0], uri=pending and pending[1], reenrol=True
+            )
         pending = users.pending_totp(vault, me) or users.start_totp_enrolment(vault, me)
-        return render_template("totp_enrol.html", me=me, secret=pending[0], uri=pending[1])
+        return render_template("totp_enrol.html", me=me, secret=pending[0], uri=pending[1], reenrol=False)
+    if request.form.get("reenrol"):
+        return _open_reenrolment(me)
     if request.form.get("restart"):
-        users.start_totp_enrolment(vault, me)
+        if me.totp_enabled:  # a new secret while one is enrolled only through the password and code
+            flash(_("Give your password and a current code to replace your authenticator."), "error")
+        else:
+            users.start_totp_enrolment(vault, me)
         return redirect(url_for("profile.totp_enrol"))
+    action = "user.totp_reenrol" if me.totp_enabled else "user.totp_enrol"
     try:
         with state().store.session() as db:
             user = db.get(User, me.id)
             assert user is not None  # noqa: S101
             users.confirm_totp_enrolment(db, vault, user, form_text("code", 16))
-    except BadInputError:
-        audit_event("user.totp_enrol", me.name, outcome="failed")
+    except users.AuthError:
+        audit_event(action, me.name, outcome="failed")
         flash(_("Wrong code. Check the time on your device and try again."), "error")
         return redirect(url_for("profile.totp_enrol"))
-    audit_event("user.totp_enrol", me.name)
+    except BadInputError:
+        flash(_("Give your password and a current code to replace your authenticator."), "error")
+        return redirect(url_for("profile.totp_enrol"))
+    audit_event(action, me.name)
     flash(_("Second factor enabled."), "ok")
     return redirect(url_for("profile.index"))
+
+
+def _open_reenrolment(me: User) -> Any:
+    """Check the password and current code (throttled), then start a new pending secret."""
+    password = request.form.get("password", "")[: users.MAX_PASSWORD]
+    with state().store.session() as db:
+        user = db.get(User, me.id)
+        assert user is not None  # noqa: S101
+        result, _pending = users.begin_totp_reenrolment(
+            db, state().vault, user, password, form_text("code", 16), client_address()
+        )
+    if result.outcome != "ok":
+        _identity_refused(result, "user.totp_reenrol", me.name)
+        return redirect(url_for("profile.totp_enrol"))
+    audit_event("user.totp_reenrol", me.name, outcome="started")
+    return redirect(url_for("profile.totp_enrol"))
 
 
 @bp.post("/profile/totp/disable")
 @requires("self.profile")
 def totp_disable() -> Any:
-    """Turn TOTP off (not for admins, for whom it is required); needs a current code."""
+    """Turn TOTP off (not for admins, for whom it is required); needs the password and a current code."""
     me = _me()
     if me.role == "admin":
         flash(_("Administrators must keep their second factor."), "error")
         return redirect(url_for("profile.index"))
-    vault = state().vault
+    password = request.form.get("password", "")[: users.MAX_PASSWORD]
     with state().store.session() as db:
         user = db.get(User, me.id)
         assert user is not None  # noqa: S101
-        ok = users.verify_totp(db, vault, user, form_text("code", 16))
-    if not ok:
-        audit_event("user.totp_disable", me.name, outcome="failed")
-        flash(_("Wrong code."), "error")
+        result = users.disable_totp(db, state().vault, user, password, form_text("code", 16), client_address())
+    if result.outcome != "ok":
+        _identity_refused(result, "user.totp_disable", me.name)
         return redirect(url_for("profile.index"))
-    with state().store.session() as db:
-        user = db.get(User, me.id)
-        assert user is not None  # noqa: S101
-        users.reset_totp(db, vault, user)
     audit_event("user.totp_disable", me.name)
     flash(_("Second factor disabled."), "ok")
     return redirect(url_for("profile.index"))
@@ -156,8 +216,12 @@ def token_create() -> Any:
     days_text = form_text("expires_days", 8)
     try:
         days = int(days_text) if days_text else None
+        config = state().config
         with state().store.session() as db:
-            row, clear = users.create_token(db, me, form_text("name", 64), days)
+            row, clear = users.create_token(
+                db, me, form_text("name", 64), days, default_days=config.token_default_days,
+                max_days=config.token_max_days,
+            )  # fmt: skip
     except (ValueError, BadInputError):
         flash(_("The token name or lifetime is not valid."), "error")
         return redirect(url_for("profile.index"))
