@@ -4,6 +4,8 @@
   probe now and prints a table (or JSON); ``run`` is the monitor loop in the
   foreground (probes, alerts, notifications) until SIGTERM or Ctrl-C.
 * ``egov alerts list|ack|silence|unsilence|silences|deliveries``.
+* ``egov alerts intake-token create --site S [--name N] | list | revoke ID``: the
+  per-site tokens sites' own Alertmanagers post with (the token is printed once).
 * ``egov export prometheus -o DIR`` writes a scrape config and rules file.
 """
 
@@ -278,6 +280,81 @@ def deliveries(context: Context, limit: int, as_json: bool) -> None:
         cells += [str(row["alerts"]), str(row["attempts"]), row["created_at"][:19], row["last_error"] or ""]
         table.add_row(*cells)
     console().print(table)
+
+
+@alerts.group("intake-token")
+def intake_token() -> None:
+    """Tokens the sites' own Alertmanagers post alerts with (each speaks for one site)."""
+
+
+@intake_token.command("create")
+@click.option("--site", required=True, help="The site (and the sites below it) the token may raise alerts for.")
+@click.option("--name", help="A label for people (default: '<site> alertmanager').")
+@pass_context
+def intake_token_create(context: Context, site: str, name: str | None) -> None:
+    """Make an intake token; it is printed once on stdout (only its hash is kept)."""
+    from controlplane.cli.common import audit
+    from controlplane.inventory import load_inventory
+    from controlplane.monitoring.intake_tokens import create_token
+
+    known = load_inventory(context.config.inventory).sites.keys()
+    store = open_store(context)
+    with store.session() as session:
+        row, clear = create_token(session, site, name=name, created_by=_actor(), known_sites=known)
+    audit(
+        store, "alerts.intake_token.create", f"intake-token:{row.id}", site=row.site, name=row.name, prefix=row.prefix
+    )
+    click.echo(f"intake token {row.id} for {row.site} ({row.name}); shown once, put it in the Alertmanager's "
+               "webhook http_config as a bearer token:", err=True)  # fmt: skip
+    click.echo(clear)
+
+
+@intake_token.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def intake_token_list(context: Context, include_revoked: bool, as_json: bool) -> None:
+    """Show the intake tokens (never the tokens themselves) and whether the legacy site-wide one is set."""
+    from controlplane.cli.common import open_vault
+    from controlplane.monitoring import intake_tokens
+
+    store = open_store(context)
+    with store.session() as session:
+        rows = [intake_tokens.summary(row) for row in intake_tokens.list_tokens(session, include_revoked)]
+    legacy = intake_tokens.legacy_configured(open_vault(context, store))
+    if as_json:
+        print_json({"items": rows, "legacy_token_configured": legacy})
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("id", "site", "name", "prefix", "last used (UTC)", "accepted", "refused")
+    for row in rows:
+        state = " (revoked)" if row["revoked_at"] else ""
+        cells = [str(row["id"]), row["site"], row["name"] + state, row["prefix"], (row["last_used_at"] or "")[:16]]
+        table.add_row(*(escape(cell) for cell in cells), str(row["alerts_accepted"]), str(row["alerts_refused"]))
+    console().print(table)
+    if legacy:
+        click.echo(
+            f"legacy site-wide token set (vault {intake_tokens.LEGACY_SECRET}, speaks for every site): replace it "
+            f"with per-site tokens, then `egov secrets delete {intake_tokens.LEGACY_SECRET}`"
+        )
+
+
+@intake_token.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
+@pass_context
+def intake_token_revoke(context: Context, token_id: int) -> None:
+    """Revoke an intake token: its Alertmanager's posts are refused from now on."""
+    from controlplane.cli.common import audit
+    from controlplane.monitoring.intake_tokens import revoke_token
+
+    store = open_store(context)
+    with store.session() as session:
+        row = revoke_token(session, token_id)
+        site, name = row.site, row.name
+    audit(store, "alerts.intake_token.revoke", f"intake-token:{token_id}", site=site, name=name)
+    click.echo(f"intake token {token_id} ({site}, {name}) revoked")
 
 
 @click.group()

@@ -8,6 +8,16 @@ inhibition, ack and escalation. A firing alert not refreshed for five
 minutes is resolved by the monitor (Alertmanager re-sends firing alerts
 every repeat interval; a site that went silent must not leave an alert
 firing forever).
+
+Site scope: a site's token (:mod:`controlplane.monitoring.intake_tokens`)
+speaks only for its site and the sites below it. Each alert is checked on
+its own: a ``host`` label must name an inventory host of the scope, a
+``site`` label a site of the scope; an alert naming neither is stamped with
+the token's site (so it is that site's alert, seen by that site's people,
+and cannot collide with another site's alert of the same name). Refused
+alerts touch nothing (they can neither raise nor resolve), the rest of the
+batch goes through, and the answer says which were refused and why. Only the
+legacy site-wide token skips these checks.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError
 from controlplane.monitoring.alerts import ENGINE, FIRING, INTAKE, RESOLVED
@@ -23,9 +33,15 @@ from controlplane.monitoring.labels import fingerprint
 from controlplane.monitoring.models import AlertRecord
 from controlplane.store.models import utcnow
 
+if TYPE_CHECKING:
+    from controlplane.inventory import Inventory
+    from controlplane.monitoring.intake_tokens import IntakeScope
+    from controlplane.store import Store
+
 MAX_ALERTS = 1000
 MAX_LABELS = 64
 MAX_VALUE = 1000
+MAX_REFUSALS_LISTED = 100  # the answer names at most this many refused alerts (all are counted)
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
 # The vault secret holding the bearer token the intake route expects (`egov secrets set ...`).
 INTAKE_TOKEN_SECRET = "ALERTMANAGER_INTAKE_TOKEN"  # noqa: S105 - a secret's name, not its value
@@ -101,47 +117,100 @@ def parse_payload(payload: Any) -> list[dict[str, Any]]:
     return clean
 
 
-def intake_alertmanager(payload: Any, store: Any, now: dt.datetime | None = None) -> dict[str, int]:
-    """Merge an Alertmanager v4 payload into our alerts.
+def refusal(labels: dict[str, str], scope: IntakeScope, host_sites: dict[str, str]) -> str | None:
+    """Why an alert lies outside a token's scope (a reason of intake_tokens.REASONS), or None when it is inside.
 
-    Given the parsed JSON body and the store; returns counts
-    ``{"received", "firing", "resolved", "ignored"}`` (ignored: an alert whose
-    labels equal one of our own engine's, which stays ours). Raises
-    BadInputError for a malformed payload.
+    ``host_sites`` maps every inventory host to its site. An alert inside
+    the scope that names no site gets one (its host's, else the token's).
     """
+    if scope.all_sites:
+        return None
+    host, site = labels.get("host"), labels.get("site")
+    if host:
+        if host not in host_sites:
+            return "unknown_host"
+        if not scope.allows(host_sites[host]):
+            return "host_out_of_scope"
+    if site and not scope.allows(site):
+        return "site_out_of_scope"
+    if not site:
+        labels["site"] = host_sites[host] if host else str(scope.site)
+    return None
+
+
+def intake_alertmanager(
+    payload: Any,
+    store: Store,
+    now: dt.datetime | None = None,
+    *,
+    scope: IntakeScope | None = None,
+    inventory: Inventory | None = None,
+) -> dict[str, Any]:
+    """Merge an Alertmanager v4 payload into our alerts, refusing those outside the token's scope.
+
+    ``scope`` None (and the legacy site-wide token) accepts every alert;
+    a site token's scope needs the ``inventory`` to place hosts. Returns
+    ``{"received", "firing", "resolved", "ignored", "refused", "refusals"}``
+    (ignored: an alert whose labels equal one of our own engine's, which
+    stays ours; refusals: up to MAX_REFUSALS_LISTED ``{"index", "alertname",
+    "reason"}``). Refusals are counted in the store per reason and on the
+    token. Raises BadInputError for a malformed payload (nothing is merged).
+    """
+    from controlplane.monitoring.intake_tokens import count_refusals
+    from controlplane.monitoring.models import IntakeToken
+
     now = now or utcnow()
-    counts = {"received": 0, "firing": 0, "resolved": 0, "ignored": 0}
+    counts: dict[str, Any] = {"received": 0, "firing": 0, "resolved": 0, "ignored": 0, "refused": 0, "refusals": []}
     alerts = parse_payload(payload)
+    host_sites = {host.name: host.site for host in inventory.hosts} if inventory is not None else {}
+    reasons: dict[str, int] = {}
     with store.session() as session:
-        for item in alerts:
+        for index, item in enumerate(alerts):
             counts["received"] += 1
-            fp = fingerprint(item["labels"])
-            row = session.get(AlertRecord, fp)
-            if row is not None and row.source == ENGINE:
-                counts["ignored"] += 1
+            why = refusal(item["labels"], scope, host_sites) if scope is not None else None
+            if why is not None:
+                counts["refused"] += 1
+                reasons[why] = reasons.get(why, 0) + 1
+                if len(counts["refusals"]) < MAX_REFUSALS_LISTED:
+                    counts["refusals"].append({"index": index, "alertname": item["labels"]["alertname"], "reason": why})
                 continue
-            resolved = item["status"] == RESOLVED or (item["ends_at"] is not None and item["ends_at"] <= now)
-            if row is None:
-                row = AlertRecord(fingerprint=fp, source=INTAKE, labels=item["labels"], state="", transitions=[])
-                session.add(row)
-            was = row.state
-            row.annotations = item["annotations"]
-            row.generator_url = item["generator_url"]
-            row.last_seen = now
-            if resolved:
-                counts["resolved"] += 1
-                if was == FIRING:
-                    row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
-                    row.transitions = [*(row.transitions or []), now.isoformat()]
-                elif was == "":
-                    row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
-                    row.fired_at = row.active_since = item["starts_at"] or now
-            else:
-                counts["firing"] += 1
-                if was != FIRING:
-                    row.state = FIRING
-                    row.fired_at = row.active_since = item["starts_at"] or now
-                    row.resolved_at = None
-                    row.acked_by = row.acked_at = row.ack_comment = None
-                    row.transitions = [*(row.transitions or []), now.isoformat()]
+            _merge(session, item, now, counts)
+        count_refusals(session, reasons, now)
+        token = session.get(IntakeToken, scope.token_id) if scope is not None and scope.token_id else None
+        if token is not None:
+            token.alerts_refused += counts["refused"]
+            token.alerts_accepted += counts["received"] - counts["refused"]
     return counts
+
+
+def _merge(session: Any, item: dict[str, Any], now: dt.datetime, counts: dict[str, Any]) -> None:
+    """Merge one accepted alert into its row (created when new); add it to ``counts``."""
+    fp = fingerprint(item["labels"])
+    row = session.get(AlertRecord, fp)
+    if row is not None and row.source == ENGINE:
+        counts["ignored"] += 1
+        return
+    resolved = item["status"] == RESOLVED or (item["ends_at"] is not None and item["ends_at"] <= now)
+    if row is None:
+        row = AlertRecord(fingerprint=fp, source=INTAKE, labels=item["labels"], state="", transitions=[])
+        session.add(row)
+    was = row.state
+    row.annotations = item["annotations"]
+    row.generator_url = item["generator_url"]
+    row.last_seen = now
+    if resolved:
+        counts["resolved"] += 1
+        if was == FIRING:
+            row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
+            row.transitions = [*(row.transitions or []), now.isoformat()]
+        elif was == "":
+            row.state, row.resolved_at = RESOLVED, item["ends_at"] or now
+            row.fired_at = row.active_since = item["starts_at"] or now
+    else:
+        counts["firing"] += 1
+        if was != FIRING:
+            row.state = FIRING
+            row.fired_at = row.active_since = item["starts_at"] or now
+            row.resolved_at = None
+            row.acked_by = row.acked_at = row.ack_comment = None
+            row.transitions = [*(row.transitions or []), now.isoformat()]

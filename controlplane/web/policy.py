@@ -53,6 +53,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Alerts and host health: everyone sees them; those on call (and operators, admins) ack and silence.
     "alerts.view": ALL_ROLES,
     "alerts.manage": frozenset({"admin", "operator", "oncall"}),
+    # The tokens sites' own Alertmanagers post with (each speaks for one site): admins, within their scope.
+    "alerts.intake_tokens": frozenset({"admin"}),
     # Runbooks: everyone sees plans, journals and drill results; operators and admins start them.
     "runbooks.view": ALL_ROLES,
     "runbooks.start": frozenset({"admin", "operator"}),

@@ -32,7 +32,7 @@ def am_payload(status: str = "firing", ends: str = "0001-01-01T00:00:00Z") -> di
 
 def test_alertmanager_alerts_join_ours_with_alertmanagers_fingerprint(site_store) -> None:  # type: ignore[no-untyped-def]
     counts = intake_alertmanager(am_payload(), site_store, now=T0)
-    assert counts == {"received": 1, "firing": 1, "resolved": 0, "ignored": 0}
+    assert counts == {"received": 1, "firing": 1, "resolved": 0, "ignored": 0, "refused": 0, "refusals": []}
     [row] = api.list_alerts(site_store, state="firing", now=T0)
     assert row["source"] == "intake"
     assert row["fingerprint"] == fingerprint({"alertname": "NodeDown", "instance": "gd-edu-9:9100"})

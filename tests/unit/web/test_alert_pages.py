@@ -60,7 +60,7 @@ def test_intake_merges_the_payload_and_audits(client, vault, store, people) -> N
     auth = {"Authorization": f"Bearer {TOKEN}"}
     response = client.post(INTAKE, json=payload("school-gd-1", "gd-school-1"), headers=auth)
     assert response.status_code == 200, response.data
-    assert response.json == {"received": 1, "firing": 1, "resolved": 0, "ignored": 0}
+    assert response.json == {"received": 1, "firing": 1, "resolved": 0, "ignored": 0, "refused": 0, "refusals": []}
     assert ("alerts.intake", "alertmanager", "ok") in audit_actions(store)
     # No CSRF token needed: the intake is token-authenticated, not cookie-authenticated.
     login_as(client, people["oncall-gd"])

@@ -261,9 +261,24 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("alerts_api.silence_expire", "DELETE"): Sample(
         "alerts.manage", True, "/api/v1/alerts/silences/{in_silence}", "/api/v1/alerts/silences/{out_silence}"
     ),
-    # The intake has its own token (none configured here: 503 for everyone); tested in test_alert_pages.py.
+    # The intake has its own token (a user's is refused as invalid_intake_token); tested in test_alert_intake.py.
     ("alerts_api.intake", "POST"): Sample(
         ANONYMOUS, False, "/api/v1/alerts/alertmanager", json={"version": "4", "alerts": []}
+    ),
+    # {in_intake}/{out_intake}: intake tokens of school-gd-1 and the ministry.
+    ("alerts_api.intake_tokens_list", "GET"): Sample("alerts.intake_tokens", True, "/api/v1/alerts/intake-tokens"),
+    ("alerts_api.intake_token_create", "POST"): Sample(
+        "alerts.intake_tokens",
+        True,
+        "/api/v1/alerts/intake-tokens",
+        "/api/v1/alerts/intake-tokens",
+        json={"site": "{site}"},
+    ),
+    ("alerts_api.intake_token_revoke", "DELETE"): Sample(
+        "alerts.intake_tokens",
+        True,
+        "/api/v1/alerts/intake-tokens/{in_intake}",
+        "/api/v1/alerts/intake-tokens/{out_intake}",
     ),
     # Runbooks: isolate-host targets the host given; {in_rb}/{out_rb} are runbook runs on gd-school-1/mn-portal-1.
     ("runbooks.index", "GET"): Sample("runbooks.view", True, "/runbooks"),
@@ -397,6 +412,10 @@ def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
         )
         approvals.decide(store, asked["id"], decider="seed2", approve=False)
         ids[f"{key}_req"] = asked["id"]
+        from controlplane.monitoring.intake_tokens import create_token
+
+        with store.session() as session:
+            ids[f"{key}_intake"] = create_token(session, site, name=None, created_by="seed", known_sites=None)[0].id
     return ids
 
 
@@ -555,6 +574,7 @@ def _fill(text: str, matrix: dict[str, Any], scope: str) -> str:
     values = {
         **{key: str(value) for key, value in matrix["ids"].items()},
         "host": "gd-school-1" if scope == "in" else "mn-portal-1",
+        "site": "school-gd-1" if scope == "in" else "ministry",
         "new_user": f"made-{next(_counter)}",
         "sites": "school-gd-1" if scope == "in" else "",
         "target_sites": "school-gd-1" if scope == "in" else "",
