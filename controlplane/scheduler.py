@@ -98,6 +98,9 @@ def _add_feature_jobs(scheduler: Any, config: Any, store: Any) -> None:
     from controlplane.compliance.schedule import add_daily_scan
 
     add_daily_scan(scheduler, config.source)
+    from controlplane.retention import add_retention_job
+
+    add_retention_job(scheduler, config.source)  # retention of run output, deliveries, probe history
     from controlplane.backup.schedule import sync_jobs
     from controlplane.errors import EgovError
 

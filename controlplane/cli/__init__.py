@@ -28,6 +28,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "lab": ("controlplane.cli.lab", "lab", "Start, stop and break the local lab network."),
     "serve": ("controlplane.cli.serve", "serve", "Run the web console and scheduler."),
     "users": ("controlplane.cli.users", "users", "Manage console users."),
+    "retention": (
+        "controlplane.cli.retention",
+        "retention",
+        "Delete run output, delivery log and probe history older than egov.yml's retention.",
+    ),
     "provision": ("controlplane.cli.automation", "provision", "Provision hosts with the provision playbook."),
     "harden": ("controlplane.cli.automation", "harden", "Harden hosts to the national baseline (or --check drift)."),
     "scan": (
