@@ -1,0 +1,173 @@
+"""``egov bootstrap``: bring this site's lab from bare hosts to a working network, once.
+
+What ``make run`` calls after ``egov lab up`` (and ``egov serve`` started in
+the background, so the console shows it all live). In order, each step only
+when it is due (:mod:`.state` decides, without connecting to a host):
+
+1. provision every host (``egov provision``);
+2. set up the backup centers' site accounts and keys, the control plane's
+   own included (``egov backup setup``);
+3. harden every host (``egov harden``);
+4. back up every dataset once, copy each repository off site once and drill
+   every dataset that has a drill target (``egov backup run|copy|drill``);
+5. scan every host against the compliance baseline (``egov scan``), last, so
+   the backup controls see the first backups.
+
+The whole bootstrap is one run (kind ``bootstrap``) whose output is the
+progress printed on the terminal, and each step makes the runs its command
+makes, so the console's runs pages follow both as they go. A step that
+fails stops the bootstrap (exit 1): fix the cause and run it again; the
+steps done are skipped. Steps are done per lab: a purged or new lab does
+them all again, a restarted one its runtime steps (:mod:`.state`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from controlplane.bootstrap import state
+from controlplane.bootstrap.steps import COMMANDS, RUNNERS, TITLES, Reporter, StepResult, Work
+from controlplane.errors import EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.store import Store
+
+KIND = "bootstrap"
+
+__all__ = ["KIND", "Outcome", "Reporter", "bootstrap", "plan"]
+
+
+@dataclass
+class Outcome:
+    """How a bootstrap went: its run (None when nothing was due), each step's result, the steps skipped."""
+
+    run_id: int | None
+    results: dict[str, StepResult] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(result.ok for result in self.results.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-safe form (``egov bootstrap --json``)."""
+        return {
+            "run_id": self.run_id,
+            "ok": self.ok,
+            "skipped": self.skipped,
+            "steps": {name: {"ok": r.ok, "message": r.message, "runs": r.runs} for name, r in self.results.items()},
+        }
+
+
+def plan(config: Config, store: Store, force: bool = False) -> tuple[state.LabIdentity, list[str]]:
+    """The lab's identity and the steps due on it, in order (cheap: no host is contacted).
+
+    Raises EgovError when a lab host is not running.
+    """
+    identity = state.lab_identity(config)
+    return identity, state.pending(state.load_record(store), identity, force)
+
+
+class _RunLog(Reporter):
+    """Passes every line to the watcher and appends it to the bootstrap's run."""
+
+    def __init__(self, store: Store, run_id: int, watcher: Reporter) -> None:
+        self.store, self.run_id, self.watcher = store, run_id, watcher
+
+    def line(self, text: str) -> None:
+        from controlplane.runs import append_output
+        from controlplane.store.models import Run
+
+        self.watcher.line(text)
+        with self.store.session() as session:
+            run = session.get(Run, self.run_id)
+            if run is not None:
+                append_output(session, run, [text])
+
+    def playbook(self) -> Any:
+        return self.watcher.playbook()
+
+    def progress(self, label: str) -> Any:
+        return self.watcher.progress(label)
+
+
+def _refuse_a_second(store: Store) -> None:
+    """Raise EgovError when another bootstrap is running (runs of dead processes are already interrupted)."""
+    from sqlalchemy import select
+
+    from controlplane.store.models import Run, RunStatus
+
+    with store.session() as session:
+        other = session.scalar(select(Run.id).where(Run.kind == KIND, Run.status.in_(RunStatus.ACTIVE)).limit(1))
+    if other is not None:
+        raise EgovError(f"bootstrap run {other} is in progress: follow it with `egov runs show {other}`")
+
+
+def bootstrap(config: Config, store: Store, *, actor: str, reporter: Reporter, force: bool = False) -> Outcome:
+    """Do every due step in order, as one run; stop at the first that fails.
+
+    Given the site Config, its open Store, the actor and who watches; with
+    ``force`` every step is done again. Returns the Outcome (``run_id`` None
+    when nothing was due). Raises EgovError when a lab host is not running
+    or another bootstrap is in progress, and what the engines raise for bad
+    configuration (ConfigError, BadInputError: exit 2).
+    """
+    from controlplane import audit
+    from controlplane.runs import create_run, finish_run
+    from controlplane.store.models import Run, RunStatus
+
+    identity, due = plan(config, store, force)
+    skipped = [step for step in state.STEPS if step not in due]
+    if not due:
+        return Outcome(None, skipped=skipped)
+    _refuse_a_second(store)
+    with store.session() as session:
+        run_id = create_run(session, kind=KIND, target="lab", actor=actor, params={"steps": due}).id
+    audit.append(store, actor=actor, action="bootstrap.start", target="lab", outcome="ok", client="local",
+                 details={"run_id": run_id, "steps": due, "skipped": skipped})  # fmt: skip
+    log = _RunLog(store, run_id, reporter)
+    outcome = Outcome(run_id, skipped=skipped)
+    log.line(f"bootstrap run {run_id}: {len(due)} step(s) to do: {', '.join(due)}")
+    if skipped:
+        log.line(f"already done on this lab: {', '.join(skipped)}")
+    interrupted = False
+    try:
+        for number, step in enumerate(due, start=1):
+            log.line(f"[{number}/{len(due)}] {step} ({COMMANDS[step]}): {TITLES[step]}")
+            result = _run_step(step, Work(config, store, actor, log))
+            outcome.results[step] = result
+            log.line(f"[{number}/{len(due)}] {step}: {'ok' if result.ok else 'FAILED'}: {result.message}")
+            if not result.ok:
+                log.line(f"stopped at {step}: fix the cause and run `egov bootstrap` again (done steps are skipped)")
+                break
+            record = state.load_record(store) or state.Record()
+            record.mark_done(step, identity, result.runs, result.message)
+            state.save_record(store, record)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        final = RunStatus.SUCCEEDED if outcome.ok and len(outcome.results) == len(due) else RunStatus.FAILED
+        final = RunStatus.CANCELLED if interrupted else final
+        with store.session() as session:
+            run = session.get(Run, run_id)
+            if run is not None and run.status in RunStatus.ACTIVE:
+                finish_run(session, run, final, summary=outcome.as_dict(), exit_code=0 if final == "succeeded" else 1)
+        audit.append(store, actor=actor, action="bootstrap.finish", target="lab",
+                     outcome="ok" if final == RunStatus.SUCCEEDED else "failed", client="local",
+                     details={"run_id": run_id, "steps": {k: v.ok for k, v in outcome.results.items()}})  # fmt: skip
+    return outcome
+
+
+def _run_step(step: str, work: Work) -> StepResult:
+    """One step; an engine's refusal that names its cause (a busy host, an unreachable center) fails the step."""
+    from controlplane.errors import BadInputError
+
+    try:
+        return RUNNERS[step](work)
+    except BadInputError:  # ConfigError too: the site's files are wrong, exit 2
+        raise
+    except EgovError as error:
+        return StepResult(False, error.message)
