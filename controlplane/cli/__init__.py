@@ -19,6 +19,11 @@ from controlplane.errors import EXIT_BAD_INPUT, EXIT_FAILED, EgovError
 # name -> (module, attribute, one-line help shown by `egov --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("controlplane.cli.init_command", "init", "Create egov.yml, the state store and the vault key."),
+    "bootstrap": (
+        "controlplane.cli.bootstrap",
+        "bootstrap",
+        "Bring a fresh lab to a working network: provision, harden, back up, drill, scan (once).",
+    ),
     "config": ("controlplane.cli.config_command", "config", "Check the site configuration or print a sample."),
     "doctor": ("controlplane.cli.doctor", "doctor", "Show each external tool, its version and whether it is usable."),
     "secrets": ("controlplane.cli.secrets", "secrets", "Store and read secrets in the encrypted vault."),
