@@ -223,7 +223,8 @@ def handle_intake() -> Response | tuple[Response, int]:
     scope = _check_intake_token()
     if not isinstance(scope, IntakeScope):
         return scope  # the 429 response
-    site = {"token_site": scope.site or "*", "token_id": scope.token_id}
+    # The site the records concern: the token's (None, ministry level, for the legacy site-wide token).
+    site = {"site": scope.site, "token_id": scope.token_id}
     if request.mimetype != "application/json":
         raise ApiError(415, "unsupported_media_type", "send the body as application/json")
     request.max_content_length = INTAKE_MAX_BYTES

@@ -107,7 +107,9 @@ def test_refusals_are_counted_per_reason_in_the_store_on_the_token_and_in_metric
     assert 'egov_alert_intake_refused_total{reason="unknown_host"} 1.0' in metrics
     assert 'egov_alert_intake_refused_total{reason="bad_token"} 0.0' in metrics
     records = [r for r in _intake_records(store) if r.outcome == "ok"]
-    assert len(records) == 2 and '"token_site":"school-gd-1"' in records[0].details.replace(" ", "")
+    assert len(records) == 2
+    # The record concerns the token's site (a column once the audit log has one, in the details until then).
+    assert getattr(records[0], "site", None) == "school-gd-1" or '"site":"school-gd-1"' in records[0].details
 
 
 def test_a_revoked_token_and_a_users_api_token_are_refused(app, client, store, people) -> None:
