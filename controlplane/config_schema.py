@@ -180,14 +180,44 @@ SCHEMA: dict[str, Any] = {
                     "minimum": 0.1,
                     "maximum": 300,
                     "default": 5,
-                    "description": "Seconds.",
+                    "description": (
+                        "Seconds each step of reaching a host may take: TCP connect, banner, key exchange, "
+                        "authentication, channel open, exec request."
+                    ),
                 },
                 "command_timeout": {
                     "type": "number",
                     "minimum": 0.1,
                     "maximum": 86400,
                     "default": 120,
-                    "description": "Seconds.",
+                    "description": "Seconds a remote command may run unless its caller gives its own limit.",
+                },
+                "keepalive_interval": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 300,
+                    "default": 5,
+                    "description": (
+                        "Seconds: keepalives on idle connections, and a round trip to sshd whenever a command has "
+                        "been silent this long (0: none)."
+                    ),
+                },
+                "keepalive_count_max": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 100,
+                    "default": 3,
+                    "description": (
+                        "Unanswered keepalive intervals after which a connection counts as dead (a wedged or "
+                        "cut-off host fails its command within keepalive_interval x keepalive_count_max seconds)."
+                    ),
+                },
+                "idle_timeout": {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": 86400,
+                    "default": 0,
+                    "description": "Seconds a command may print nothing before it is stopped (0: only its own limit).",
                 },
             },
         },

@@ -117,14 +117,37 @@ class Repo:
     sftp_args: tuple[str, ...] = ()
 
 
+def stall_options(stall_timeout: int) -> tuple[str, ...]:
+    """The ssh options that make a silent center fail the run within about ``stall_timeout`` seconds.
+
+    A center that goes away mid-backup (down, or cut off so that packets
+    vanish) must fail the run, and free its locks, within seconds, not after
+    the kernel's TCP timeout of many minutes: ssh ends after
+    ``ServerAliveCountMax + 1`` unanswered intervals of ``ServerAliveInterval``
+    (OpenSSH ``clientloop.c``: ``server_alive_check``), here ``4 x
+    ceil(stall / 4)``, and restic's sftp backend then fails every pending
+    request at once (its ``clientError`` turns the ended ssh into a
+    permanent error). Connecting gets half of it (``ConnectTimeout``).
+    """
+    interval = max(1, -(-stall_timeout // 4))
+    return (
+        "-o",
+        f"ConnectTimeout={max(1, -(-stall_timeout // 2))}",
+        "-o",
+        f"ServerAliveInterval={interval}",
+        "-o",
+        "ServerAliveCountMax=3",
+    )
+
+
 def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
     """Return the ssh argv restic runs to reach a backup center.
 
     Given the center (identity and known_hosts files, port), the SFTP account
     and the center's address; returns ``ssh -i KEY -p PORT -o BatchMode=yes
     -o StrictHostKeyChecking=yes -o UserKnownHostsFile=FILE -o
-    IdentitiesOnly=yes USER@ADDRESS -s sftp``. Raises BadInputError for a word
-    restic's splitter would break (space, quote).
+    IdentitiesOnly=yes`` + :func:`stall_options` ``USER@ADDRESS -s sftp``.
+    Raises BadInputError for a word restic's splitter would break (space, quote).
     """
     words = (
         "ssh",
@@ -140,14 +163,7 @@ def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
         f"UserKnownHostsFile={center.known_hosts}",
         "-o",
         "IdentitiesOnly=yes",
-        # A center that goes away mid-backup (down, cut off) must fail the
-        # run within seconds, not after the kernel's TCP timeout of minutes.
-        "-o",
-        "ConnectTimeout=10",
-        "-o",
-        "ServerAliveInterval=5",
-        "-o",
-        "ServerAliveCountMax=3",
+        *stall_options(center.stall_timeout),
         f"{user}@{address}",
         "-s",
         "sftp",

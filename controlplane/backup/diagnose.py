@@ -61,17 +61,20 @@ def diagnose(
     center: str = "the backup center",
     timed_out: bool = False,
     cancelled: bool = False,
+    stop_reason: str = "",
 ) -> Diagnosis:
     """Return the outcome of one restic command.
 
     Given the exit code, the whole (masked) output with stdout and stderr, whether
-    it was a dump backup, the center's name for messages and whether we stopped
-    it ourselves; returns a Diagnosis. Raises nothing.
+    it was a dump backup, the center's name for messages, whether we stopped
+    it ourselves and why (``stop_reason``: a deadline, or a wedged or lost
+    connection to the host, naming it); returns a Diagnosis. Raises nothing.
     """
     if cancelled:
         return Diagnosis(RunStatus.CANCELLED, "cancelled", "cancelled by request", False, exit_code)
     if timed_out:
-        return Diagnosis(RunStatus.FAILED, "timeout", "restic did not finish in time and was stopped", True, exit_code)
+        message = f"restic was stopped: {stop_reason}" if stop_reason else "restic did not finish in time, was stopped"
+        return Diagnosis(RunStatus.FAILED, "timeout", message, True, exit_code)
     reasons = restic_reasons(output)
     detail = reasons[-1] if reasons else _last_line(output)
     meaning = exitcodes.meaning(exit_code, dump=dump)

@@ -25,24 +25,29 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import EgovError
-from controlplane.store.models import RunStatus
+from controlplane.store.models import Run, RunStatus
 
 from . import commands, exitcodes, jsonout, manifest
 from .context import BackupContext
 from .diagnose import Diagnosis, diagnose
 from .executor import Executor, Result
 from .locks import RepositoryBusyError, other_active_runs, repository_lock
-from .models import KIND_BACKUP
+from .models import KIND_BACKUP, BackupStatus
 from .policy import BackupTarget
 from .records import Recorder, audit_event, record_backup, target_name
+
+if TYPE_CHECKING:
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 ProgressCallback = Callable[[Any], None]
 MANIFEST_TIMEOUT = 3600.0
 LOCK_SLACK = 60.0
+# Outcomes after which restic may have left its lock on the center (it could not reach it to remove it).
+CUT_OFF_REASONS = ("center_unreachable", "timeout", "host_unreachable")
 
 
 @dataclass
@@ -107,6 +112,7 @@ class ResticSession:
             center=center,
             timed_out=result.timed_out,
             cancelled=result.cancelled,
+            stop_reason=result.stop_reason,
         )
 
     def unlock_if_ours_idle(self) -> bool:
@@ -162,6 +168,21 @@ def backup_argv(ctx: BackupContext, target: BackupTarget, host: str) -> list[str
     return commands.backup_paths(
         repo, list(dataset.paths), host=target.host, excludes=list(dataset.excludes), tags=dataset.snapshot_tags
     )
+
+
+def previous_run_cut_off(store: Store, dataset: str, host: str) -> bool:
+    """Whether the unit's last backup ended cut off (center or host gone, or stopped by a deadline).
+
+    restic could not remove its lock from the center then; the next run
+    removes it (stale locks only) so that a check or prune is not blocked by
+    it. Costs two primary-key reads.
+    """
+    with store.session() as session:
+        status = session.get(BackupStatus, (dataset, host))
+        if status is None or status.last_run_id is None or status.last_status == RunStatus.SUCCEEDED:
+            return False
+        run = session.get(Run, status.last_run_id)
+        return run is not None and (run.summary or {}).get("reason") in CUT_OFF_REASONS
 
 
 def lock_wait(target: BackupTarget) -> float:
@@ -247,6 +268,9 @@ def _backup_locked(
     assert password is not None  # noqa: S101 - create=True always returns one
     session = ResticSession(ctx, target, executor, recorder, password, on_progress)
     manifest_data = _manifest(ctx, target, executor, recorder)
+    if previous_run_cut_off(ctx.store, dataset.name, target.host):
+        recorder.note("the previous run was cut off before restic could remove its lock")
+        session.unlock_if_ours_idle()
     argv = backup_argv(ctx, target, executor.host)
     recorder.note(f"restic backup of {dataset.name} on {target.host} to {target.repository}")
     result = session.run(argv)
@@ -256,7 +280,8 @@ def _backup_locked(
         if init.exit_code != 0:
             return session.diagnose(init), None, manifest_data, False
         audit_event(
-            ctx.store, ctx.actor, "backup.init", target.repository, "ok", dataset=dataset.name, host=target.host
+            ctx.store, ctx.actor, "backup.init", target.repository, "ok", dataset=dataset.name, host=target.host,
+            site=target.site,
         )
         result = session.run(argv)
     if result.exit_code == exitcodes.LOCKED and session.unlock_if_ours_idle():

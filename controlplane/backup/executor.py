@@ -15,13 +15,14 @@ import abc
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane import execute
-from controlplane.errors import UnreachableError
-from controlplane.ssh import Target, remote_command
+from controlplane.ssh import LineCallback, Target
 
-LineCallback = Callable[[str, str], None]
+if TYPE_CHECKING:
+    from controlplane.ssh import SSHPool
+
 DEFAULT_TIMEOUT = 6 * 3600.0
 # A cancellable remote command runs in a session (and process group) of its
 # own, whose id the wrapper reports first on stderr; cancel signals restic,
@@ -31,8 +32,6 @@ GROUP_WRAPPER = ("setsid", "-w", "sh", "-c", 'printf "egov-pgid %s\\n" "$$" >&2;
 GROUP_MARK = "egov-pgid "
 # restic ends cleanly on SIGTERM (removes its lock); SIGKILL after this long.
 TERM_GRACE = 10.0
-# How long a dead connection may stay silent before we give up on it.
-IDLE_LIMIT = 120.0
 
 
 @dataclass
@@ -46,6 +45,7 @@ class Result:
     lines: list[str] = field(default_factory=list)
     timed_out: bool = False
     cancelled: bool = False
+    stop_reason: str = ""  # why we stopped it early, naming the host (a deadline, a wedged connection)
 
     @property
     def tail(self) -> list[str]:
@@ -68,6 +68,7 @@ class Executor(abc.ABC):
         on_line: LineCallback | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         should_cancel: Callable[[], bool] | None = None,
+        idle_timeout: float | None = None,
     ) -> Result:
         """Run argv to completion; see the concrete classes."""
 
@@ -88,8 +89,12 @@ class LocalExecutor(Executor):
         on_line: LineCallback | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         should_cancel: Callable[[], bool] | None = None,
+        idle_timeout: float | None = None,
     ) -> Result:
-        """Run argv locally (stdin given, output masked); lines are reported after it ends."""
+        """Run argv locally (stdin given, output masked); lines are reported after it ends.
+
+        ``idle_timeout`` does not apply here (no connection can wedge); ``timeout`` does.
+        """
         result = execute.run(argv, tool="restic", input_text=input_text, secrets=secrets, timeout=timeout, cwd=self.cwd)
         lines = result.stdout.splitlines()
         if on_line is not None:
@@ -110,24 +115,10 @@ class LocalExecutor(Executor):
 class RemoteExecutor(Executor):
     """A managed host reached through a shared :class:`~controlplane.ssh.SSHPool`."""
 
-    def __init__(self, pool: Any, target: Target) -> None:
+    def __init__(self, pool: SSHPool, target: Target) -> None:
         self.pool = pool
         self.target = target
         self.host = target.name
-
-    def _channel(self) -> Any:
-        try:
-            return self.pool.client(self.target).get_transport().open_session(timeout=self.pool.connect_timeout)
-        except UnreachableError:
-            raise
-        except Exception:  # a dead pooled transport: reconnect once
-            self.pool.drop(self.target)
-            try:
-                return self.pool.client(self.target).get_transport().open_session(timeout=self.pool.connect_timeout)
-            except UnreachableError:
-                raise
-            except Exception as error:
-                raise UnreachableError(f"{self.target.name}: cannot open an SSH channel: {error}") from None
 
     def run(
         self,
@@ -138,89 +129,56 @@ class RemoteExecutor(Executor):
         on_line: LineCallback | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         should_cancel: Callable[[], bool] | None = None,
+        idle_timeout: float | None = None,
     ) -> Result:
-        """Run argv on the host, streaming masked lines to ``on_line`` as they come.
+        """Run argv on the host through :meth:`SSHPool.stream`, masked lines to ``on_line`` as they come.
 
-        Given the argv (quoted word by word for the remote shell), stdin text
-        (written once, then the stream is closed), secrets to mask, a line
-        callback ``(line, "out"|"err")``, a timeout and a cancel probe.
-        Returns a Result (exit code -1 after a timeout or cancel). Raises
-        UnreachableError/HostKeyError when the host cannot be reached.
+        A cancellable command (``should_cancel`` given) runs in a process
+        group of its own (:data:`GROUP_WRAPPER`), which is stopped
+        (:meth:`stop_group`) when the run is cancelled or times out. Every SSH
+        step has its deadline (see :mod:`controlplane.ssh`): a wedged or
+        cut-off host ends the run as timed out within the pool's keepalive
+        bound, with ``stop_reason`` naming the host. Returns a Result (exit
+        code -1 when stopped). Raises UnreachableError/HostKeyError when the
+        host cannot be reached before the command starts.
         """
-        secret_list = [s for s in secrets if s]
         cancellable = should_cancel is not None
-        command = remote_command([*GROUP_WRAPPER, *argv] if cancellable else list(argv))
         group: list[int] = []
-        started = time.monotonic()
-        channel = self._channel()
-        channel.settimeout(1.0)
-        channel.exec_command(command)
-        if input_text is not None:
-            channel.sendall(input_text.encode("utf-8"))
-        channel.shutdown_write()
-        buffers = {"out": b"", "err": b""}
-        collected: dict[str, list[str]] = {"out": [], "err": []}
 
-        def emit(stream: str, final: bool = False) -> None:
-            data = buffers[stream]
-            *complete, rest = data.split(b"\n")
-            if final and rest:
-                complete.append(rest)
-                rest = b""
-            buffers[stream] = rest
-            for raw in complete:
-                line = execute.mask_text(raw.decode("utf-8", errors="replace").rstrip("\r"), secret_list)
-                if cancellable and stream == "err" and not group and line.startswith(GROUP_MARK):
-                    group.append(int(line[len(GROUP_MARK) :]))
-                    continue
-                collected[stream].append(line)
-                if on_line is not None:
-                    on_line(line, stream)
+        def line(text: str, stream: str) -> None:
+            if cancellable and stream == "err" and not group and text.startswith(GROUP_MARK):
+                group.append(int(text[len(GROUP_MARK) :]))
+                return
+            if on_line is not None:
+                on_line(text, stream)
 
-        timed_out = cancelled = False
-        last_data = time.monotonic()
-        while True:
-            got = False
-            while channel.recv_ready():
-                buffers["out"] += channel.recv(65536)
-                got = True
-            while channel.recv_stderr_ready():
-                buffers["err"] += channel.recv_stderr(65536)
-                got = True
-            if got:
-                last_data = time.monotonic()
-                emit("out")
-                emit("err")
-            if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                break
-            now = time.monotonic()
-            if now - started > timeout:
-                timed_out = True
-                break
-            if should_cancel is not None and should_cancel():
-                cancelled = True
-                break
-            # The management connection itself died (host isolated): paramiko
-            # notices only through its keepalive; stop waiting on a dead transport.
-            transport = channel.get_transport()
-            if (transport is None or not transport.is_active()) and now - last_data > 5:
-                timed_out = True
-                break
-            time.sleep(0.02)
-        emit("out", final=True)
-        emit("err", final=True)
-        if (timed_out or cancelled) and group:
-            self.stop_group(group[0], channel)
-        exit_code = -1 if (timed_out or cancelled) else channel.recv_exit_status()
-        channel.close()
+        def stop(channel: Any) -> None:
+            if group:
+                self.stop_group(group[0], channel)
+
+        result = self.pool.stream(
+            self.target,
+            [*GROUP_WRAPPER, *argv] if cancellable else list(argv),
+            input_text=input_text,
+            secrets=secrets,
+            on_line=line,
+            should_cancel=should_cancel,
+            on_stop=stop,
+            timeout=timeout,
+            idle_timeout=idle_timeout,
+        )
+        stderr = result.stderr
+        if group and stderr.startswith(GROUP_MARK):  # the wrapper's first stderr line is ours
+            stderr = stderr.split("\n", 1)[1] if "\n" in stderr else ""
         return Result(
-            exit_code=exit_code,
-            stdout="\n".join(collected["out"]),
-            stderr="\n".join(collected["err"]),
-            duration=time.monotonic() - started,
-            lines=collected["out"],
-            timed_out=timed_out,
-            cancelled=cancelled,
+            exit_code=result.exit_code,
+            stdout="\n".join(result.lines),
+            stderr=stderr.rstrip("\n"),
+            duration=result.duration,
+            lines=result.lines,
+            timed_out=result.timed_out,
+            cancelled=result.cancelled,
+            stop_reason=result.stop_reason,
         )
 
     def stop_group(self, pgid: int, channel: Any = None) -> bool:

@@ -64,6 +64,9 @@ class Retention:
         return [(flag, count) for flag, count in pairs if count is not None]
 
 
+DEFAULT_STALL_TIMEOUT = 20
+
+
 @dataclass(frozen=True)
 class Center:
     """A backup center: inventory host, repository root and SFTP account scheme."""
@@ -76,6 +79,8 @@ class Center:
     chrooted: bool = False
     identity_file: str = "/etc/egov/backup/id_ed25519"
     known_hosts: str = "/etc/egov/backup/known_hosts"
+    # Seconds restic's ssh to this center may go unanswered (connecting or mid-transfer) before the run fails.
+    stall_timeout: int = DEFAULT_STALL_TIMEOUT
 
     def sftp_user(self, site: str) -> str:
         """Return the SFTP account of a site on this center.
@@ -278,7 +283,15 @@ def _center(data: dict[str, Any] | None) -> Center | None:
         chrooted=data.get("chrooted", False),
         identity_file=data.get("identity_file", Center.identity_file),
         known_hosts=data.get("known_hosts", Center.known_hosts),
+        stall_timeout=_stall_seconds(data.get("stall_timeout")),
     )
+
+
+def _stall_seconds(text: str | None) -> int:
+    """Seconds of a ``stall_timeout`` like ``20s`` or ``1m`` (the schema checked its form)."""
+    if not text:
+        return DEFAULT_STALL_TIMEOUT
+    return int(text[:-1]) * (60 if text.endswith("m") else 1)
 
 
 def _dataset(data: dict[str, Any], defaults: dict[str, Any], source: str) -> Dataset:

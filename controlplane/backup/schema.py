@@ -241,6 +241,12 @@ CENTER: dict[str, Any] = {
         "known_hosts": _string(
             ABS_PATH, "pinned host key of the center on the managed hosts", default="/etc/egov/backup/known_hosts"
         ),
+        "stall_timeout": _string(
+            r"^(?:[3-9]|[1-9][0-9]|[1-5][0-9]{2}|600)s$|^(?:[1-9]|10)m$",
+            "how long restic's ssh to this center may go unanswered (connecting, or cut off mid-transfer) before "
+            "the run fails and releases its lock (3s to 10m)",
+            default="20s",
+        ),
     },
 }
 

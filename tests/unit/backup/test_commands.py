@@ -178,6 +178,27 @@ def test_the_sftp_command_pins_the_host_key_uses_batch_mode_the_backup_key_and_k
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("stall", "words"),
+    [
+        (20, "-o ConnectTimeout=10 -o ServerAliveInterval=5 -o ServerAliveCountMax=3"),
+        (8, "-o ConnectTimeout=4 -o ServerAliveInterval=2 -o ServerAliveCountMax=3"),
+        (30, "-o ConnectTimeout=15 -o ServerAliveInterval=8 -o ServerAliveCountMax=3"),
+        (3, "-o ConnectTimeout=2 -o ServerAliveInterval=1 -o ServerAliveCountMax=3"),
+    ],
+)
+def test_the_centers_stall_timeout_bounds_restics_ssh_connecting_and_mid_transfer(stall: int, words: str) -> None:
+    # ssh gives up after ServerAliveCountMax + 1 unanswered intervals: 4 x ceil(stall / 4) >= stall seconds.
+    center = Center(host="bc-backup-1", root="/srv/restic", stall_timeout=stall)
+    command = " ".join(commands.sftp_command(center, "backup-ministry", "10.198.0.21"))
+    assert command == (
+        "ssh -i /etc/egov/backup/id_ed25519 -p 22 -o BatchMode=yes -o StrictHostKeyChecking=yes"
+        f" -o UserKnownHostsFile=/etc/egov/backup/known_hosts -o IdentitiesOnly=yes {words}"
+        " backup-ministry@10.198.0.21 -s sftp"
+    )
+    assert commands.sftp_args(center)[-6:] == tuple(words.split())
+
+
 def test_a_cache_dir_is_passed_when_set() -> None:
     repo = Repo(location="/r", cache_dir="/var/cache/egov-restic")
     assert commands.snapshots(repo) == [*ENV_SCRUB, "restic", "--repo", "/r", "--cache-dir", "/var/cache/egov-restic",
