@@ -3,7 +3,8 @@
 Each :meth:`Monitor.step` (every half second in :meth:`Monitor.run_forever`):
 
 1. collects finished probes and starts the checks that are due (probes run
-   on the runner's threads; a slow host never blocks the loop);
+   on the runner's threads, each within its timeout; a wedged host never
+   blocks the loop, and a probe stuck past its timeout is reported failed);
 2. stores the new results (latest and bounded history);
 3. in one store transaction: loads alerts, groups and silences, advances
    the lifecycle, decides notifications and writes them to the outbox;
@@ -21,7 +22,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,7 +107,6 @@ class Monitor:
             self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=lab_guard(inventory)
         )
         self.deliverer = Deliverer(receivers, resolve or self._vault_resolver(), senders=senders, backoff=backoff)
-        self.inflight: dict[tuple[str, str], Future[ProbeResult]] = {}
         wanted = {c.key for c in self.checks}
         with store.session() as session:
             self.latest: dict[tuple[str, str], ProbeResult] = {
@@ -128,16 +127,12 @@ class Monitor:
 
     # -- probing ------------------------------------------------------------
     def collect(self) -> list[ProbeResult]:
-        """Harvest finished probes and start the due ones; return the new results."""
-        done = []
-        for key, future in list(self.inflight.items()):
-            if future.done():
-                del self.inflight[key]
-                done.append(future.result())
-        for check in self.runner.due():
-            if check.key not in self.inflight:  # still running from last time: skip, never pile up
-                self.inflight[check.key] = self.runner.executor.submit(self.runner.probe, check)
-        return done
+        """Harvest finished probes and start the due ones; return the new results (never waits on a host).
+
+        A probe stuck past its timeout is reported failed on time and never
+        started twice (:meth:`ProbeRunner.tick`).
+        """
+        return self.runner.tick()
 
     def record(self, results: list[ProbeResult]) -> None:
         """Store results and make them the latest known."""

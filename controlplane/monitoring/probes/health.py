@@ -86,6 +86,8 @@ def health_probe(check: Check, pool: Any, user: str = "root") -> ProbeResult:
 
     Success means the host answered; a stopped service is a sample
     (``service_active`` = 0) for rules to judge, and is named in the message.
+    The probe's ``timeout`` bounds every SSH step together (connect, banner,
+    auth, channel, exec, output), so a wedged host fails within it.
     """
     from controlplane.errors import EgovError
     from controlplane.ssh import Target
@@ -106,6 +108,8 @@ def health_probe(check: Check, pool: Any, user: str = "root") -> ProbeResult:
         pool.drop(target)
         return result(False, f"{check.host}: SSH failed: {error}", [])
     received = time.time()
+    if answer.stop_reason:  # stopped by its deadline, or the connection went silent: the reason names the step
+        return result(False, answer.stop_reason, [])
     if not answer.ok:
         return result(False, f"health script exited {answer.exit_code}: {(answer.stderr or answer.stdout)[-200:]}", [])
     try:

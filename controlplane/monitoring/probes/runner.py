@@ -1,10 +1,17 @@
-"""Running checks concurrently, each on its own interval.
+"""Running checks concurrently, each on its own interval, none able to hold up the others.
 
 Checks run on a thread pool: network probes spend their time waiting on
 sockets and SSH probes on paramiko channels, so threads are cheap here and
 share the one SSH pool the control plane holds. Each check has a next-due
 time; the first run of each is spread over its interval (by a hash of its
 key) so a thousand checks with one interval do not all fire in one instant.
+
+Every probe bounds its own time by its ``timeout`` (the SSH pool's step
+deadlines, socket timeouts). As a backstop, :meth:`ProbeRunner.tick`
+reports a probe that has not returned ``timeout + GRACE_SECONDS`` after it
+started as failed, and while it stays stuck the check gets a failed
+"still running" result at each interval instead of a second thread: one
+thread at most per check, results on time for every check.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import ipaddress
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from typing import Any
 
 from controlplane.monitoring.probes.health import health_probe
@@ -23,6 +31,25 @@ from controlplane.monitoring.results import ProbeResult
 from controlplane.monitoring.spec import Check
 
 DEFAULT_WORKERS = 32
+GRACE_SECONDS = 1.0  # past its timeout, a probe that has not returned is reported failed
+
+
+def _failed(check: Check, duration: float, message: str) -> ProbeResult:
+    return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,
+                       duration, message)  # fmt: skip
+
+
+def overdue(check: Check, duration: float) -> ProbeResult:
+    """The result of a probe that did not return within its timeout plus the grace time."""
+    limit = check.probe.timeout + GRACE_SECONDS
+    return _failed(check, duration, f"{check.host}: the {check.probe.name} probe did not finish within {limit:g} s "
+                                    f"(timeout {check.probe.timeout:g} s): abandoned")  # fmt: skip
+
+
+def still_running(check: Check, started: float, now: float) -> ProbeResult:
+    """The result for a due check whose previous probe is still stuck (no second thread is started)."""
+    return _failed(check, 0.0, f"{check.host}: the {check.probe.name} probe started {now - started:.0f} s ago "
+                               "is still running: not started again")  # fmt: skip
 
 
 def lab_guard(inventory: Any) -> Callable[[str], str | None]:
@@ -81,6 +108,9 @@ class ProbeRunner:
         self.guard = guard or (lambda _address: None)
         self.clock = clock
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="egov-probe")
+        # Probes in flight: key -> (future, check, whether its result was already reported as overdue).
+        self.running: dict[tuple[str, str], tuple[Future[ProbeResult], Check, bool]] = {}
+        self.started_at: dict[tuple[str, str], float] = {}  # when each probe got its thread (monotonic)
         start = clock()
         self.next_due: dict[tuple[str, str], float] = {
             check.key: start + (zlib.crc32("/".join(check.key).encode()) % 1000) / 1000 * min(check.probe.interval, 10)
@@ -115,10 +145,67 @@ class ProbeRunner:
             return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,
                                time.monotonic() - started, f"probe error: {error}")  # fmt: skip
 
+    def _started(self, check: Check) -> ProbeResult:
+        """Run a probe on a pool thread, noting when it really started (it may have waited for a thread)."""
+        self.started_at[check.key] = time.monotonic()
+        return self.probe(check)
+
+    def _overran(self, check: Check) -> float | None:
+        """How long a started probe has been running, when that is past its timeout plus the grace time; else None."""
+        began = self.started_at.get(check.key)
+        if began is None:
+            return None
+        running = time.monotonic() - began
+        return running if running > check.probe.timeout + GRACE_SECONDS else None
+
     def run(self, checks: Iterable[Check] | None = None) -> list[ProbeResult]:
-        """Run the given checks (default: all) concurrently; return results in check order."""
+        """Run the given checks (default: all) concurrently; return results in check order.
+
+        Returns when each probe has ended or overrun its timeout plus the
+        grace time (counted from when it got a thread); an overrunning probe
+        gets an :func:`overdue` result and its thread is left to end.
+        """
         todo = list(self.checks if checks is None else checks)
-        return list(self.executor.map(self.probe, todo))
+        futures = {check.key: self.executor.submit(self._started, check) for check in todo}
+        results: dict[tuple[str, str], ProbeResult] = {}
+        while len(results) < len(todo):
+            for check in todo:
+                if check.key in results:
+                    continue
+                future = futures[check.key]
+                if future.done():
+                    results[check.key] = future.result()
+                elif (running := self._overran(check)) is not None:
+                    results[check.key] = overdue(check, running)
+            if len(results) < len(todo):
+                wait_for([f for key, f in futures.items() if key not in results], timeout=0.1)
+        return [results[check.key] for check in todo]
+
+    def tick(self) -> list[ProbeResult]:
+        """Harvest finished probes, report overdue ones, start the due checks; return the new results.
+
+        Never blocks: one loop turn of the monitor. A check whose probe is
+        stuck is not started again (one thread at most per check); it gets
+        an :func:`overdue` result once, then a :func:`still_running` one each
+        time it is due, and the late result of the stuck probe is dropped.
+        """
+        results: list[ProbeResult] = []
+        for key, (future, check, reported) in list(self.running.items()):
+            if future.done():
+                del self.running[key]
+                if not reported:
+                    results.append(future.result())
+            elif not reported and (running := self._overran(check)) is not None:
+                results.append(overdue(check, running))
+                self.running[key] = (future, check, True)
+        for check in self.due():
+            current = self.running.get(check.key)
+            if current is None:
+                self.started_at.pop(check.key, None)
+                self.running[check.key] = (self.executor.submit(self._started, check), check, False)
+            elif current[2]:  # stuck past its deadline: say so on time, without a second thread
+                results.append(still_running(check, self.started_at[check.key], time.monotonic()))
+        return results
 
     def due(self) -> list[Check]:
         """The checks whose interval has elapsed; their next run is scheduled now."""

@@ -180,3 +180,95 @@ def test_the_lab_guard_refuses_lab_addresses_while_the_bridge_is_down(monkeypatc
     guard = lab_guard(SimpleNamespace(variables={"lab_subnet": "10.198.0.0/24"}))
     assert "lab bridge is down" in (guard("10.198.0.11") or "")
     assert guard("127.0.0.1") is None
+
+
+# -- the monitor's cycle never waits on one host ----------------------------------------------------
+
+
+class Trickle:
+    """A real HTTP server that answers one byte every 0.3 s, forever: each read is quick, the response endless."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = int(self.listener.getsockname()[1])
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                if self.stop.wait(0.3):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def _tick_for(runner: ProbeRunner, seconds: float) -> list:  # type: ignore[type-arg]
+    import time
+
+    results, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        results += runner.tick()
+        time.sleep(0.05)
+    return results
+
+
+def test_a_probe_that_outlives_its_timeout_is_reported_failed_on_time_and_never_piles_up(web: int) -> None:
+    slow = Trickle()
+    stuck = Check(Probe(name="slow-http", type="http", interval=0.5, timeout=1, options={
+        "url": f"http://127.0.0.1:{slow.port}/"}), "slow-host", "ministry", "portal", "127.0.0.1", 22)  # fmt: skip
+    fine = Check(Probe(name="tcp", type="tcp", interval=0.5, timeout=1, options={"port": web}),
+                 "fine-host", "ministry", "portal", "127.0.0.1", 22)  # fmt: skip
+    runner = ProbeRunner([stuck, fine], workers=8)
+    try:
+        results = _tick_for(runner, 5.0)
+        threads = [t for t in threading.enumerate() if t.name.startswith("egov-probe")]
+    finally:
+        slow.close()
+        runner.close()
+    mine = [r for r in results if r.host == "slow-host"]
+    others = [r for r in results if r.host == "fine-host"]
+    # The stuck check has a (failed) result every interval once its first run overran: never silence.
+    assert len(mine) >= 5 and not any(r.success for r in mine)
+    assert "did not finish within 2 s" in mine[0].message and "slow-host" in mine[0].message
+    assert all(r.duration <= 2.5 for r in mine)
+    assert "still running" in mine[-1].message
+    # The other host is probed at its interval all along, and one thread at most serves the stuck check.
+    assert len(others) >= 8 and all(r.success for r in others)
+    assert len(threads) <= 3
+
+
+def test_a_health_probe_of_a_host_that_accepts_and_never_speaks_fails_within_its_timeout(tmp_path: Path) -> None:
+    from controlplane.ssh import SSHPool
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # never accepted: TCP completes, sshd "wedged"
+        silent = Check(Probe(name="health", type="health", interval=0.5, timeout=1, options={}),
+                       "wedged-host", "ministry", "portal", "127.0.0.1", int(listener.getsockname()[1]))  # fmt: skip
+        (tmp_path / "known_hosts").write_text("")
+        with SSHPool(tmp_path / "no-key", tmp_path / "known_hosts", connect_timeout=5) as pool:
+            runner = ProbeRunner([silent], pool=pool, workers=4)
+            try:
+                results = _tick_for(runner, 3.5)
+            finally:
+                runner.close()
+    assert len(results) >= 2
+    assert all(not r.success and r.duration < 1.5 for r in results), [(r.duration, r.message) for r in results]
+    assert "wedged-host" in results[0].message and "no SSH banner within" in results[0].message
