@@ -34,6 +34,8 @@ APT_PACKAGES=(
     prometheus prometheus-alertmanager lynis git make
     # Browser tests: Chinese glyphs in chromium's screenshots (zh-CN interface).
     fonts-noto-cjk
+    # Availability reports: pdftotext reads the PDF chromium printed (its test checks the Chinese headings).
+    poppler-utils
 )
 
 APT_UPDATED=0

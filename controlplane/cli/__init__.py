@@ -145,10 +145,15 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("aborted", err=True)
         sys.exit(EXIT_FAILED)
     except click.ClickException as error:
+        from controlplane.cli.output import lines
+
+        error.message = lines(error.message)  # it may quote what was typed or read: no escape sequences
         error.show()
         sys.exit(EXIT_BAD_INPUT if error.exit_code == 2 else error.exit_code)
     except EgovError as error:
-        click.echo(f"egov: {error.message}", err=True)
+        from controlplane.cli.output import lines
+
+        click.echo(f"egov: {lines(error.message)}", err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

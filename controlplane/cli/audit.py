@@ -7,7 +7,18 @@ import json
 import click
 
 from controlplane.cli import Context, pass_context
-from controlplane.cli.common import console, open_store, print_json
+from controlplane.cli.common import open_store, print_json
+from controlplane.cli.output import Column, echo, moment, show_table, wide_option
+
+AUDIT_COLUMNS = (
+    Column("SEQ", key=True, justify="right"),
+    Column("AT (UTC)", key=True),
+    Column("ACTOR"),
+    Column("ACTION", key=True),
+    Column("TARGET"),
+    Column("OUTCOME", key=True, optional=1),
+    Column("CLIENT", optional=2),
+)
 
 
 @click.group()
@@ -20,8 +31,11 @@ def audit() -> None:
 @click.option("--actor", help="Only records of this actor.")
 @click.option("--action", help="Only actions starting with this text.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def list_records(context: Context, limit: int, actor: str | None, action: str | None, as_json: bool) -> None:
+def list_records(
+    context: Context, limit: int, actor: str | None, action: str | None, as_json: bool, wide: bool
+) -> None:
     """Show the newest audit records first."""
     from controlplane.audit import list_records as fetch
 
@@ -42,14 +56,12 @@ def list_records(context: Context, limit: int, actor: str | None, action: str | 
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("seq", "at (UTC)", "actor", "action", "target", "outcome", "client")
-    for row in rows:
-        table.add_row(
-            str(row["seq"]), row["at"][:19], row["actor"], row["action"], row["target"], row["outcome"], row["client"]
-        )
-    console().print(table)
+    show_table(
+        AUDIT_COLUMNS,
+        ([r["seq"], moment(r["at"], seconds=True), r["actor"], r["action"], r["target"], r["outcome"], r["client"]]
+         for r in rows),
+        wide=wide,
+    )  # fmt: skip
 
 
 @audit.command()
@@ -73,6 +85,6 @@ def verify(context: Context, as_json: bool) -> None:
     elif result.ok:
         click.echo(f"ok: {result.count} records, chain intact; head {result.head}")
     else:
-        click.echo(f"BROKEN at record {result.bad_seq}: {result.reason}", err=True)
+        echo(f"BROKEN at record {result.bad_seq}: {result.reason}", err=True)
     if not result.ok:
         raise SystemExit(1)

@@ -14,8 +14,20 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import console, open_store, print_json
+from controlplane.cli.output import Column, layout, lines, plain, show_table, styled
 
 OUTCOME_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "running": "cyan"}
+COUNTS = ("OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED")
+LIVE_COLUMNS = (
+    Column("HOST", key=True),
+    Column("CURRENT TASK"),
+    *(Column(name, key=True, justify="right") for name in COUNTS),
+)
+SUMMARY_COLUMNS = (
+    Column("HOST", key=True),
+    Column("OUTCOME", key=True),
+    *(Column(name, key=True, justify="right") for name in COUNTS),
+)
 
 
 class LiveView:
@@ -68,24 +80,15 @@ class LiveView:
             self.live.update(self.render())
 
     def render(self) -> Any:
-        from rich.table import Table
-
         elapsed = time.monotonic() - self.started_at
-        table = Table(title=f"run {self.run_id} — {elapsed:.0f} s", title_justify="left")
-        for column in ("host", "current task", "ok", "changed", "failed", "unreachable", "skipped"):
-            table.add_column(column, justify="right" if column not in ("host", "current task") else "left")
+        rows = []
         for host, row in self.rows.items():
             state = "unreachable" if row["unreachable"] else "failed" if row["failed"] else "running"
-            table.add_row(
-                f"[{OUTCOME_STYLE[state]}]{host}[/]",
-                str(row["task"])[:60],
-                str(row["ok"]),
-                str(row["changed"]),
-                str(row["failed"]),
-                str(row["unreachable"]),
-                str(row["skipped"]),
-            )
-        return table
+            rows.append(
+                [styled(host, OUTCOME_STYLE[state]), plain(row["task"])[:60], row["ok"], row["changed"], row["failed"],
+                 row["unreachable"], row["skipped"]]
+            )  # fmt: skip
+        return layout(LIVE_COLUMNS, rows, self.out.width, title=f"run {self.run_id} — {elapsed:.0f} s")[0]
 
     def stop(self) -> None:
         if self.live is not None:
@@ -95,23 +98,12 @@ class LiveView:
 
 def print_summary(out: Any, outcome: Any, check: bool) -> None:
     """Print the per-host summary table, drift or failures, and the run's final line."""
-    from rich.table import Table
-
-    table = Table(title=f"run {outcome.run_id}: {outcome.status}", title_justify="left")
-    for column in ("host", "outcome", "ok", "changed", "failed", "unreachable", "skipped"):
-        table.add_column(column, justify="left" if column in ("host", "outcome") else "right")
-    for name, tally in sorted(outcome.hosts.items()):
-        style = OUTCOME_STYLE.get(tally.outcome, "")
-        table.add_row(
-            name,
-            f"[{style}]{tally.outcome}[/]",
-            str(tally.ok),
-            str(tally.changed),
-            str(tally.failed),
-            str(tally.unreachable),
-            str(tally.skipped),
-        )
-    out.print(table)
+    rows = [
+        [name, styled(tally.outcome, OUTCOME_STYLE.get(tally.outcome, "")), tally.ok, tally.changed, tally.failed,
+         tally.unreachable, tally.skipped]
+        for name, tally in sorted(outcome.hosts.items())
+    ]  # fmt: skip
+    show_table(SUMMARY_COLUMNS, rows, title=f"run {outcome.run_id}: {plain(outcome.status)}", out=out)
     changed = [r for r in outcome.results if r.status == "changed"]
     if changed:
         out.print("[yellow]drift (would change):[/]" if check else "[yellow]changed:[/]")
@@ -119,15 +111,15 @@ def print_summary(out: Any, outcome: Any, check: bool) -> None:
             more = len(result.controls) - 3
             shown = ", ".join(result.controls[:3]) + (f" +{more}" if more > 0 else "")
             controls = f" [{shown}]" if result.controls else ""
-            out.print(f"  {result.host}: {result.task.split(' [')[0]}{controls}", markup=False)
+            out.print(plain(f"  {result.host}: {result.task.split(' [')[0]}{controls}"), markup=False)
     failed = [r for r in outcome.results if r.status in ("failed", "unreachable")]
     if failed:
         out.print("[red]failed:[/]")
         for result in failed:
-            out.print(f"  {result.host}: {result.task} — {result.message.splitlines()[0] if result.message else ''}",
-                      markup=False)  # fmt: skip
+            first = result.message.splitlines()[0] if result.message else ""
+            out.print(plain(f"  {result.host}: {result.task} — {first}"), markup=False)
     if outcome.message:
-        out.print(outcome.message, markup=False)
+        out.print(lines(outcome.message), markup=False)
     out.print(f"run {outcome.run_id} {outcome.status} in {outcome.duration:.1f} s (egov runs show {outcome.run_id})")
 
 

@@ -15,6 +15,7 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import console, open_store, open_vault, print_json
+from controlplane.cli.output import MISSING, Column, echo, moment, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
 
 STATUS_STYLE = {
@@ -25,6 +26,32 @@ STATUS_STYLE = {
     "interrupted": "red",
     "running": "cyan",
 }
+READINESS_COLUMNS = (
+    Column("DATASET", key=True),
+    Column("HOST", key=True),
+    Column("SCHEDULE", optional=6),
+    Column("RPO", key=True),
+    Column("LAST SUCCESS", key=True, optional=3),
+    Column("AGE", key=True),
+    Column("LAST RUN", key=True, optional=1),
+    Column("LAST CHECK", key=True, optional=4),
+    Column("LAST DRILL", optional=2),
+    Column("COPY AGE", key=True, optional=5),
+    Column("VERDICT", key=True),
+)
+SNAPSHOT_COLUMNS = (
+    Column("ID", key=True),
+    Column("TIME (UTC)", key=True),
+    Column("HOST", key=True, optional=1),
+    Column("PATHS"),
+    Column("TAGS", optional=2),
+)
+JOB_COLUMNS = (Column("JOB", key=True), Column("CRON (UTC)", key=True), Column("JITTER", key=True, justify="right"))
+
+
+def snapshot_rows(found: list[Any]) -> list[list[Any]]:
+    """The rows of ``egov backup snapshots``: restic's snapshots, newest last as restic lists them."""
+    return [[s.short_id, moment(s.time, seconds=True), s.hostname, " ".join(s.paths), ",".join(s.tags)] for s in found]
 
 
 @contextmanager
@@ -60,7 +87,7 @@ class ProgressBar:
             console=out,
             transient=True,
         )
-        self.task = self.progress.add_task(label, total=None)
+        self.task = self.progress.add_task(safe(label), total=None)  # the description is markup
 
     def __enter__(self) -> ProgressBar:
         self.progress.start()
@@ -80,7 +107,7 @@ class ProgressBar:
 
 def _show(out: Any, label: str, result: Any) -> None:
     style = STATUS_STYLE.get(result.status, "white")
-    out.print(f"[{style}]{result.status:<9}[/] {label}  run {result.run_id}: {result.message}")
+    out.print(f"[{style}]{result.status:<9}[/] {safe(label)}  run {result.run_id}: {safe(result.message)}")
 
 
 def _exit_for(results: list[Any]) -> None:
@@ -113,8 +140,7 @@ def setup_command(context: Context, sites: tuple[str, ...]) -> None:
             accounts_created=report["accounts_created"],
             keys_added=report["keys_added"],
         )
-    out = console()
-    out.print(
+    echo(
         f"backup center ready: sites {', '.join(report['sites'])}; accounts created: "
         f"{', '.join(report['accounts_created']) or 'none'}; keys added: {report['keys_added']}; "
         f"sshd: {report['sshd'] or 'unchanged'}"
@@ -145,7 +171,7 @@ def run_command(context: Context, dataset: str | None, host: str | None, as_json
             summary = result.summary
             if summary.get("snapshot_id"):
                 out.print(
-                    f"          snapshot {summary['snapshot_id'][:8]}: {summary.get('files_new', 0)} new, "
+                    f"          snapshot {safe(summary['snapshot_id'][:8])}: {summary.get('files_new', 0)} new, "
                     f"{summary.get('files_changed', 0)} changed files, {summary.get('bytes_added', 0)} bytes "
                     f"added in {summary.get('duration_seconds', 0):.1f} s"
                 )
@@ -156,8 +182,9 @@ def run_command(context: Context, dataset: str | None, host: str | None, as_json
 
 @backup.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@wide_option
 @pass_context
-def list_command(context: Context, as_json: bool) -> None:
+def list_command(context: Context, as_json: bool, wide: bool) -> None:
     """Every dataset and host with its last backup, age against RPO, last check and drill."""
     from controlplane.backup.report import readiness
 
@@ -166,51 +193,31 @@ def list_command(context: Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(box=None)
-    for column in (
-        "DATASET",
-        "HOST",
-        "SCHEDULE",
-        "RPO",
-        "LAST SUCCESS",
-        "AGE",
-        "LAST RUN",
-        "LAST CHECK",
-        "LAST DRILL",
-        "COPY AGE",
-        "VERDICT",
-    ):
-        table.add_column(column)
     colours = {"ok": "green", "warning": "yellow", "stale": "red", "never": "red", "failing": "red"}
-    for row in rows:
-        table.add_row(
-            row["dataset"],
-            row["host"],
-            row["schedule"],
-            row["rpo"],
-            (row["last_success"] or "never")[:19],
-            row["age_human"],
-            row["last_status"] or "-",
-            row["last_check_status"] or "-",
-            row["drill_human"],
-            row["copy_human"],
-            f"[{colours.get(row['verdict'], 'white')}]{row['verdict']}[/]",
-        )
+    table = [
+        [row["dataset"], row["host"], row["schedule"], row["rpo"], moment(row["last_success"]) if row["last_success"]
+         else "never", _shown(row["age_human"]), row["last_status"], row["last_check_status"],
+         _shown(row["drill_human"]), _shown(row["copy_human"]), styled(row["verdict"], colours.get(row["verdict"], ""))]
+        for row in rows
+    ]  # fmt: skip
     out = console()
     out.print(_center_line(ctx))
-    out.print(table)
+    show_table(READINESS_COLUMNS, table, wide=wide, out=out)
+
+
+def _shown(text: str) -> str | None:
+    """A figure of the readiness report, with its "-" (nothing to show) as the CLI's one missing-value mark."""
+    return None if text == "-" else text
 
 
 def _center_line(ctx: Any) -> str:
     """Which center backups go to now, and the other one."""
     primary, secondary = ctx.policy.primary, ctx.policy.secondary
-    line = f"active backup center: {ctx.active} ({ctx.center.host})"
+    line = f"active backup center: {safe(ctx.active)} ({safe(ctx.center.host)})"
     if ctx.active != "primary":
-        line += f"  [red]FAILED OVER[/] from primary ({primary.host if primary else '-'})"
+        line += f"  [red]FAILED OVER[/] from primary ({safe(primary.host) if primary else MISSING})"
     elif secondary is not None:
-        line += f"; off-site copies to secondary ({secondary.host})"
+        line += f"; off-site copies to secondary ({safe(secondary.host)})"
     return line
 
 
@@ -262,15 +269,16 @@ def center_command(context: Context, name: str | None, yes: bool) -> None:
         if not yes and not click.confirm(f"Send every backup to the {name} center ({ctx.named_center(name).host})?"):
             raise SystemExit(EXIT_FAILED)
         previous = set_active_center(ctx.store, ctx.policy, name, actor=ctx.actor)
-    out.print(f"backups now go to the {name} center (was {previous})")
+    out.print(f"backups now go to the {name} center (was {safe(previous)})")
 
 
 @backup.command("snapshots")
 @click.argument("dataset")
 @click.option("--host", help="Host of the dataset (needed when it has several).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@wide_option
 @pass_context
-def snapshots_command(context: Context, dataset: str, host: str | None, as_json: bool) -> None:
+def snapshots_command(context: Context, dataset: str, host: str | None, as_json: bool, wide: bool) -> None:
     """List the snapshots of DATASET on a host, read from the repository itself."""
     from controlplane.backup.maintenance import snapshots
 
@@ -291,20 +299,7 @@ def snapshots_command(context: Context, dataset: str, host: str | None, as_json:
             ]
         )
         return
-    from rich.table import Table
-
-    table = Table(box=None)
-    for column in ("ID", "TIME (UTC)", "HOST", "PATHS", "TAGS"):
-        table.add_column(column)
-    for snap in found:
-        table.add_row(
-            snap.short_id,
-            snap.time.strftime("%Y-%m-%d %H:%M:%S"),
-            snap.hostname,
-            " ".join(snap.paths),
-            ",".join(snap.tags),
-        )
-    console().print(table)
+    show_table(SNAPSHOT_COLUMNS, snapshot_rows(found), wide=wide)
 
 
 def _maintenance(context: Context, dataset: str | None, host: str | None, what: str) -> None:
@@ -418,14 +413,7 @@ def schedule_command(context: Context) -> None:
 
     with backup_context(context) as ctx:
         jobs = planned_jobs(ctx.policy, ctx)
-    from rich.table import Table
-
-    table = Table(box=None)
-    for column in ("JOB", "CRON (UTC)", "JITTER"):
-        table.add_column(column)
-    for job in jobs:
-        table.add_row(job.id, job.cron, f"{job.jitter} s")
-    console().print(table)
+    show_table(JOB_COLUMNS, ([job.id, job.cron, f"{job.jitter} s"] for job in jobs))
 
 
 @click.command("dr")

@@ -31,10 +31,13 @@ def print_json(data: Any) -> None:
 
 
 def console() -> Any:
-    """A rich Console on stdout (imported lazily to keep start-up fast)."""
-    from rich.console import Console
+    """The CLI's rich console on stdout: strips control sequences, survives bad markup (see cli/output.py).
 
-    return Console(highlight=False, soft_wrap=False)
+    Imported lazily to keep start-up fast.
+    """
+    from controlplane.cli.output import console as safe_console
+
+    return safe_console()
 
 
 def audit(store: Any, action: str, target: str, outcome: str = "ok", **details: Any) -> None:

@@ -23,8 +23,15 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import open_store, print_json
+from controlplane.cli.output import Column, echo, safe, show_table
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow", "not_applicable": "dim"}
+SITE_SCORE_COLUMNS = (
+    Column("SITE", key=True),
+    Column("BEFORE WAIVERS", justify="right"),
+    Column("AFTER WAIVERS", justify="right"),
+    *(Column(name, key=True, justify="right") for name in ("FAIL", "ERROR", "WAIVED")),
+)
 
 
 def _percent(value: float | None) -> str:
@@ -68,17 +75,17 @@ def scan(context: Context, limit: str | None, site: str | None, as_json: bool) -
 
 def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
     """Run the scan with a rich progress bar and one line per host as it finishes."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from controlplane.audit import cli_actor
+    from controlplane.cli.output import console as safe_console
     from controlplane.compliance.scoring import score
     from controlplane.compliance.service import execute_scan
 
-    console = Console(highlight=False, stderr=True)
+    console = safe_console(stderr=True)
     console.print(
-        f"scanning {len(plan.hosts)} host(s) ({plan.scope}) against {len(plan.catalog)} controls, "
-        f"catalog {plan.catalog.version}, {len(plan.waivers)} waiver(s)"
+        f"scanning {len(plan.hosts)} host(s) ({safe(plan.scope)}) against {len(plan.catalog)} controls, "
+        f"catalog {safe(plan.catalog.version)}, {len(plan.waivers)} waiver(s)"
     )
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -90,34 +97,30 @@ def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
             if host.reachable:
                 value = score(host.results)
                 progress.console.print(
-                    f"  {host.host.name:<16} {_percent(value.before_waivers):>7}  "
+                    f"  {safe(host.host.name):<16} {_percent(value.before_waivers):>7}  "
                     f"[red]{value.failed} fail[/] [magenta]{value.errors} error[/] "
                     f"[yellow]{value.waived} waived[/] {value.passed} pass  ({host.seconds:.2f} s)"
                 )
             else:
                 progress.console.print(
-                    f"  {host.host.name:<16} [magenta]NOT ASSESSED[/]: {host.evidence.get('unreachable')}"
+                    f"  {safe(host.host.name):<16} [magenta]NOT ASSESSED[/]: {safe(host.evidence.get('unreachable'))}"
                 )
             progress.advance(task)
 
         return execute_scan(config, store, plan, actor=cli_actor(), on_host=on_host)
 
 
-def _print_summary(outcome: Any) -> None:
-    from rich.table import Table
-
+def _print_summary(outcome: Any, out: Any = None) -> None:
     from controlplane.cli.common import console
     from controlplane.compliance.scoring import by_severity, by_site, score
 
-    out = console()
+    out = out or console()
     results = outcome.scan.results
-    table = Table("site", "before waivers", "after waivers", "fail", "error", "waived", title="score per site")
-    for name, value in by_site(results).items():
-        table.add_row(
-            name, _percent(value.before_waivers), _percent(value.after_waivers),
-            str(value.failed), str(value.errors), str(value.waived),
-        )  # fmt: skip
-    out.print(table)
+    rows = [
+        [name, _percent(value.before_waivers), _percent(value.after_waivers), value.failed, value.errors, value.waived]
+        for name, value in by_site(results).items()
+    ]
+    show_table(SITE_SCORE_COLUMNS, rows, title="score per site", out=out)
     severities = by_severity(results)
     out.print(
         "failing by severity: "
@@ -139,12 +142,12 @@ def _print_summary(outcome: Any) -> None:
             f"{len(diff.new_errors)} new error(s)"
         )
         for host, control in diff.new_failures[:20]:
-            out.print(f"  [red]new failure[/] {host} {control}")
+            out.print(f"  [red]new failure[/] {safe(host)} {safe(control)}")
         for host, control in diff.fixed[:20]:
-            out.print(f"  [green]fixed[/] {host} {control}")
+            out.print(f"  [green]fixed[/] {safe(host)} {safe(control)}")
     unreachable = [h.host.name for h in outcome.scan.hosts if not h.reachable]
     if unreachable:
-        out.print(f"[magenta]not assessed (every control is error): {', '.join(unreachable)}[/]")
+        out.print(f"[magenta]not assessed (every control is error): {safe(', '.join(unreachable))}[/]")
 
 
 @click.group()
@@ -186,4 +189,4 @@ def compliance(
     finally:
         store.close()
     if output not in (None, "-"):
-        click.echo(f"{fmt} report of scan {data.stored.id} ({data.scope}) written to {output}", err=True)
+        echo(f"{fmt} report of scan {data.stored.id} ({data.scope}) written to {output}", err=True)

@@ -45,5 +45,7 @@ def show(context: Context, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
+    from controlplane.cli.output import plain
+
     for key, value in data.items():
-        click.echo(f"{key}: {value}")
+        click.echo(f"{key}: {plain(value)}")

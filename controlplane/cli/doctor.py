@@ -9,22 +9,29 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Sequence
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
+from controlplane.cli.output import Column, console, show_table, styled, wide_option
 from controlplane.doctor import ToolCheck, all_required_usable, report, run_checks
+
+COLUMNS = (
+    Column("TOOL", key=True),
+    Column("PATH"),
+    Column("VERSION", key=True),
+    Column("USABLE"),
+    Column("NEEDED", optional=1),
+)
 
 
 def _status(check: ToolCheck) -> Text:
     if check.usable:
-        return Text("ok", style="green")
+        return styled("ok", "green")
     # A missing optional tool only disables one feature: yellow, not red.
-    return Text(check.reason, style="red" if check.required else "yellow")
+    return styled(check.reason, "red" if check.required else "yellow")
 
 
 def _needed_for(check: ToolCheck) -> str:
@@ -33,29 +40,16 @@ def _needed_for(check: ToolCheck) -> str:
     return f"{need}: {check.purpose}{wanted}"
 
 
-def render_table(checks: Sequence[ToolCheck]) -> Table:
-    """Return a rich table with one row per checked tool."""
-    table = Table(title="External tools", title_justify="left")
-    table.add_column("tool", style="bold", no_wrap=True)
-    table.add_column("path", overflow="fold")
-    table.add_column("version", no_wrap=True)
-    table.add_column("usable", overflow="fold")
-    table.add_column("needed", overflow="fold")
-    for check in checks:
-        table.add_row(
-            check.name,
-            check.path or "-",
-            check.version or "-",
-            _status(check),
-            _needed_for(check),
-        )
-    return table
+def table_rows(checks: Sequence[ToolCheck]) -> list[list[Any]]:
+    """One row per checked tool: name, path, version, verdict, what it is needed for."""
+    return [[c.name, c.path or None, c.version or None, _status(c), _needed_for(c)] for c in checks]
 
 
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@wide_option
 @click.pass_context
-def doctor(ctx: click.Context, as_json: bool) -> None:
+def doctor(ctx: click.Context, as_json: bool, wide: bool) -> None:
     """Show each external tool, its version and whether it is usable.
 
     Exits 0 when every required tool (restic >= 0.17, ssh, sshd, ssh-keygen,
@@ -71,15 +65,12 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report(checks), indent=2))
     else:
-        console = Console()
-        if not console.is_terminal and "COLUMNS" not in os.environ:
-            # Piped or captured: rich would assume 80 columns and fold every path.
-            console = Console(width=160)
-        console.print(render_table(checks))
+        out = console()
+        show_table(COLUMNS, table_rows(checks), wide=wide, title="External tools", out=out)
         if ok:
-            console.print("[green]every required tool is usable[/green]")
+            out.print("[green]every required tool is usable[/green]")
         else:
             broken = ", ".join(c.name for c in checks if c.required and not c.usable)
-            console.print(f"[red]required tools not usable: {broken}[/red]")
+            out.print(styled(f"required tools not usable: {broken}", "red"))
     if not ok:
         ctx.exit(1)

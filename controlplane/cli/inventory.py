@@ -6,6 +6,7 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import console, print_json
+from controlplane.cli.output import Column, safe, show_table, wide_option
 
 
 @click.group()
@@ -23,8 +24,9 @@ def _load(context: Context) -> object:
 @click.option("--site", help="Only hosts of this site and the sites below it.")
 @click.option("--limit", "pattern", help="Host pattern: names, groups, globs, comma-separated.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def list_hosts(context: Context, site: str | None, pattern: str | None, as_json: bool) -> None:
+def list_hosts(context: Context, site: str | None, pattern: str | None, as_json: bool, wide: bool) -> None:
     """List hosts with their site, role and address."""
     loaded = _load(context)
     hosts = loaded.select(pattern, site=site)  # type: ignore[attr-defined]
@@ -43,12 +45,14 @@ def list_hosts(context: Context, site: str | None, pattern: str | None, as_json:
             ]
         )
         return
-    from rich.table import Table
-
-    table = Table("host", "site", "role", "address", "groups")
-    for host in hosts:
-        table.add_row(host.name, host.site, host.role, host.address, ", ".join(host.groups))
-    console().print(table)
+    columns = (
+        Column("HOST", key=True),
+        Column("SITE", key=True),
+        Column("ROLE", key=True),
+        Column("ADDRESS", key=True),
+        Column("GROUPS", optional=1),
+    )
+    show_table(columns, ([h.name, h.site, h.role, h.address, ", ".join(h.groups)] for h in hosts), wide=wide)
 
 
 @inventory.command()
@@ -60,18 +64,20 @@ def tree(context: Context) -> None:
     loaded = _load(context)
     sites = loaded.sites  # type: ignore[attr-defined]
     hosts = loaded.hosts  # type: ignore[attr-defined]
-    root = Tree(f"[bold]{context.config.site_name}[/]")
+    root = Tree(f"[bold]{safe(context.config.site_name)}[/]")
 
     def add_site(parent: Tree, name: str) -> None:
         site = sites[name]
-        label = f"[bold cyan]{name}[/] ({site.level})" + (f" {site.title_zh}" if site.title_zh else "")
+        label = f"[bold cyan]{safe(name)}[/] ({safe(site.level)})" + (
+            f" {safe(site.title_zh)}" if site.title_zh else ""
+        )
         branch = parent.add(label)
         roles: dict[str, list[str]] = {}
         for host in hosts:
             if host.site == name:
-                roles.setdefault(host.role, []).append(f"{host.name} [dim]{host.address}[/]")
+                roles.setdefault(host.role, []).append(f"{safe(host.name)} [dim]{safe(host.address)}[/]")
         for role, names in sorted(roles.items()):
-            role_branch = branch.add(f"[magenta]{role}[/]")
+            role_branch = branch.add(f"[magenta]{safe(role)}[/]")
             for host_label in names:
                 role_branch.add(host_label)
         for child in sorted(s.name for s in sites.values() if s.parent == name):

@@ -30,37 +30,39 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _print_table(data: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _print_table(data: dict[str, Any], wide: bool = False, out: Any = None) -> None:
+    """Print the lab's status: a line about the bridge, a table of hosts, how to ssh in."""
+    from controlplane.cli.output import Column, console, show_table, styled
 
-    # Piped output gets a wide page rather than rich's 80 columns of ellipses.
-    console = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-    bridge = "up" if data["bridge_up"] else "absent"
-    console.print(
-        f"bridge {data['bridge']} ({bridge}), gateway {data['gateway']}, subnet {data['subnet']}, "
-        f"portal VIP {data['portal_vip'] or '-'}"
+    columns = (
+        Column("HOST", key=True),
+        Column("SITE", key=True),
+        Column("ROLE", key=True),
+        Column("ADDRESS", key=True),
+        Column("STATE", key=True),
+        Column("PID", key=True, justify="right", optional=5),
+        Column("LINK", key=True, optional=4),
+        Column("SSHD", key=True, optional=3),
+        Column("SERVICES", optional=1),
+        Column("DETAIL", optional=2),
     )
-    table = Table(show_edge=False, pad_edge=False)
-    for column in ("HOST", "SITE", "ROLE", "ADDRESS", "STATE", "PID", "LINK", "SSHD", "SERVICES", "DETAIL"):
-        table.add_column(column)
+    out = out or console()
+    bridge = "up" if data["bridge_up"] else "absent"
+    out.print(
+        f"bridge {data['bridge']} ({bridge}), gateway {data['gateway']}, subnet {data['subnet']}, "
+        f"portal VIP {data['portal_vip'] or '-'}",
+        markup=False,
+    )
+    rows = []
     for host in data["hosts"]:
         others = sorted(name for name, info in host["services"].items() if name != "sshd" and info.get("running"))
-        style = STATE_STYLES.get(host["state"], "")
-        table.add_row(
-            host["name"],
-            host["site"],
-            host["role"],
-            host["address"],
-            f"[{style}]{host['state']}[/]" if style else host["state"],
-            str(host["pid"] or "-"),
-            host["link"],
-            host["sshd"],
-            ", ".join(others) or "-",
-            host["detail"] or "",
-        )
-    console.print(table)
-    console.print(f"ssh: egov lab ssh HOST  (key {data['key_file']}, known hosts {data['known_hosts']})")
+        rows.append(
+            [host["name"], host["site"], host["role"], host["address"],
+             styled(host["state"], STATE_STYLES.get(host["state"], "")), host["pid"], host["link"], host["sshd"],
+             ", ".join(others) or None, host["detail"]]
+        )  # fmt: skip
+    show_table(columns, rows, wide=wide, out=out)
+    out.print(f"ssh: egov lab ssh HOST  (key {data['key_file']}, known hosts {data['known_hosts']})", markup=False)
 
 
 def _audit(context: Context, action: str, target: str, **details: Any) -> None:
@@ -78,8 +80,9 @@ def _audit(context: Context, action: str, target: str, **details: Any) -> None:
 
 @lab.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def up(context: Context, as_json: bool) -> None:
+def up(context: Context, as_json: bool, wide: bool) -> None:
     """Bring the lab up (idempotent: also repairs a half-up lab).
 
     Converges every host to running: creates what is missing, restarts a
@@ -96,7 +99,7 @@ def up(context: Context, as_json: bool) -> None:
     if as_json:
         _print_json(data)
         return
-    _print_table(data)
+    _print_table(data, wide)
     running = sum(1 for host in data["hosts"] if host["state"] == "running")
     click.echo(f"lab up: {running}/{len(data['hosts'])} hosts running in {time.monotonic() - started:.1f} s")
 
@@ -116,8 +119,9 @@ def down(context: Context, purge: bool) -> None:
 
 @lab.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: lab facts and a list of hosts.")
+@click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def status(context: Context, as_json: bool) -> None:
+def status(context: Context, as_json: bool, wide: bool) -> None:
     """Show each lab host's real state: running, stopped, isolated or down."""
     from controlplane.lab import manager
 
@@ -125,7 +129,7 @@ def status(context: Context, as_json: bool) -> None:
     if as_json:
         _print_json(data)
     else:
-        _print_table(data)
+        _print_table(data, wide)
 
 
 @lab.command(context_settings={"ignore_unknown_options": True})
@@ -175,4 +179,6 @@ def fault(context: Context, host: str, action: str, service: str | None, as_json
         _print_json(result.to_dict())
         return
     what = f"{action} {service or 'sshd'}" if action in ("down", "up") else action
-    click.echo(f"{result.name}: {what} done; state {result.state}" + (f" ({result.detail})" if result.detail else ""))
+    from controlplane.cli.output import echo
+
+    echo(f"{result.name}: {what} done; state {result.state}" + (f" ({result.detail})" if result.detail else ""))

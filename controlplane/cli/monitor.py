@@ -18,10 +18,65 @@ from typing import Any
 import click
 
 from controlplane.cli import Context, pass_context
-from controlplane.cli.common import console, open_store, print_json
+from controlplane.cli.common import open_store, print_json
+from controlplane.cli.output import Column, echo, moment, plain, show_table, styled, wide_option
 
 RUNBOOK_GRACE = 120.0  # seconds `monitor run` waits at exit for runbooks that alerts started
 STATE_STYLE = {"firing": "red", "pending": "yellow", "resolved": "green"}
+PROBE_COLUMNS = (
+    Column("CHECK", key=True),
+    Column("HOST", key=True),
+    Column("SITE", key=True, optional=1),
+    Column("OK", key=True),
+    Column("MS", key=True, justify="right"),
+    Column("MESSAGE"),
+)
+ALERT_COLUMNS = (
+    Column("FINGERPRINT", key=True),
+    Column("STATE", key=True),
+    Column("ALERT", key=True),
+    Column("SEVERITY", key=True, optional=4),
+    Column("HOST", key=True),
+    Column("SITE", key=True, optional=3),
+    Column("SINCE (UTC)", key=True, optional=1),
+    Column("NOTES", optional=2),
+)
+SILENCE_COLUMNS = (
+    Column("ID", key=True),
+    Column("ACTIVE", key=True),
+    Column("MATCHERS"),
+    Column("UNTIL / WINDOW"),
+    Column("AUTHOR", optional=2),
+    Column("COMMENT", optional=1),
+)
+DELIVERY_COLUMNS = (
+    Column("ID", key=True, justify="right"),
+    Column("RECEIVER", key=True),
+    Column("KIND", key=True, optional=2),
+    Column("STATUS", key=True),
+    Column("ALERTS", key=True, justify="right", optional=3),
+    Column("TRIES", key=True, justify="right", optional=4),
+    Column("CREATED (UTC)", key=True, optional=1),
+    Column("ERROR"),
+)
+TOKEN_COLUMNS = (
+    Column("ID", key=True, justify="right"),
+    Column("SITE", key=True),
+    Column("NAME"),
+    Column("PREFIX", key=True, optional=2),
+    Column("LAST USED (UTC)", key=True, optional=1),
+    Column("ACCEPTED", key=True, justify="right"),
+    Column("REFUSED", key=True, justify="right"),
+)
+
+
+def probe_rows(results: list[Any]) -> list[list[Any]]:
+    """The rows of ``egov monitor once`` for probe results."""
+    return [
+        [r.check, r.host, r.site, styled("ok", "green") if r.success else styled("FAIL", "red"),
+         f"{r.duration * 1000:.0f}", r.message]
+        for r in results
+    ]  # fmt: skip
 
 
 def _receiver_names(context: Context) -> tuple[str, ...] | None:
@@ -61,8 +116,9 @@ def check(context: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--check", "only", multiple=True, help="Only this check (repeatable).")
 @click.option("--site", help="Only hosts of this site.")
+@wide_option
 @pass_context
-def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | None) -> None:
+def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | None, wide: bool) -> None:
     """Run every probe now and show the results (exit 1 when any failed)."""
     from controlplane.monitoring.service import Monitor
 
@@ -79,13 +135,7 @@ def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | Non
     if as_json:
         print_json([r.as_dict() for r in results])
     else:
-        from rich.table import Table
-
-        table = Table("check", "host", "site", "ok", "ms", "message")
-        for result in results:
-            ok = "[green]ok[/]" if result.success else "[red]FAIL[/]"
-            table.add_row(result.check, result.host, result.site, ok, f"{result.duration * 1000:.0f}", result.message)
-        console().print(table)
+        show_table(PROBE_COLUMNS, probe_rows(results), wide=wide)
     if any(not r.success for r in results):
         raise SystemExit(1)
 
@@ -131,8 +181,9 @@ def _actor() -> str:
 @alerts.command("list")
 @click.option("--state", type=click.Choice(["pending", "firing", "resolved", "silenced", "inhibited"]))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def list_alerts(context: Context, state: str | None, as_json: bool) -> None:
+def list_alerts(context: Context, state: str | None, as_json: bool, wide: bool) -> None:
     """Show alerts, firing first, with acks, silences and inhibitions."""
     from controlplane.monitoring.api import list_alerts as query
 
@@ -140,9 +191,7 @@ def list_alerts(context: Context, state: str | None, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("fingerprint", "state", "alert", "severity", "host", "site", "since (UTC)", "notes")
+    table = []
     for row in rows:
         notes = []
         if row["acked_by"]:
@@ -153,19 +202,20 @@ def list_alerts(context: Context, state: str | None, as_json: bool) -> None:
             notes.append("inhibited")
         if row["flapping"]:
             notes.append("flapping")
-        style = STATE_STYLE.get(row["state"], "")
         labels = row["labels"]
-        table.add_row(
-            row["fingerprint"],
-            f"[{style}]{row['state']}[/]",
-            row["name"],
-            labels.get("severity", ""),
-            labels.get("host", ""),
-            labels.get("site", ""),
-            (row["fired_at"] or row["active_since"] or "")[:19],
-            "; ".join(notes) or row["annotations"].get("summary", "")[:60],
+        table.append(
+            [
+                row["fingerprint"],
+                styled(row["state"], STATE_STYLE.get(row["state"], "")),
+                row["name"],
+                labels.get("severity"),
+                labels.get("host"),
+                labels.get("site"),
+                moment(row["fired_at"] or row["active_since"]),
+                "; ".join(notes) or plain(row["annotations"].get("summary", ""))[:60],
+            ]
         )
-    console().print(table)
+    show_table(ALERT_COLUMNS, table, wide=wide)
 
 
 @alerts.command("ack")
@@ -177,7 +227,7 @@ def ack(context: Context, fingerprint: str, comment: str) -> None:
     from controlplane.monitoring.api import ack_alert
 
     row = ack_alert(open_store(context), fingerprint, _actor(), comment)
-    click.echo(f"acknowledged {row['fingerprint']} {row['name']} as {row['acked_by']}")
+    echo(f"acknowledged {row['fingerprint']} {plain(row['name'])} as {plain(row['acked_by'])}")
 
 
 def _parse_until(text: str | None) -> dt.datetime | None:
@@ -218,7 +268,7 @@ def silence(
     if as_json:
         print_json(made)
     else:
-        click.echo(f"silence {made['id']} until {made['ends_at'][:19]} UTC: {' '.join(made['matchers'])}")
+        echo(f"silence {made['id']} until {moment(made['ends_at'])} UTC: {plain(' '.join(made['matchers']))}")
 
 
 @alerts.command("unsilence")
@@ -235,8 +285,9 @@ def unsilence(context: Context, silence_id: str) -> None:
 @alerts.command("silences")
 @click.option("--all", "include_expired", is_flag=True, help="Include ended silences.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def silences(context: Context, include_expired: bool, as_json: bool) -> None:
+def silences(context: Context, include_expired: bool, as_json: bool, wide: bool) -> None:
     """Show silences (from the store and from monitoring/silences.yml)."""
     from controlplane.monitoring.api import list_silences
 
@@ -244,26 +295,25 @@ def silences(context: Context, include_expired: bool, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("id", "active", "matchers", "until / window", "author", "comment")
+    table = []
     for row in rows:
         every = row["every"]
         span = (
             f"{','.join(every['days']) or 'daily'} {every['start']}-{every['end']} {every['timezone']}"
             if every
-            else ((row["ends_at"] or "")[:19])
+            else moment(row["ends_at"])
         )
-        table.add_row(row["id"], "yes" if row["active"] else "no", " ".join(row["matchers"]), span, row["author"],
-                      row["comment"][:60])  # fmt: skip
-    console().print(table)
+        table.append([row["id"], "yes" if row["active"] else "no", " ".join(row["matchers"]), span, row["author"],
+                      plain(row["comment"])[:60]])  # fmt: skip
+    show_table(SILENCE_COLUMNS, table, wide=wide)
 
 
 @alerts.command("deliveries")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def deliveries(context: Context, limit: int, as_json: bool) -> None:
+def deliveries(context: Context, limit: int, as_json: bool, wide: bool) -> None:
     """Show the delivery log (newest first)."""
     from controlplane.monitoring.delivery import delivery_log
 
@@ -272,14 +322,12 @@ def deliveries(context: Context, limit: int, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("id", "receiver", "kind", "status", "alerts", "attempts", "created (UTC)", "error")
-    for row in rows:
-        cells = [str(row["id"]), row["receiver"], f"{row['kind']}/{row['payload_status']}", row["status"]]
-        cells += [str(row["alerts"]), str(row["attempts"]), row["created_at"][:19], row["last_error"] or ""]
-        table.add_row(*cells)
-    console().print(table)
+    table = [
+        [row["id"], row["receiver"], f"{row['kind']}/{row['payload_status']}", row["status"], row["alerts"],
+         row["attempts"], moment(row["created_at"]), row["last_error"]]
+        for row in rows
+    ]  # fmt: skip
+    show_table(DELIVERY_COLUMNS, table, wide=wide)
 
 
 @alerts.group("intake-token")
@@ -312,8 +360,9 @@ def intake_token_create(context: Context, site: str, name: str | None) -> None:
 @intake_token.command("list")
 @click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def intake_token_list(context: Context, include_revoked: bool, as_json: bool) -> None:
+def intake_token_list(context: Context, include_revoked: bool, as_json: bool, wide: bool) -> None:
     """Show the intake tokens (never the tokens themselves) and whether the legacy site-wide one is set."""
     from controlplane.cli.common import open_vault
     from controlplane.monitoring import intake_tokens
@@ -325,15 +374,12 @@ def intake_token_list(context: Context, include_revoked: bool, as_json: bool) ->
     if as_json:
         print_json({"items": rows, "legacy_token_configured": legacy})
         return
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table("id", "site", "name", "prefix", "last used (UTC)", "accepted", "refused")
-    for row in rows:
-        state = " (revoked)" if row["revoked_at"] else ""
-        cells = [str(row["id"]), row["site"], row["name"] + state, row["prefix"], (row["last_used_at"] or "")[:16]]
-        table.add_row(*(escape(cell) for cell in cells), str(row["alerts_accepted"]), str(row["alerts_refused"]))
-    console().print(table)
+    table = [
+        [row["id"], row["site"], row["name"] + (" (revoked)" if row["revoked_at"] else ""), row["prefix"],
+         moment(row["last_used_at"]), row["alerts_accepted"], row["alerts_refused"]]
+        for row in rows
+    ]  # fmt: skip
+    show_table(TOKEN_COLUMNS, table, wide=wide)
     if legacy:
         click.echo(
             f"legacy site-wide token set (vault {intake_tokens.LEGACY_SECRET}, speaks for every site): replace it "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from controlplane.cli import Context, pass_context
-from controlplane.cli.common import audit, console, open_store, print_json
+from controlplane.cli.common import audit, open_store, print_json
+from controlplane.cli.output import Column, echo, moment, plain, show_table, styled, wide_option
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -16,6 +17,16 @@ STATUS_STYLE = {
     "cancelled": "magenta",
     "interrupted": "red",
 }
+RUN_COLUMNS = (
+    Column("ID", key=True, justify="right"),
+    Column("KIND", key=True),
+    Column("TARGET"),
+    Column("SITE", key=True, optional=1),
+    Column("ACTOR", optional=2),
+    Column("STATUS", key=True),
+    Column("STARTED (UTC)", key=True),
+    Column("SECONDS", key=True, optional=3, justify="right"),
+)
 
 
 @click.group()
@@ -28,8 +39,9 @@ def runs() -> None:
 @click.option("--kind", help="Only runs of this kind (provision, backup, scan...).")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def list_runs(context: Context, status: str | None, kind: str | None, limit: int, as_json: bool) -> None:
+def list_runs(context: Context, status: str | None, kind: str | None, limit: int, as_json: bool, wide: bool) -> None:
     """Show the newest runs first."""
     from sqlalchemy import select
 
@@ -46,23 +58,22 @@ def list_runs(context: Context, status: str | None, kind: str | None, limit: int
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("id", "kind", "target", "site", "actor", "status", "started (UTC)", "seconds")
+    table = []
     for row in rows:
-        style = STATUS_STYLE.get(row["status"], "")
-        seconds = f"{row['duration_seconds']:.1f}" if row["duration_seconds"] is not None else ""
-        table.add_row(
-            str(row["id"]),
-            row["kind"],
-            row["target"],
-            row["site"] or "",
-            row["actor"],
-            f"[{style}]{row['status']}[/]",
-            (row["started_at"] or "")[:19],
-            seconds,
+        seconds = f"{row['duration_seconds']:.1f}" if row["duration_seconds"] is not None else None
+        table.append(
+            [
+                row["id"],
+                row["kind"],
+                row["target"],
+                row["site"],
+                row["actor"],
+                styled(row["status"], STATUS_STYLE.get(row["status"], "")),
+                moment(row["started_at"]),
+                seconds,
+            ]
         )
-    console().print(table)
+    show_table(RUN_COLUMNS, table, wide=wide)
 
 
 @runs.command()
@@ -86,10 +97,10 @@ def show(context: Context, run_id: int, as_json: bool) -> None:
         print_json({**data, "output": lines})
         return
     for key in ("id", "kind", "target", "site", "actor", "trigger", "status", "created_at", "finished_at", "summary"):
-        click.echo(f"{key}: {data[key]}")
+        click.echo(f"{key}: {plain(data[key])}")
     click.echo("--- output ---")
     for line in lines:
-        click.echo(line)
+        echo(line)
 
 
 @runs.command()

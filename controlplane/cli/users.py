@@ -93,8 +93,9 @@ def passwd(context: Context, name: str) -> None:
 
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def list_users(context: Context, as_json: bool) -> None:
+def list_users(context: Context, as_json: bool, wide: bool) -> None:
     """Show every user with role, sites and state."""
     from controlplane import users as accounts
 
@@ -107,21 +108,22 @@ def list_users(context: Context, as_json: bool) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
+    from controlplane.cli.output import Column, moment, show_table
 
-    from controlplane.cli.common import console
-
-    table = Table("name", "role", "sites", "totp", "state", "last login (UTC)")
-    for row in rows:
-        table.add_row(
-            row["name"],
-            row["role"],
-            ", ".join(row["sites"]) or "(all)",
-            "on" if row["totp_enabled"] else "off",
-            "disabled" if row["disabled"] else "active",
-            (row["last_login_at"] or "")[:19],
-        )
-    console().print(table)
+    columns = (
+        Column("NAME", key=True),
+        Column("ROLE", key=True),
+        Column("SITES"),
+        Column("TOTP", key=True, optional=2),
+        Column("STATE", key=True),
+        Column("LAST LOGIN (UTC)", key=True, optional=1),
+    )
+    table = [
+        [row["name"], row["role"], ", ".join(row["sites"]) or "(all)", "on" if row["totp_enabled"] else "off",
+         "disabled" if row["disabled"] else "active", moment(row["last_login_at"])]
+        for row in rows
+    ]  # fmt: skip
+    show_table(columns, table, wide=wide)
 
 
 @users.command("disable")

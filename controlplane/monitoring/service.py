@@ -97,6 +97,9 @@ class Monitor:
         self.auto = bool(autorun.auto_rules(self.spec))
         self.autorunner = autorun.AutoRunner(config, store, inventory, runner=autorunner)
         self.checks = expand_checks(self.spec, inventory)
+        from controlplane.slo.live import ServiceLevels  # service levels: slo.yml's burn-rate rules join self.spec
+
+        self.service_levels = ServiceLevels.attach(self)
         self._own_pool = pool is None and any(c.probe.type == "health" for c in self.checks)
         if self._own_pool:
             from controlplane.ssh import SSHPool
@@ -153,6 +156,7 @@ class Monitor:
     def evaluate(self, now: dt.datetime | None = None) -> list[Notification]:
         """Advance alerts and groups from the latest results; queue notifications; return them."""
         now = now or self.clock()
+        self.service_levels.observe(self, now)  # service levels: rollups, burn-rate results, incidents (slo/)
         found, frozen = lifecycle.candidates(self.spec.rules, self.latest.values())
         with self.store.session() as session:
             claim_write_lock(session, now)

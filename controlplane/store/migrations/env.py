@@ -10,7 +10,8 @@ import controlplane.automation.models
 import controlplane.backup.models
 import controlplane.compliance.models
 import controlplane.monitoring.models
-import controlplane.runbook.models  # noqa: F401
+import controlplane.runbook.models
+import controlplane.slo.models  # noqa: F401  (service levels)
 from controlplane.store.models import Base
 
 config = context.config
