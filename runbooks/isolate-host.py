@@ -5,20 +5,24 @@
    nothing else goes in or out, established connections included (an
    intruder's session is cut too).
 2. Collect evidence into the journal: processes, connections, recent logins.
-3. Rotate the credentials the host held: vault secrets tagged for the host
-   (names starting with ``host:<HOST>:``) get new random values. Values
-   never reach the journal, only names.
+3. Rotate the credentials the host held: the vault secrets of the host
+   (names starting with ``host:<HOST>:``, derived from the host, never a
+   parameter) get new random values; no other host's secret and no restic
+   repository password can match that prefix. Values never reach the
+   journal, only names.
 
 In a drill the firewall is removed and the old secret values are put back
-at the end; in a real run the rollback never restores compromised
-credentials. A real run needs a second approver (``egov runbook approve``).
+at the end; until then they are kept in the vault under the run's reserved
+names, so a drill killed midway gets them back at the next runbook start or
+``egov runbook recover`` (see controlplane/runbook/drill_secrets.py). In a
+real run the rollback never restores compromised credentials. A real run
+needs a second approver (``egov runbook approve``).
 
 Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
 """
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from controlplane.runbook.api import Param, Probe, Runbook, Step
@@ -36,20 +40,25 @@ def ruleset(management: str, ssh_port: int) -> str:
     """The nftables ruleset that leaves only SSH from the management source.
 
     Declaring the table, deleting it and declaring it again in one ``nft -f``
-    transaction replaces any earlier version atomically.
+    transaction replaces any earlier version atomically. ``management`` is an
+    address or network (the parameter's type normalised it, so no text of
+    the caller reaches the ruleset); raises ValueError for a port outside 1-65535.
     """
+    if not 1 <= int(ssh_port) <= 65535:
+        raise ValueError(f"SSH port {ssh_port} is not between 1 and 65535")
+    family = "ip6" if ":" in management else "ip"
     return f"""table inet {TABLE}
 delete table inet {TABLE}
 table inet {TABLE} {{
   chain input {{
     type filter hook input priority -200; policy drop;
     iifname "lo" accept
-    ip saddr {management} tcp dport {ssh_port} accept
+    {family} saddr {management} tcp dport {ssh_port} accept
   }}
   chain output {{
     type filter hook output priority -200; policy drop;
     oifname "lo" accept
-    ip daddr {management} tcp sport {ssh_port} accept
+    {family} daddr {management} tcp sport {ssh_port} accept
   }}
   chain forward {{
     type filter hook forward priority -200; policy drop;
@@ -102,35 +111,20 @@ def collect_evidence(ctx: Context) -> None:
 
 
 def rotate_credentials(ctx: Context) -> None:
-    """Give every vault secret tagged for the host a new random value (names journalled, never values)."""
-    prefix = ctx.params["secret_prefix"].format(host=ctx.params["host"])
-    if ctx.dry_run:
-        ctx.log(f"would rotate the vault secrets named {prefix}*")
-        return
-    store = ctx.adapters.secret_store()
-    names = [name for name in store.names() if name.startswith(prefix)]
-    previous: dict[str, str] = {}
-    for name in names:
-        previous[name] = store.get(name)
-        store.set(name, secrets.token_urlsafe(32))
-        ctx.log(f"rotated {name}")
-    # Kept in memory only, for a drill's undo; never written anywhere.
-    ctx.state["previous_secrets"] = previous
-    ctx.figure("credentials_rotated", len(names))
-    if not names:
-        ctx.log(f"no vault secret is named {prefix}*")
+    """Give every vault secret of the host a new random value (names journalled, never values)."""
+    names = ctx.rotate_host_secrets(ctx.params["host"])
+    ctx.state["rotated"] = len(names)
+    if not ctx.dry_run:
+        ctx.figure("credentials_rotated", len(names))
 
 
 def restore_credentials(ctx: Context) -> None:
     """Rollback: in a drill, put the old values back; never in a real incident."""
-    previous = ctx.state.pop("previous_secrets", {})
     if not ctx.drill:
-        ctx.log(f"{len(previous)} rotated credential(s) stay rotated: compromised values are never restored")
+        rotated = ctx.state.get("rotated", 0)
+        ctx.log(f"{rotated} rotated credential(s) stay rotated: compromised values are never restored")
         return
-    store = ctx.adapters.secret_store()
-    for name, value in previous.items():
-        store.set(name, value)
-        ctx.log(f"drill: restored {name}")
+    ctx.restore_drill_secrets()
 
 
 def only_management_path(ctx: Context) -> None:
@@ -152,9 +146,8 @@ RUNBOOK = Runbook(
     approvals_required=2,
     params=[
         Param("host", "host", help="the host to isolate"),
-        Param("management_source", "str", default=_management_source, help="address allowed to reach SSH"),
+        Param("management_source", "address", default=_management_source, help="address allowed to reach SSH"),
         Param("ssh_port", "int", default=22, help="SSH port of the host"),
-        Param("secret_prefix", "str", default="host:{host}:", help="vault secrets to rotate ({host} = host name)"),
     ],
     targets=lambda p: [p["host"]],
     steady_state=[Probe("the host answers on the management path", reachable_on_management_path)],

@@ -15,6 +15,10 @@ detached ``python3 -m http.server`` under ``start-stop-daemon`` (pid file
 sets ``start_command``/``stop_command`` to its web server. A drill ends by
 stopping the service and removing what it restored (the steps' rollbacks).
 
+Scope: the source host (whose repository is read) and the DR host are both
+host parameters, so a caller must have both in scope; a drill or a real run
+needs ``backup.restore``, the permission a restore from the console needs.
+
 Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
 """
 
@@ -121,7 +125,9 @@ RUNBOOK = Runbook(
     severity="high",
     rto_objective=900,
     params=[
-        Param("dataset", "str", default="portal-content", help="backup dataset name (backup/*.yml)"),
+        Param(
+            "dataset", "dataset", default="portal-content", of="source_host", help="backup dataset name (backup/*.yml)"
+        ),
         Param(
             "source_host",
             "host",
@@ -145,4 +151,6 @@ RUNBOOK = Runbook(
     ],
     verification=[Probe("the service answers on the DR host", service_answers, timeout=30)],
     tags=["backup", "restore", "dr"],
+    # It restores data (and grants the DR host a read key to the source's repository): a restore's permission.
+    permissions=["backup.restore"],
 )

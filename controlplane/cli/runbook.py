@@ -1,6 +1,13 @@
 """``egov runbook``: list, show, dry-run, drill and run coded runbooks; history and journals.
 
 Runbook files are trusted code (like playbooks): listing them executes them.
+
+Scope in the CLI: whoever runs ``egov`` on the control plane holds the master
+key and the SSH key, so by default the CLI is the local operator (every site,
+every permission); every host a start names must still exist in the
+inventory. ``--as USER`` applies that console user's role and sites instead
+(the engine's one check, as in the console): it narrows what a start may
+name, never widens it.
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import audit, console, open_store, print_json
-from controlplane.cli.output import Column, echo, layout, lines, moment, plain, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
 
 STATUS_STYLE = {
@@ -28,33 +34,6 @@ STATUS_STYLE = {
     "skipped": "dim",
 }
 SEVERITY_STYLE = {"low": "dim", "medium": "yellow", "high": "red", "critical": "bold red"}
-RUNBOOK_COLUMNS = (
-    Column("NAME", key=True),
-    Column("TITLE"),
-    Column("标题", optional=1),
-    Column("SEVERITY", key=True),
-    Column("RTO GOAL", key=True, justify="right"),
-    Column("STATUS"),
-)
-STEP_COLUMNS = (
-    Column("#", key=True, justify="right"),
-    Column("PHASE", key=True),
-    Column("ACTIVITY"),
-    Column("STATUS", key=True),
-    Column("SECONDS", key=True, justify="right"),
-    Column("LAST OUTPUT", optional=1),
-)
-HISTORY_COLUMNS = (
-    Column("RUN", key=True, justify="right"),
-    Column("RUNBOOK", key=True),
-    Column("MODE", key=True),
-    Column("TARGETS", optional=2),
-    Column("ACTOR", optional=3),
-    Column("STATUS", key=True),
-    Column("STARTED (UTC)", key=True),
-    Column("RTO", key=True, justify="right"),
-    Column("GOAL", key=True, justify="right", optional=1),
-)
 
 
 @click.group()
@@ -74,9 +53,8 @@ def _inventory(context: Context) -> Any:
 
 @runbook.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@wide_option
 @pass_context
-def list_runbooks(context: Context, as_json: bool, wide: bool) -> None:
+def list_runbooks(context: Context, as_json: bool) -> None:
     """List the runbooks, with the error of any that does not load."""
     from controlplane.runbook.loader import load_runbooks
 
@@ -102,20 +80,24 @@ def list_runbooks(context: Context, as_json: bool, wide: bool) -> None:
     ]
     if as_json:
         print_json(rows)
-    elif not rows:
-        echo(f"no runbooks in {_folder(context)}")
     else:
-        table = []
+        from rich.table import Table
+
+        table = Table("name", "title", "标题", "severity", "RTO objective", "status")
         for row in rows:
             if row["ok"]:
-                table.append(
-                    [row["name"], row["title"], row["title_zh"],
-                     styled(row["severity"], SEVERITY_STYLE.get(row["severity"], "")),
-                     f"{row['rto_objective_seconds']:g} s", styled("ok", "green")]
-                )  # fmt: skip
+                style = SEVERITY_STYLE.get(row["severity"], "")
+                table.add_row(
+                    row["name"],
+                    row["title"],
+                    row["title_zh"],
+                    f"[{style}]{row['severity']}[/]",
+                    f"{row['rto_objective_seconds']:g} s",
+                    "[green]ok[/]",
+                )
             else:
-                table.append([row["name"], "", "", "", "", styled(f"does not load: {plain(row['error'])}", "red")])
-        show_table(RUNBOOK_COLUMNS, table, wide=wide)
+                table.add_row(row["name"], "", "", "", "", f"[red]does not load: {row['error']}[/]")
+        console().print(table if rows else f"no runbooks in {_folder(context)}")
     if any(not row["ok"] for row in rows):
         raise SystemExit(EXIT_FAILED)
 
@@ -133,26 +115,26 @@ def show(context: Context, name: str, as_json: bool) -> None:
         print_json(data)
         return
     out = console()
-    out.print(f"[bold]{safe(data['name'])}[/]: {safe(data['title'])} / {safe(data['title_zh'])}")
+    out.print(f"[bold]{data['name']}[/]: {data['title']} / {data['title_zh']}")
     out.print(
-        f"severity {safe(data['severity'])}, RTO objective {data['rto_objective_seconds']:g} s"
+        f"severity {data['severity']}, RTO objective {data['rto_objective_seconds']:g} s"
         + (", needs a second approver" if data["approvals_required"] > 1 else "")
     )
-    out.print(lines(data["description"]), markup=False)
+    out.print(data["description"])
     out.print("[bold]parameters[/]")
     for param in data["params"]:
         default = "(required)" if param["required"] else f"default {param['default']!r}"
-        out.print(f"  {param['name']} ({param['type']}, {default}): {param['help']}", markup=False)
+        out.print(f"  {param['name']} ({param['type']}, {default}): {param['help']}")
     out.print("[bold]steady state[/]")
     for probe in data["steady_state"]:
-        out.print(f"  - {probe['name']}", markup=False)
+        out.print(f"  - {probe['name']}")
     out.print("[bold]steps[/]")
     for index, step in enumerate(data["steps"], 1):
         undo = "rollback" if step["rollback"] else "no rollback"
-        out.print(f"  {index}. {safe(step['name'])} (timeout {step['timeout']:g} s, {step['retries']} retries, {undo})")
+        out.print(f"  {index}. {step['name']} (timeout {step['timeout']:g} s, {step['retries']} retries, {undo})")
     out.print("[bold]verification[/]")
     for probe in data["verification"]:
-        out.print(f"  - {probe['name']}", markup=False)
+        out.print(f"  - {probe['name']}")
 
 
 class LiveSteps:
@@ -179,12 +161,21 @@ class LiveSteps:
             self.live.__exit__(None, None, None)
 
     def render(self) -> Any:
-        table = [
-            [seq, row["phase"], row["name"], styled(row["status"], STATUS_STYLE.get(row["status"], "")),
-             f"{row['duration']:.2f}" if row.get("duration") is not None else "", plain(row.get("last") or "")[-60:]]
-            for seq, row in sorted(self.rows.items())
-        ]  # fmt: skip
-        return layout(STEP_COLUMNS, table, self.console.width, title=plain(self.title))[0]
+        from rich.table import Table
+
+        table = Table("#", "phase", "activity", "status", "seconds", "last output", title=self.title)
+        for seq, row in sorted(self.rows.items()):
+            style = STATUS_STYLE.get(row["status"], "")
+            seconds = f"{row['duration']:.2f}" if row.get("duration") is not None else ""
+            table.add_row(
+                str(seq),
+                row["phase"],
+                row["name"],
+                f"[{style}]{row['status']}[/]",
+                seconds,
+                (row.get("last") or "")[-60:],
+            )
+        return table
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self.lock:
@@ -199,13 +190,35 @@ class LiveSteps:
                 row = self.rows.setdefault(seq, {"phase": event["phase"], "name": event["name"]})
                 row.update(status=event["status"], duration=event["duration"])
                 if self.live is None:
-                    echo(f"{event['phase']:>17}  {event['status']:<10} {event['duration']:7.2f} s  {event['name']}")
+                    click.echo(
+                        f"{event['phase']:>17}  {event['status']:<10} {event['duration']:7.2f} s  {event['name']}"
+                    )
             if self.live is not None:
                 self.live.update(self.render())
 
 
-def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], yes: bool, as_json: bool) -> None:
+def caller_as(store: Any, inventory: Any, user: str | None) -> tuple[Any, str]:
+    """The engine's caller and the audit actor: the local operator, or with ``--as`` that console user.
+
+    Raises BadInputError (exit 2) for an unknown or disabled user.
+    """
+    from controlplane import users
     from controlplane.audit import cli_actor
+    from controlplane.runbook.scope import LOCAL, caller_for_user
+
+    if user is None:
+        return LOCAL, cli_actor()
+    with store.session() as session:
+        row = users.get_user(session, user)
+        if row is None or row.disabled:
+            raise BadInputError(f"--as {user!r}: no enabled console user of that name")
+        role, sites = row.role, list(row.sites or [])
+    return caller_for_user(user, role, sites, inventory), f"{user}@cli"
+
+
+def _execute(
+    context: Context, name: str, mode: str, params: tuple[str, ...], yes: bool, as_json: bool, as_user: str | None
+) -> None:
     from controlplane.runbook.engine import execute
     from controlplane.runbook.loader import get_runbook
     from controlplane.runbook.params import parse_assignments
@@ -229,6 +242,7 @@ def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], ye
 
     store = open_store(context)
     inventory = _inventory(context)
+    caller, actor = caller_as(store, inventory, as_user)
     display = LiveSteps(f"{name} ({mode})")
     with display:
         result = execute(
@@ -238,11 +252,12 @@ def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], ye
             definition,
             mode=mode,
             params=given,
-            actor=cli_actor(),
+            actor=actor,
             trigger="cli",
             confirmed=confirmed,
             confirm=ask,
             listener=None if as_json else display,
+            caller=caller,
         )
     if as_json:
         from controlplane.runbook.journal import read_journal
@@ -256,7 +271,7 @@ def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], ye
             line += f", RTO {rto:.2f} s (objective {figures['rto_objective_seconds']:g} s)"
         click.echo(line)
         if result.error:
-            click.echo(f"error: {lines(result.error)}", err=True)
+            click.echo(f"error: {result.error}", err=True)
         click.echo(f"journal: egov runbook journal {result.run_id}")
     if not result.ok:
         raise SystemExit(EXIT_FAILED)
@@ -264,6 +279,13 @@ def _execute(context: Context, name: str, mode: str, params: tuple[str, ...], ye
 
 PARAM_OPTION = click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="Set a parameter.")
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the journal as JSON at the end.")
+AS_OPTION = click.option(
+    "--as",
+    "as_user",
+    metavar="USER",
+    help="Apply this console user's role and sites (default: the local operator, every site; "
+    "every named host must exist).",
+)
 
 
 @runbook.command()
@@ -272,40 +294,80 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the jo
 @PARAM_OPTION
 @click.option("--yes", is_flag=True, help="Confirm a real run (and answer yes to its questions).")
 @JSON_OPTION
+@AS_OPTION
 @pass_context
-def run(context: Context, name: str, dry_run: bool, params: tuple[str, ...], yes: bool, as_json: bool) -> None:
-    """Run a runbook for real (needs --yes or the typed name), or --dry-run for the plan."""
-    _execute(context, name, "dry-run" if dry_run else "run", params, yes, as_json)
+def run(
+    context: Context, name: str, dry_run: bool, params: tuple[str, ...], yes: bool, as_json: bool, as_user: str | None
+) -> None:
+    """Run a runbook for real (needs --yes or the typed name), or --dry-run for the plan.
+
+    Scope: the local operator (every site) unless --as USER applies that
+    console user's role and sites; a host outside them is refused (exit 2).
+    """
+    _execute(context, name, "dry-run" if dry_run else "run", params, yes, as_json, as_user)
 
 
 @runbook.command()
 @click.argument("name")
 @PARAM_OPTION
 @JSON_OPTION
+@AS_OPTION
 @pass_context
-def drill(context: Context, name: str, params: tuple[str, ...], as_json: bool) -> None:
-    """Rehearse a runbook on drill targets: real actions, RTO measured, then undone."""
-    _execute(context, name, "drill", params, True, as_json)
+def drill(context: Context, name: str, params: tuple[str, ...], as_json: bool, as_user: str | None) -> None:
+    """Rehearse a runbook on drill targets: real actions, RTO measured, then undone.
+
+    Scope: the local operator (every site) unless --as USER applies that
+    console user's role and sites; a host outside them is refused (exit 2).
+    """
+    _execute(context, name, "drill", params, True, as_json, as_user)
 
 
 @runbook.command()
 @click.argument("name")
 @PARAM_OPTION
 @click.option("--reason", default="", help="Why (kept with the approval).")
+@AS_OPTION
 @pass_context
-def approve(context: Context, name: str, params: tuple[str, ...], reason: str) -> None:
-    """Approve a real run of a runbook that needs a second person (same parameters, 1 h)."""
-    from controlplane.audit import cli_actor
+def approve(context: Context, name: str, params: tuple[str, ...], reason: str, as_user: str | None) -> None:
+    """Approve a real run of a runbook that needs a second person (same parameters, 1 h).
+
+    Scope: the local operator (every site) unless --as USER applies that
+    console user's role and sites (the approver must then hold runbooks.approve).
+    """
     from controlplane.runbook.approvals import approve as record_approval
     from controlplane.runbook.loader import get_runbook
-    from controlplane.runbook.params import parse_assignments, resolve_params
+    from controlplane.runbook.params import parse_assignments, prepare
+    from controlplane.runbook.scope import ScopeRefused
 
     definition = get_runbook(_folder(context), name)
-    resolved = resolve_params(definition, parse_assignments(params), _inventory(context))
     store = open_store(context)
-    approval_id = record_approval(store, runbook=name, params=resolved, approver=cli_actor(), reason=reason)
+    inventory = _inventory(context)
+    caller, actor = caller_as(store, inventory, as_user)
+    if not caller.holds("runbooks.approve"):
+        raise ScopeRefused(f"--as {as_user}: approving needs the permission runbooks.approve")
+    resolved = prepare(definition, "run", parse_assignments(params), inventory, caller, confirmed=True).params
+    approval_id = record_approval(store, runbook=name, params=resolved, approver=actor, reason=reason)
     audit(store, "runbook.approve", name, approval=approval_id, params=resolved)
     click.echo(f"approval {approval_id} recorded for {name} (valid 1 h, by another person than the runner)")
+
+
+@runbook.command()
+@pass_context
+def recover(context: Context) -> None:
+    """Put back the credentials of drills that ended without restoring them (a killed drill); audited.
+
+    Also done at the start of every runbook run; this command does it now.
+    """
+    from controlplane.audit import cli_actor
+    from controlplane.runbook.drill_secrets import recover as recover_drills
+    from controlplane.vault import open_vault
+
+    store = open_store(context)
+    done = recover_drills(store, lambda: open_vault(context.config, store), actor=cli_actor())
+    for run_id, names in done.items():
+        click.echo(f"run {run_id}: {len(names)} credential(s) put back")
+    if not done:
+        click.echo("no drill left credentials to put back")
 
 
 @runbook.command()
@@ -326,9 +388,8 @@ def cancel(context: Context, run_id: int) -> None:
 @click.option("--name", help="Only this runbook.")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@wide_option
 @pass_context
-def history(context: Context, name: str | None, limit: int, as_json: bool, wide: bool) -> None:
+def history(context: Context, name: str | None, limit: int, as_json: bool) -> None:
     """Runbook runs, newest first, with mode, status and RTO against objective."""
     from controlplane.runbook.history import runbook_history
 
@@ -336,16 +397,27 @@ def history(context: Context, name: str | None, limit: int, as_json: bool, wide:
     if as_json:
         print_json(rows)
         return
-    table = []
+    from rich.table import Table
+
+    table = Table("run", "runbook", "mode", "targets", "actor", "status", "started (UTC)", "RTO", "objective")
     for row in rows:
-        rto = f"{row['rto_seconds']:.2f} s" if row["rto_seconds"] is not None else None
-        objective = f"{row['rto_objective_seconds']:g} s" if row["rto_objective_seconds"] else None
-        table.append(
-            [row["run_id"], row["runbook"], row["mode"], row["target"], row["actor"],
-             styled(row["status"], STATUS_STYLE.get(row["status"], "")), moment(row["started_at"]),
-             styled(rto, "red") if row["rto_met"] is False else rto, objective]
-        )  # fmt: skip
-    show_table(HISTORY_COLUMNS, table, wide=wide)
+        style = STATUS_STYLE.get(row["status"], "")
+        rto = f"{row['rto_seconds']:.2f} s" if row["rto_seconds"] is not None else "-"
+        if row["rto_met"] is False:
+            rto = f"[red]{rto}[/]"
+        objective = f"{row['rto_objective_seconds']:g} s" if row["rto_objective_seconds"] else "-"
+        table.add_row(
+            str(row["run_id"]),
+            row["runbook"] or "?",
+            row["mode"] or "?",
+            row["target"],
+            row["actor"],
+            f"[{style}]{row['status']}[/]",
+            (row["started_at"] or "")[:19],
+            rto,
+            objective,
+        )
+    console().print(table)
 
 
 @runbook.command()
@@ -363,7 +435,7 @@ def journal(context: Context, run_id: int, fmt: str, output: str | None) -> None
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"journal of run {run_id} written to {output}")
     else:
-        click.echo(lines(text), nl=False)
+        click.echo(text, nl=False)
 
 
 @runbook.command()
@@ -378,7 +450,9 @@ def locks(context: Context, as_json: bool) -> None:
         print_json(rows)
         return
     for row in rows:
-        echo(f"{row['target']}: run {row['run_id']} ({row['runbook']}) by {row['actor']} since {row['acquired_at']}")
+        click.echo(
+            f"{row['target']}: run {row['run_id']} ({row['runbook']}) by {row['actor']} since {row['acquired_at']}"
+        )
     if not rows:
         click.echo("no target is held")
 
@@ -399,7 +473,7 @@ def requests(context: Context, show_all: bool, as_json: bool) -> None:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
         decided = f" by {row['decided_by']}" if row.get("decided_by") else ""
         run = f", run {row['run_id']}" if row.get("run_id") else ""
-        echo(
+        click.echo(
             f"{row['id']}  {row['runbook']} {params}  asked by {row['requester']} at {row['requested_at']}: "
             f"{row['status']}{decided}{run}"
         )

@@ -23,7 +23,8 @@ from controlplane.compliance.catalog import Catalog, load_catalog
 from controlplane.compliance.evaluate import Result
 from controlplane.compliance.history import StoredScan, latest_scan_id, load_scan, previous_results
 from controlplane.compliance.oscal import assessment_results
-from controlplane.compliance.report import json_report
+from controlplane.compliance.report import json_report, restrict_results, waivers_for
+from controlplane.compliance.scanner import Scan
 from controlplane.compliance.scoring import Score
 from controlplane.errors import BadInputError, EgovError
 
@@ -63,6 +64,21 @@ def site_hosts(stored_hosts: dict[str, dict[str, Any]], site: str, inventory: An
     return [name for name, facts in stored_hosts.items() if facts.get("site") in sites]
 
 
+def restrict_waivers(stored: StoredScan) -> StoredScan:
+    """The stored scan with only the waivers of its (already restricted) hosts, reduced to them.
+
+    Applied to every report restricted to a site or a reader's scope, so
+    the JSON, CSV, HTML and OSCAL forms all name no host or site outside it.
+    """
+    hosts = {host.host.name for host in stored.scan.hosts}
+    sites = {host.host.site for host in stored.scan.hosts}
+    scan_hosts = [
+        dataclasses.replace(host, results=restrict_results(host.results, hosts, sites)) for host in stored.scan.hosts
+    ]
+    scan = Scan(stored.scan.started, stored.scan.finished, stored.scan.catalog_version, scan_hosts)
+    return dataclasses.replace(stored, scan=scan, waivers=waivers_for(stored.waivers, hosts, sites))
+
+
 def load_report(
     config: Any,
     store: Any,
@@ -79,8 +95,11 @@ def load_report(
     restricted to its hosts and those of the sites below it), a scan id, the
     inventory (site hierarchy), the hosts the reader may see (None: all; the
     console passes the user's scope) and a label for that restriction;
-    returns the ReportData. Raises BadInputError for an unknown scan or a
-    site no scan covered, EgovError when nothing was scanned yet.
+    returns the ReportData. A restricted report (a site, or ``allowed``)
+    holds only the waivers of its hosts (:func:`restrict_waivers`) and does
+    not repeat the scan's own scope text (it may name other hosts). Raises
+    BadInputError for an unknown scan or a site no scan covered, EgovError
+    when nothing was scanned yet.
     """
     from sqlalchemy import select
 
@@ -108,9 +127,10 @@ def load_report(
         assert stored is not None  # noqa: S101 - the row exists
         previous = previous_results(session, scan_id, [host.host.name for host in stored.scan.hosts])
     catalog = dataclasses.replace(load_catalog(Path(config.controls)), version=stored.scan.catalog_version)
-    label = f"site {site}" if site else scope_label
-    scope = f"{label} (from scan {scan_id}: {stored.scope})" if label else f"{stored.scope} (scan {scan_id})"
-    return ReportData(stored, catalog, previous, scope)
+    if wanted is None:
+        return ReportData(stored, catalog, previous, f"{stored.scope} (scan {scan_id})")
+    label = f"site {site}" if site else (scope_label or "some hosts")
+    return ReportData(restrict_waivers(stored), catalog, previous, f"{label} (from scan {scan_id})")
 
 
 def render(data: ReportData, fmt: str) -> bytes:

@@ -7,11 +7,18 @@ scan time and scope, scores (before and after waivers) per host, site,
 severity and MLPS 2.0 category, every result with its evidence, fix and
 references, the waivers in force and expired, and the change since the
 previous scan when one is given.
+
+A report restricted to some hosts (a site, or a reader's scope) shows only
+the waivers that name one of its hosts or their sites, each reduced to those
+hosts and sites, in the waiver lists and on every waived result alike
+(:func:`waivers_for`, :func:`reduce_waiver`): no other site's host or site
+name reaches it, and every waived result's waiver is one of the listed ones.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Collection, Iterable
 from datetime import date
 from typing import Any
 
@@ -161,6 +168,34 @@ REPORT_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def reduce_waiver(waiver: dict[str, Any], hosts: Collection[str], sites: Collection[str]) -> dict[str, Any]:
+    """A waiver (as a dict) naming only those of its hosts and sites that lie in ``hosts`` and ``sites``."""
+    return {
+        **waiver,
+        "hosts": [name for name in waiver.get("hosts") or [] if name in hosts],
+        "sites": [name for name in waiver.get("sites") or [] if name in sites],
+    }
+
+
+def waivers_for(waivers: Iterable[Waiver], hosts: Collection[str], sites: Collection[str]) -> list[Waiver]:
+    """The waivers naming one of ``hosts`` or ``sites``, each reduced to those hosts and sites (file order)."""
+    kept = []
+    for waiver in waivers:
+        own_hosts = tuple(name for name in waiver.hosts if name in hosts)
+        own_sites = tuple(name for name in waiver.sites if name in sites)
+        if own_hosts or own_sites:
+            kept.append(dataclasses.replace(waiver, hosts=own_hosts, sites=own_sites))
+    return kept
+
+
+def restrict_results(results: Iterable[Result], hosts: Collection[str], sites: Collection[str]) -> list[Result]:
+    """Results whose waiver (if any) names only ``hosts`` and ``sites`` (see :func:`reduce_waiver`)."""
+    return [
+        dataclasses.replace(result, waiver=reduce_waiver(result.waiver, hosts, sites)) if result.waiver else result
+        for result in results
+    ]
 
 
 def _scores(groups: dict[str, Any]) -> dict[str, Any]:

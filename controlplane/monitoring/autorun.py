@@ -18,7 +18,14 @@ min_interval, host_vars}``, see :class:`~controlplane.monitoring.spec.RuleRunboo
   run row, journal, target locks and audit records), with the actor
   ``alert:<AlertName>``; the monitor loop never waits for it;
 * the run is linked from the alert: annotation ``runbook_run`` (the console
-  URL of the run's journal) and ``runbook_run_id``.
+  URL of the run's journal) and ``runbook_run_id``;
+* scope: the run may name only hosts of the alerting host's site and the
+  sites below it (:func:`controlplane.runbook.scope.caller_for_alert`, checked
+  by the engine like any start), so an alert on one province's host, or
+  parameters rendered from its labels, can never start a runbook on another
+  province's hosts; an alert without a known host may name no host at all.
+  The rule itself is the operator's written decision, so it holds every
+  permission (like the local operator).
 
 Settings rows (no table of its own): ``autorun.rule:<alert>:<probe>`` holds
 the rule's last automatic start, ``autorun.alert:<fingerprint>`` the run
@@ -281,9 +288,11 @@ class AutoRunner:
     def _execute(self, start: AutoStart, on_run: Callable[[int], None]) -> Any:
         from controlplane.runbook.engine import execute
         from controlplane.runbook.loader import get_runbook
+        from controlplane.runbook.scope import caller_for_alert
 
         assert start.rule.runbook is not None  # noqa: S101 - only rules with a runbook are claimed
         runbook = get_runbook(self.config.runbooks, start.rule.runbook.name)
+        caller = caller_for_alert(actor_of(start.rule), start.labels.get("host"), self.inventory)
         return execute(
             self.config,
             self.store,
@@ -295,6 +304,7 @@ class AutoRunner:
             trigger="alert",
             confirmed=start.mode == "run",  # the rule says run: that is the operator's written confirmation
             on_run=on_run,
+            caller=caller,
         )
 
     def launch(self, decision: Decision) -> list[threading.Thread]:

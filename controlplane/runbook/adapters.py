@@ -259,13 +259,15 @@ class AutomationPlaybookRunner:
 
 
 class SecretStore(Protocol):
-    """The secrets a runbook may list and rotate."""
+    """The secrets a runbook may list and rotate (the vault: :class:`controlplane.vault.Vault`)."""
 
     def names(self) -> list[str]: ...
 
     def get(self, name: str) -> str: ...
 
     def set(self, name: str, value: str) -> None: ...
+
+    def delete(self, name: str) -> None: ...
 
 
 @dataclass

@@ -33,7 +33,10 @@ from typing import Any
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 SEVERITIES = ("low", "medium", "high", "critical")
-PARAM_TYPES = ("str", "int", "float", "bool", "host")
+PARAM_TYPES = ("str", "int", "float", "bool", "host", "hosts", "dataset", "address")
+# Types whose value names inventory hosts: each named host must lie in the caller's scope.
+HOST_TYPES = ("host", "hosts")
+PERMISSION = re.compile(r"^[a-z][a-z_]{0,31}\.[a-z][a-z_]{0,31}$")
 MODES = ("dry-run", "drill", "run")
 
 Action = Callable[[Any], Any]
@@ -47,7 +50,13 @@ class RunbookDefinitionError(ValueError):
 class Param:
     """A typed parameter with a default.
 
-    ``type`` is one of str, int, float, bool, host (an inventory host name).
+    ``type`` is one of str, int, float, bool, host (an inventory host name),
+    hosts (a list of inventory host names; text is split at commas), dataset
+    (a backup dataset name, belonging to the host named by the parameter
+    ``of``) or address (an IP address or network, normalised). The types
+    say which inputs name hosts, so the engine can check every one of them
+    against the caller's scope (:func:`controlplane.runbook.params.prepare`):
+    a host given as ``str`` would escape that check, so declare it ``host``.
     ``default`` is a value, None (the parameter is required) or a function
     of the loaded Inventory (e.g. the host whose ``portal_priority`` is
     ``standby``); ``choices`` limits the values.
@@ -58,12 +67,18 @@ class Param:
     default: Any = None
     help: str = ""
     choices: tuple[Any, ...] = ()
+    of: str | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"^[a-z][a-z0-9_]{0,31}$", self.name):
             raise RunbookDefinitionError(f"parameter name {self.name!r}: use lowercase letters, digits and '_'")
         if self.type not in PARAM_TYPES:
             raise RunbookDefinitionError(f"parameter {self.name}: type {self.type!r} is not one of {PARAM_TYPES}")
+        if (self.type == "dataset") != (self.of is not None):
+            raise RunbookDefinitionError(
+                f"parameter {self.name}: a dataset names the host parameter it belongs to (of=...), "
+                "and only a dataset does"
+            )
 
 
 @dataclass(frozen=True)
@@ -116,7 +131,10 @@ class Runbook:
     runbook changes (they are locked while it runs). ``rto_objective`` is in
     seconds: the time from the first step to a passing verification.
     ``approvals_required=2`` asks a second person to approve a real run
-    (``egov runbook approve``) before it starts.
+    (``egov runbook approve``) before it starts. ``permissions`` are the
+    permissions of controlplane/web/policy.py a drill or a real run needs
+    besides ``runbooks.start`` (a runbook that restores data needs
+    ``backup.restore``, as a restore does); every face checks them.
     """
 
     name: str
@@ -132,6 +150,7 @@ class Runbook:
     verification: Sequence[Probe] = ()
     approvals_required: int = 1
     tags: Sequence[str] = ()
+    permissions: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
@@ -147,13 +166,22 @@ class Runbook:
         _check_callable(self.targets, f"runbook {self.name}: targets")
         if self.approvals_required not in (1, 2):
             raise RunbookDefinitionError(f"runbook {self.name}: approvals_required is 1 or 2")
+        for permission in self.permissions:
+            if not isinstance(permission, str) or not PERMISSION.fullmatch(permission):
+                raise RunbookDefinitionError(f"runbook {self.name}: permission {permission!r} is not a.b")
+        host_params = {p.name for p in self.params if p.type == "host"}
+        for param in self.params:
+            if param.of is not None and param.of not in host_params:
+                raise RunbookDefinitionError(
+                    f"runbook {self.name}: parameter {param.name} belongs to {param.of!r}, which is no host parameter"
+                )
         for kind, items in (("parameter", self.params), ("step", self.steps), ("probe", self._probes())):
             names = [item.name for item in items]
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
                 raise RunbookDefinitionError(f"runbook {self.name}: duplicate {kind} names {duplicates}")
         # Frozen dataclasses keep whatever sequence was given: store tuples.
-        for attribute in ("steps", "params", "steady_state", "verification", "tags"):
+        for attribute in ("steps", "params", "steady_state", "verification", "tags", "permissions"):
             object.__setattr__(self, attribute, tuple(getattr(self, attribute)))
 
     def _probes(self) -> list[Probe]:
@@ -174,6 +202,7 @@ class Runbook:
             "rto_objective_seconds": self.rto_objective,
             "approvals_required": self.approvals_required,
             "tags": list(self.tags),
+            "permissions": list(self.permissions),
             "params": [
                 {
                     "name": p.name,
@@ -182,6 +211,7 @@ class Runbook:
                     "required": p.default is None,
                     "help": p.help,
                     "choices": list(p.choices),
+                    **({"of": p.of} if p.of else {}),
                 }
                 for p in self.params
             ],

@@ -127,11 +127,13 @@ def request_run(
     requester: str,
     reason: str = "",
     ttl: dt.timedelta = REQUEST_TTL,
+    hosts: list[str] | None = None,
 ) -> dict[str, Any]:
     """Record a real run waiting for a second approver; return the request (with its ``id``).
 
     Given the runbook name, its resolved parameters and targets, the user
-    asking (a console user name) and why. The request expires after ``ttl``.
+    asking (a console user name), why, and every host the run names (who
+    may see and decide the request). The request expires after ``ttl``.
     """
     now = utcnow()
     request_id = secrets.token_hex(6)
@@ -140,6 +142,7 @@ def request_run(
         "mode": "run",
         "params": dict(params),
         "targets": list(targets),
+        "hosts": list(hosts if hosts is not None else targets),
         "requester": requester,
         "reason": reason,
         "status": PENDING,

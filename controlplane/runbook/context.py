@@ -377,6 +377,52 @@ class Context:
         self.log(f"backup of {dataset} on {host}: {result}")
         return result
 
+    # -- credentials -----------------------------------------------------------
+    def rotate_host_secrets(self, host: str) -> list[str]:
+        """Give every vault secret of ``host`` (``host:<HOST>:...``) a new random value; return the names.
+
+        The prefix comes from the host name, never from a parameter, so no
+        other host's secret and no restic password can be touched. In a drill
+        the old values are first kept in the vault under the run's reserved
+        names (see :mod:`controlplane.runbook.drill_secrets`), so the drill's
+        restore, or the recovery after a crash, puts them back. Only names
+        reach the journal. Raises EgovError when an old value cannot be kept.
+        """
+        import secrets as random
+
+        from controlplane.runbook import drill_secrets
+
+        prefix = drill_secrets.host_prefix(host)
+        if self.dry_run:
+            self.log(f"would rotate the vault secrets named {prefix}*")
+            return []
+        store = self.adapters.secret_store()
+        names = drill_secrets.host_secret_names(store, host)
+        if self.drill and names:
+            if self.run_id is None:
+                self.fail("a drill without a run cannot keep the old credentials: nothing rotated")
+            drill_secrets.save(store, self.run_id, {name: store.get(name) for name in names})
+            self.log(f"drill: the old values of {len(names)} secret(s) are kept in the vault until the drill ends")
+        for name in names:
+            self.check_cancel()
+            store.set(name, random.token_urlsafe(32))
+            self.log(f"rotated {name}")
+        if not names:
+            self.log(f"no vault secret is named {prefix}*")
+        return names
+
+    def restore_drill_secrets(self) -> list[str]:
+        """In a drill, put back the old values this run kept and forget them; return the names (nothing otherwise)."""
+        from controlplane.runbook import drill_secrets
+
+        if not self.drill or self.run_id is None:
+            return []
+        store = self.adapters.secret_store()
+        restored = drill_secrets.restore_saved(store, self.run_id)
+        for name in restored:
+            self.log(f"drill: restored {name}")
+        return restored
+
     def notify(self, message: str, *, severity: str = "info") -> None:
         """Tell people (through the notifier adapter; recorded only, in a dry run)."""
         if self.dry_run:

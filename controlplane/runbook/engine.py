@@ -2,8 +2,11 @@
 
 One execution (:func:`execute`):
 
-1. resolve parameters and targets (every problem at once, before a run row);
-   check the mode's rules (drill targets, confirmation, second approver);
+1. check the start for its caller (:func:`controlplane.runbook.params.prepare`:
+   permissions, parameters, every host named against the caller's scope,
+   targets, the mode's rules; every problem at once, before a run row);
+   put back the credentials of drills that ended without doing so
+   (:mod:`controlplane.runbook.drill_secrets`);
 2. create the run (kind ``runbook``) and take the target locks (a second
    runbook on a held target is refused, naming the holder);
 3. journal the plan; check the steady-state hypothesis (if it does not hold,
@@ -32,13 +35,14 @@ from typing import Any
 from sqlalchemy import select
 
 from controlplane import audit
-from controlplane.errors import BadInputError, EgovError
-from controlplane.runbook import approvals, locks
+from controlplane.errors import EgovError
+from controlplane.runbook import approvals, drill_secrets, locks
 from controlplane.runbook.adapters import Adapters, default_adapters
-from controlplane.runbook.api import MODES, Runbook
+from controlplane.runbook.api import Runbook
 from controlplane.runbook.context import Cancelled, Context
 from controlplane.runbook.journal import JournalWriter, Listener
-from controlplane.runbook.params import drill_allowed, resolve_params, resolve_targets
+from controlplane.runbook.params import check_mode, prepare
+from controlplane.runbook.scope import LOCAL, Caller
 from controlplane.runs import create_run, finish_run
 from controlplane.store.models import Run, RunStatus
 
@@ -193,23 +197,7 @@ def _plan_text(runbook: Runbook, mode: str, params: Mapping[str, Any], targets: 
     return "\n".join(lines)
 
 
-def check_mode(runbook: Runbook, mode: str, targets: list[str], inventory: Any, confirmed: bool) -> None:
-    """Refuse what a mode does not allow, before a run row exists.
-
-    Raises BadInputError for an unknown mode, a drill on a target that is not
-    a drill target, and a real run without confirmation.
-    """
-    if mode not in MODES:
-        raise BadInputError(f"unknown mode {mode!r}: use {', '.join(MODES)}")
-    if mode == "drill":
-        refused = [name for name in targets if not drill_allowed(inventory, name)]
-        if refused:
-            raise BadInputError(
-                f"runbook {runbook.name}: {', '.join(refused)} are not drill targets "
-                "(put them in the inventory group 'drill', or drill in the lab)"
-            )
-    if mode == "run" and not confirmed:
-        raise BadInputError(f"runbook {runbook.name} changes production: confirm with --yes or by typing its name")
+__all__ = ["KIND", "Result", "check_mode", "execute"]
 
 
 def execute(
@@ -227,6 +215,7 @@ def execute(
     listener: Listener | None = None,
     adapters: Adapters | None = None,
     on_run: Callable[[int], None] | None = None,
+    caller: Caller = LOCAL,
 ) -> Result:
     """Execute a runbook in a mode and return how it ended.
 
@@ -234,15 +223,18 @@ def execute(
     the mode (dry-run, drill, run), the operator's parameter values, the
     actor and trigger, whether a real run was confirmed, a function asking
     the operator yes/no questions (``ctx.confirm``), a listener for live
-    journal events, adapters (default: the site's), and ``on_run`` called
-    with the run id once it exists. Returns a Result (status succeeded,
-    partial, failed or cancelled). Raises BadInputError for bad parameters
-    or a refused mode (no run row is created), TargetBusy when a target is
-    held by another runbook (the run is recorded as failed, refused).
+    journal events, adapters (default: the site's), ``on_run`` called
+    with the run id once it exists, and the caller whose scope and
+    permissions bound the start (default: the local operator, every site;
+    the console, the API and alert-started runs pass their own). Returns a
+    Result (status succeeded, partial, failed or cancelled). Raises
+    ScopeRefused for a host outside the caller's scope or a missing
+    permission, BadInputError for bad parameters or a refused mode (no run
+    row is created either way), TargetBusy when a target is held by another
+    runbook (the run is recorded as failed, refused).
     """
-    resolved = resolve_params(runbook, params or {}, inventory)
-    targets = resolve_targets(runbook, resolved, inventory)
-    check_mode(runbook, mode, targets, inventory, confirmed)
+    prepared = prepare(runbook, mode, params or {}, inventory, caller, confirmed=confirmed)
+    resolved, targets = prepared.params, prepared.targets
     with store.session() as session:
         run = create_run(
             session,
@@ -250,11 +242,14 @@ def execute(
             target=",".join(targets) or runbook.name,
             actor=actor,
             trigger=trigger,
+            # The lowest site covering every host the run names: who may see the run.
+            site=prepared.site,
             params={
                 "runbook": runbook.name,
                 "mode": mode,
                 "params": resolved,
                 "targets": targets,
+                "hosts": prepared.hosts,
                 "drill": mode == "drill",
             },
             dry_run=mode == "dry-run",
@@ -268,6 +263,7 @@ def execute(
     journal = JournalWriter(store, run_id, listener)
     own_adapters = adapters is None
     adapters = adapters or default_adapters(config, store, actor)
+    _recover_drills(store, adapters, journal)
     audit.append(
         store,
         actor=actor,
@@ -316,6 +312,8 @@ def execute(
             finish_run(session, session.get(Run, run_id), status, summary=summary, exit_code=1)
         raise
     finally:
+        if mode == "drill":
+            _restore_left_over(store, adapters, journal, run_id)
         if mode != "dry-run":
             locks.release(store, run_id)
         if own_adapters:
@@ -333,6 +331,33 @@ def execute(
         details={"run_id": run_id, "figures": summary.get("figures", {})},
     )
     return Result(run_id, status, summary.get("figures", {}), summary.get("error"))
+
+
+def _recover_drills(store: Any, adapters: Adapters, journal: JournalWriter) -> None:
+    """Put back the credentials of earlier drills that ended without restoring them.
+
+    Each recovery is noted in that drill's own journal and audited (never in
+    this run's journal: the other drill may belong to another site). A
+    failure is noted and the run goes on: an incident runbook must never
+    wait on an old drill's bookkeeping.
+    """
+    try:
+        drill_secrets.recover(store, adapters.secret_store)
+    except Exception as error:  # never let bookkeeping stop this run: say it, go on
+        why = error.message if isinstance(error, EgovError) else type(error).__name__
+        journal.note("plan", "drill recovery", "failed", text=f"old drill credentials not put back: {why}")
+
+
+def _restore_left_over(store: Any, adapters: Adapters, journal: JournalWriter, run_id: int) -> None:
+    """At the end of a drill, put back any old value its own restore left in the vault (a rollback that failed)."""
+    if run_id not in drill_secrets.saved_runs(store):
+        return
+    try:
+        names = drill_secrets.restore_saved(adapters.secret_store(), run_id)
+    except EgovError as error:
+        journal.note("drill-restore", "credentials left over", "failed", text=f"kept for the recovery: {error.message}")
+        return
+    journal.note("drill-restore", "credentials left over", "succeeded", text="\n".join(f"restored {n}" for n in names))
 
 
 def _drive(

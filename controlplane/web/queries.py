@@ -162,9 +162,19 @@ def latest_runs(session: Session, scope: Scope, hosts: list[Host], limit: int = 
     return {name: rows[run_id] for name, run_id in latest_id.items() if run_id in rows}
 
 
-def runs_for_host(session: Session, host: Host, limit: int = 50) -> list[Run]:
-    """Return the newest runs (of the RECENT_RUNS newest) that touched a host."""
-    recent = session.execute(select(Run.id, Run.target).order_by(Run.id.desc()).limit(RECENT_RUNS))
+def runs_for_host(session: Session, scope: Scope, host: Host, limit: int = 50) -> list[Run]:
+    """Return the newest runs (of the scope's RECENT_RUNS newest) that touched a host.
+
+    Only runs whose site the scope covers: a run's site is the lowest site
+    holding every host it touched, so a national run (``all``, several
+    provinces) whose params and summary name other sites' hosts is not
+    shown to a provincial user, not even on the page of one of their hosts
+    (the automation host page shows such a run's outcome on this host alone).
+    """
+    query = select(Run.id, Run.target).order_by(Run.id.desc()).limit(RECENT_RUNS)
+    if not scope.all_sites:
+        query = query.where(Run.site.in_(sorted(scope.sites)))
+    recent = session.execute(query)
     ids = [run_id for run_id, target in recent if host_matches(host, target)][:limit]
     if not ids:
         return []

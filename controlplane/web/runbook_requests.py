@@ -2,9 +2,12 @@
 
 A real run of a runbook whose ``approvals_required`` is above 1 becomes a
 request (:func:`ask_for_approval`) that another person holding
-``runbooks.approve``, whose scope covers every target, approves or rejects
-(:func:`decide`). An approval records a one-use engine approval and starts
-the run as the requester (:func:`start_approved`). The console pages
+``runbooks.approve``, whose scope covers every host the request names
+(targets and host parameters), approves or rejects (:func:`decide`). An
+approval records a one-use engine approval and starts the run as the
+requester (:func:`start_approved`); the engine's check runs for the
+approver and again for the requester as they are now (a requester since
+disabled or moved to another site no longer starts anything). The console pages
 (controlplane.web.views.runbooks) and the API (controlplane.web.api.runbooks)
 call these functions with their channel (``console`` or ``api``), which ends
 up in the audit actor (``<user>@<channel>``). The storage and the
@@ -19,6 +22,7 @@ from typing import Any
 from flask import g
 
 from controlplane.errors import BadInputError
+from controlplane.runbook.scope import Caller, hosts_of_run
 from controlplane.web.policy import current_scope, require_site
 from controlplane.web.state import state
 
@@ -50,7 +54,7 @@ def ask_for_approval(
     """
     from controlplane import audit
     from controlplane.runbook import approvals
-    from controlplane.runbook.params import resolve_targets
+    from controlplane.runbook.params import named_hosts, resolve_targets
 
     targets = resolve_targets(definition, resolved, state().inventory)
     made = approvals.request_run(
@@ -58,6 +62,7 @@ def ask_for_approval(
         runbook=definition.name,
         params=resolved,
         targets=targets,
+        hosts=named_hosts(definition, resolved, targets),
         requester=user,
         reason=reason[:MAX_REASON],
     )
@@ -72,16 +77,22 @@ def ask_for_approval(
     return made
 
 
-def visible_requests(limit: int = 100) -> list[dict[str, Any]]:
-    """Run requests (pending first, then newest first) whose every target lies in the current user's scope."""
-    from controlplane.runbook.approvals import list_requests
+def _request_sites(item: dict[str, Any]) -> list[str | None]:
+    """The sites of every host a run request names (its targets, hosts and host-valued parameters)."""
     from controlplane.web.views.runbooks import target_sites
+
+    return target_sites(hosts_of_run(item, state().inventory))
+
+
+def visible_requests(limit: int = 100) -> list[dict[str, Any]]:
+    """Run requests (pending first, then newest first) whose every named host lies in the current user's scope."""
+    from controlplane.runbook.approvals import list_requests
 
     scope = current_scope()
     return [
         item
         for item in list_requests(state().store, limit=limit * 4)
-        if all(scope.allows(site) for site in target_sites([str(t) for t in item.get("targets") or []]))
+        if all(scope.allows(site) for site in _request_sites(item))
     ][:limit]
 
 
@@ -93,12 +104,11 @@ def request_in_scope(request_id: str) -> dict[str, Any]:
     """
     from controlplane.runbook.approvals import get_request
     from controlplane.web.errors import ApiError
-    from controlplane.web.views.runbooks import target_sites
 
     item = get_request(state().store, request_id[:64])
     if item is None:
         raise ApiError(404, "not_found", f"no run request {request_id[:64]}")
-    for site in target_sites(item["targets"]):
+    for site in _request_sites(item):
         require_site(site)
     return item
 
@@ -149,17 +159,36 @@ def start_approved(decided: dict[str, Any], channel: str) -> tuple[Any, int]:
     request) when the run could not start, e.g. a target already held.
     """
     from controlplane.runbook import approvals
+    from controlplane.runbook.params import prepare
     from controlplane.web.errors import ApiError
     from controlplane.web.views import runbooks as views
 
     approver = f"{g.egov_user.name}@{channel}"
     try:
         definition, resolved = views.prepare_start(decided["runbook"], "run", decided["params"], decided["runbook"])
+        requester = requester_caller(decided["requester"])
+        prepare(definition, "run", resolved, state().inventory, requester, confirmed=True)
         approvals.approve(state().store, runbook=definition.name, params=resolved, approver=approver)
         # Looked up at call time so tests may replace the engine launch in one place.
-        run_id = views.start_runbook(definition, "run", resolved, f"{decided['requester']}@{channel}")
+        run_id = views.start_runbook(definition, "run", resolved, f"{decided['requester']}@{channel}", caller=requester)
     except (BadInputError, ApiError) as error:
         approvals.record_start(state().store, decided["id"], error=error.message)
         raise
     approvals.record_start(state().store, decided["id"], run_id=run_id)
     return definition, run_id
+
+
+def requester_caller(name: str) -> Caller:
+    """The engine's caller for the user who asked for a run, as their account is now.
+
+    Raises BadInputError when the account no longer exists or is disabled.
+    """
+    from controlplane import users
+    from controlplane.runbook.scope import caller_for_user
+
+    with state().store.session() as db:
+        user = users.get_user(db, name)
+        if user is None or user.disabled:
+            raise BadInputError(f"the requester {name!r} no longer has an enabled account")
+        role, sites = user.role, list(user.sites or [])
+    return caller_for_user(name, role, sites, state().inventory)

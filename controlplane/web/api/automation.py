@@ -7,7 +7,8 @@
 * ``GET /api/v1/automation/runs/<run_id>/hosts`` — per-host progress counters
 * ``GET /api/v1/automation/drift`` — per host and playbook, what the newest
   check run would change
-* ``GET /api/v1/automation/hosts/<name>/history`` — one host's runs with its tally
+* ``GET /api/v1/automation/hosts/<name>/history`` — one host's runs with its tally (a run of a site
+  out of the caller's scope shows this host's own outcome only, ``redacted: true``)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from controlplane.web.views.automation import (
     drift_in_scope,
     host_in_scope,
     progress_of,
+    scoped_history,
     start_playbook,
 )
 
@@ -112,11 +114,10 @@ def drift() -> Any:
 def history(name: str) -> Any:
     """The provision/harden runs that touched one host, newest first, with the host's tally."""
     from controlplane.automation.report import drift as host_drift
-    from controlplane.automation.report import host_history
 
     host = host_in_scope(name)
     with state().store.session() as db:
-        return jsonify({"host": host.name, "items": host_history(db, host.name), "drift": host_drift(db, [host.name])})
+        return jsonify({"host": host.name, "items": scoped_history(db, host), "drift": host_drift(db, [host.name])})
 
 
 def openapi_paths() -> dict[str, Any]:

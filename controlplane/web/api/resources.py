@@ -66,5 +66,5 @@ def host(name: str) -> Any:
         raise ApiError(404, "not_found", "no such host") from None
     require_site(found.site)
     with state().store.session() as db:
-        runs = queries.runs_for_host(db, found)
+        runs = queries.runs_for_host(db, current_scope(), found)
     return jsonify({**queries.host_dict(found), "runs": [run.as_dict() for run in runs]})

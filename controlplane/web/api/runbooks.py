@@ -1,10 +1,12 @@
 """The runbooks JSON API (its own blueprint under ``/api/v1/runbooks``).
 
 * ``GET /api/v1/runbooks`` — every runbook, with the error of those that do not load
-* ``POST /api/v1/runbooks/<name>/start`` — start in a mode with parameters, 202 with the run id
+* ``POST /api/v1/runbooks/<name>/start`` — start in a mode with parameters, 202 with the run id; 403
+  when a host a parameter or target names lies outside the caller's scope, or the caller lacks a
+  permission the runbook needs (``backup.restore`` for restore-to-dr), and no run row is created
   (``{"mode": "run"}`` needs ``"confirm": "<the runbook's name>"``); a real run of a runbook that
   needs a second approver becomes a run request instead: 202 with its ``request_id``, status ``pending``
-* ``GET /api/v1/runbooks/requests`` — run requests whose targets all lie in scope, pending first
+* ``GET /api/v1/runbooks/requests`` — run requests whose named hosts all lie in scope, pending first
 * ``POST /api/v1/runbooks/requests/<id>/approve`` — another person in scope approves: the run starts
   as the requester, 202 with the run id; ``.../reject`` — it will not run
 * ``GET /api/v1/runbooks/history`` — runbook runs in scope, newest first, with RTO against objective
@@ -216,6 +218,7 @@ def openapi_paths() -> dict[str, Any]:
         "mode": {"const": "run"},
         "params": row,
         "targets": {"type": "array", "items": text},
+        "hosts": {"type": "array", "items": text, "description": "every host the run names (targets, host parameters)"},
         "requester": text,
         "reason": text,
         "status": {"enum": ["pending", "approved", "rejected", "expired"]},

@@ -13,7 +13,11 @@
 
 Scope: an operator or admin may target only hosts of their sites; a pattern
 that reaches any host outside them is refused with 403, and an empty pattern
-means every host in the user's scope.
+means every host in the user's scope. A host's history lists every playbook
+run that touched it; a run whose site lies outside the user's scope (a
+national harden over every province) shows only this host's own outcome and
+counters, with the run's pattern, host list, totals, message and overall
+status withheld (:func:`scoped_history`), and its run page stays 403.
 """
 
 from __future__ import annotations
@@ -150,6 +154,31 @@ def drift_in_scope() -> list[dict[str, Any]]:
         return drift(db, names)
 
 
+# What a run outside the caller's scope may still show on one of the caller's hosts: this host's own part.
+OWN_FIELDS = ("id", "kind", "check", "diff", "actor", "trigger", "created_at", "finished_at", "host_outcome")
+
+
+def scoped_history(db: Any, host: Any) -> list[dict[str, Any]]:
+    """The playbook runs that touched ``host``, those of sites out of scope reduced to the host's own outcome.
+
+    A reduced item keeps OWN_FIELDS and the host's counters, names only this
+    host (``hosts``, ``target``), has no ``site``, ``status``, ``totals`` or
+    ``message``, and carries ``redacted: true``.
+    """
+    from controlplane.automation.report import COUNTERS, host_history
+
+    scope = current_scope()
+    items = []
+    for item in host_history(db, host.name):
+        if scope.allows(item.get("site")):
+            items.append({**item, "redacted": False})
+            continue
+        own = {key: item.get(key) for key in (*OWN_FIELDS, *COUNTERS)}
+        own.update(hosts=[host.name], target=host.name, site=None, status=None, totals={}, message="", redacted=True)
+        items.append(own)
+    return items
+
+
 def host_in_scope(name: str) -> Any:
     """The inventory host ``name`` after the site check; 404 when unknown."""
     try:
@@ -220,10 +249,10 @@ def progress(run_id: int) -> Any:
 @requires("automation.view", scoped=True)
 def host(name: str) -> Any:
     """One host: its drift per playbook and the provision/harden runs that touched it."""
-    from controlplane.automation.report import drift, host_history
+    from controlplane.automation.report import drift
 
     found = host_in_scope(name)
     with state().store.session() as db:
         rows = drift(db, [found.name])
-        history = host_history(db, found.name)
+        history = scoped_history(db, found)
     return render_template("automation_host.html", host=found, drift=rows, history=history, kinds=KINDS)

@@ -55,5 +55,5 @@ def detail(name: str) -> Any:
         abort(404)
     require_site(host.site)
     with state().store.session() as db:
-        runs = queries.runs_for_host(db, host)
+        runs = queries.runs_for_host(db, current_scope(), host)
     return render_template("host.html", host=host, runs=runs, site=inventory.sites.get(host.site))

@@ -1,9 +1,14 @@
 """Runbooks in the console: the list (with load errors), start with parameters, live journal, drill history.
 
-A runbook run touches its targets (inventory hosts): a user may start a run
-only when every target lies in scope, and sees the runs (history, journal,
-live stream) whose targets all lie in scope; a run without targets is
-ministry level. A real run (mode ``run``) needs the runbook's name typed as
+A runbook run names hosts: its targets and every host its parameters name
+(``host`` and ``hosts`` parameters; a dataset belongs to its ``of`` host). A
+user may start a run only when every one of them lies in scope and the role
+holds what the runbook needs (``runbooks.start``, and for a drill or a real
+run the runbook's own ``permissions``, e.g. ``backup.restore``): the engine's
+one check (:func:`controlplane.runbook.params.prepare`) decides, here before
+the engine's thread starts (403 at once, no run row) and again in the engine.
+A user sees the runs (history, journal, live stream) whose named hosts all
+lie in scope; a run naming no host is ministry level. A real run (mode ``run``) needs the runbook's name typed as
 confirmation. The engine runs in a daemon thread of the console
 (:func:`start_runbook`); the console waits until the run row exists and
 shows its journal, which fills live over server-sent events. The engine
@@ -27,9 +32,10 @@ from flask import Blueprint, Response, abort, flash, g, redirect, render_templat
 from flask_babel import gettext as _
 
 from controlplane.errors import BadInputError, EgovError
+from controlplane.runbook.scope import Caller, ScopeRefused, caller_for_user, hosts_of_run, sites_of
 from controlplane.store.models import Run, RunStatus
 from controlplane.web.errors import ApiError
-from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.policy import current_scope, requires
 from controlplane.web.runbook_requests import (
     DecisionRefused,
     ask_for_approval,
@@ -85,22 +91,21 @@ def listing() -> list[dict[str, Any]]:
 
 
 def target_sites(targets: list[str]) -> list[str | None]:
-    """The sites of a run's target hosts (None for a host the inventory does not know, or no target)."""
-    inventory = state().inventory
-    sites: list[str | None] = []
-    for name in targets:
-        try:
-            sites.append(inventory.host(name).site)
-        except BadInputError:
-            sites.append(None)
-    return sites or [None]
+    """The sites of some hosts (None for a host the inventory does not know, or for no host at all)."""
+    return sites_of(targets, state().inventory) or [None]
 
 
 def run_in_scope(params: dict[str, Any] | None) -> bool:
-    """True when every target of a runbook run lies in the current user's scope."""
+    """True when every host a runbook run names (targets, host parameters) lies in the current user's scope."""
     scope = current_scope()
-    targets = (params or {}).get("targets") or []
-    return all(scope.allows(site) for site in target_sites([str(t) for t in targets]))
+    return all(scope.allows(site) for site in target_sites(hosts_of_run(params, state().inventory)))
+
+
+def request_caller() -> Caller:
+    """The current console user as the runbook engine's caller (their role's permissions, their sites)."""
+    current_scope()
+    user = g.egov_user
+    return caller_for_user(f"{user.name}", user.role, user.sites or [], state().inventory)
 
 
 def get_runbook_run(run_id: int) -> Run:
@@ -159,42 +164,46 @@ def rto_chart(rows: list[dict[str, Any]], limit: int = 20) -> dict[str, Any]:
     }
 
 
-def prepare_start(name: str, mode: str, given: dict[str, Any], confirmation: str) -> tuple[Any, dict[str, Any]]:
+def prepare_start(
+    name: str, mode: str, given: dict[str, Any], confirmation: str, caller: Caller | None = None
+) -> tuple[Any, dict[str, Any]]:
     """Check a start request before anything runs; return the runbook and its resolved parameters.
 
-    404 for an unknown runbook, 400 for a bad mode or parameter, 403 when a
-    target lies out of scope, 400 for a real run without the typed name or a
-    drill on a target that is not a drill target.
+    The check is the engine's (:func:`controlplane.runbook.params.prepare`)
+    for ``caller`` (default: the current user). 404 for an unknown runbook,
+    400 for a bad mode or parameter, 403 when a named host lies out of scope
+    or a permission the runbook needs is missing, 400 for a real run without
+    the typed name or a drill on a target that is not a drill target.
     """
     from controlplane.runbook.api import MODES
-    from controlplane.runbook.engine import check_mode
-    from controlplane.runbook.params import resolve_params, resolve_targets
+    from controlplane.runbook.params import prepare
 
     definition = load_definition(name)
     if mode not in MODES:
         raise ApiError(400, "invalid", f"mode must be one of {', '.join(MODES)}")
-    inventory = state().inventory
-    resolved = resolve_params(definition, given, inventory)
-    targets = resolve_targets(definition, resolved, inventory)
-    for site in target_sites(targets):
-        require_site(site)
+    caller = caller or request_caller()
     confirmed = mode != "run" or confirmation.strip() == definition.name
+    try:
+        prepared = prepare(definition, mode, given, state().inventory, caller, confirmed=True)
+    except ScopeRefused as refused:
+        raise ApiError(403, "forbidden", refused.message) from None
     if not confirmed:
         raise BadInputError(f"a real run of {definition.name} needs its name typed as confirmation")
-    check_mode(definition, mode, targets, inventory, confirmed)
-    return definition, resolved
+    return definition, prepared.params
 
 
-def start_runbook(definition: Any, mode: str, params: dict[str, Any], actor: str) -> int:
-    """Execute a runbook in a daemon thread; return its run id once the run row exists.
+def start_runbook(definition: Any, mode: str, params: dict[str, Any], actor: str, caller: Caller | None = None) -> int:
+    """Execute a runbook in a daemon thread as ``caller`` (default: the current user); return the run id.
 
-    Raises ApiError 409 when the engine refuses before creating a run (a
-    missing second approval), 503 when no run appeared in time.
+    The engine checks the start again for the caller. Raises ApiError 409
+    when the engine refuses before creating a run (a missing second
+    approval, a host no longer in scope), 503 when no run appeared in time.
     """
     from controlplane.runbook.engine import execute
 
     console = state()
     inventory = console.inventory
+    caller = caller or request_caller()
     ready = threading.Event()
     box: dict[str, Any] = {}
 
@@ -215,6 +224,7 @@ def start_runbook(definition: Any, mode: str, params: dict[str, Any], actor: str
                 trigger="console",
                 confirmed=mode == "run",
                 on_run=on_run,
+                caller=caller,
             )
         except EgovError as error:
             box.setdefault("error", error.message)

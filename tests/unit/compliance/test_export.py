@@ -81,3 +81,38 @@ def test_a_report_restricted_to_a_users_hosts_shows_only_those(config, store, sc
     data = load_report(config, store, allowed=["gd-edu-1"], scope_label="sites province-gd")
     assert [h.host.name for h in data.stored.scan.hosts] == ["gd-edu-1"]
     assert data.scope.startswith("sites province-gd (from scan")
+
+
+def test_a_report_restricted_to_a_scope_holds_only_the_waivers_of_its_hosts_in_every_format(
+    config,
+    store,
+    inventory,  # noqa: F811
+) -> None:
+    from controlplane.compliance.service import waiver_path
+
+    baseline = scan_once(config, store, inventory, limit="gd-edu-1,mn-db-1")
+    control = next(r.control_id for r in baseline.scan.results if r.status == "fail" and r.host == "gd-edu-1")
+    entries = [("hosts", "[gd-edu-1, mn-db-1]"), ("hosts", "[mn-db-1]"), ("sites", "[dr-center]")]
+    waiver_path(config).parent.mkdir(parents=True, exist_ok=True)
+    waiver_path(config).write_text(
+        "waivers:\n"
+        + "".join(
+            f"  - control: {control}\n    {key}: {value}\n"
+            "    justification: Agreed with the provincial security officer\n"
+            "    approver: Officer\n    expires: 2099-12-31\n"
+            for key, value in entries
+        ),
+        encoding="utf-8",
+    )
+    scan_once(config, store, inventory, limit="gd-edu-1,mn-db-1")
+    whole = load_report(config, store).document
+    assert len(whole["waivers"]["active"]) == 3  # a ministry-level reader sees every waiver
+    data = load_report(config, store, allowed=["gd-edu-1"], scope_label="sites province-gd")
+    document = data.document
+    assert document["waivers"] == {"active": [{**whole["waivers"]["active"][0], "hosts": ["gd-edu-1"]}], "expired": []}
+    waived = [r for r in document["results"] if r["status"] == "waived"]
+    assert document["scores"]["overall"]["waived"] == len(waived) == 1
+    assert all(r["waiver"] in document["waivers"]["active"] for r in waived)  # the counts and the list agree
+    for fmt in ("json", "csv", "html", "oscal"):
+        text = render(data, fmt).decode("utf-8-sig")
+        assert "mn-db-1" not in text and "dr-center" not in text, fmt

@@ -314,3 +314,15 @@ def test_the_prometheus_export_carries_the_runbook_link(tmp_path: Path) -> None:
     [group] = rules_document(spec)["groups"]
     notes = group["rules"][0]["annotations"]
     assert notes["runbook"] == "failover-portal" and notes["runbook_url"] == "/runbooks/failover-portal"
+
+
+def test_an_alert_on_a_provinces_host_cannot_start_a_runbook_on_another_sites_hosts(build, site_store) -> None:  # type: ignore[no-untyped-def]
+    from controlplane.store.models import Run
+
+    monitor = build(None, auto="dry-run", params={"primary": "mn-portal-1", "standby": "mn-portal-2"})
+    fire(monitor, host="gd-edu-1")
+    monitor.autorunner.join(30)
+    with site_store.session() as session:
+        assert session.scalars(select(Run).where(Run.kind == "runbook")).all() == []
+    [refused] = [r for r in audit_rows(site_store, "alert.runbook") if r.outcome == "refused"]
+    assert "is no host in your scope" in refused.details["error"]
