@@ -67,6 +67,9 @@ class Config:
     ssh_keepalive_interval: float = 5.0  # seconds of silence before a keepalive round trip (0: none)
     ssh_keepalive_count_max: int = 3  # unanswered intervals before a connection counts as dead
     ssh_idle_timeout: float = 0.0  # a command silent this long is stopped (0: only its timeout)
+    trusted_proxy_addresses: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For trusted_proxies believes
+    leader_lease_seconds: float = 15.0  # the scheduler/monitor lease (controlplane.leader)
+    leader_renew_seconds: float = 5.0
 
     @property
     def lab_dir(self) -> Path:
@@ -118,11 +121,32 @@ def _semantic_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     listen = data.get("listen") or {}
     if isinstance(listen, dict) and bool(listen.get("tls_cert")) != bool(listen.get("tls_key")):
         problems.append(("listen", "tls_cert and tls_key must be given together"))
+    problems += _listen_and_leader_problems(listen if isinstance(listen, dict) else {}, data.get("leader"))
     tokens = data.get("api_tokens") or {}
     if isinstance(tokens, dict) and isinstance(tokens.get("default_days"), int):
         ceiling = tokens.get("max_days", 365)
         if isinstance(ceiling, int) and tokens["default_days"] > ceiling:
             problems.append(("api_tokens.default_days", f"the default lifetime exceeds max_days ({ceiling})"))
+    return problems
+
+
+def _listen_and_leader_problems(listen: dict[str, Any], leader: Any) -> list[tuple[str, str]]:
+    """The proxies' addresses must parse; a lease must leave room to renew and to stop in time."""
+    import ipaddress
+    import re
+
+    problems: list[tuple[str, str]] = []
+    for index, address in enumerate(listen.get("trusted_proxy_addresses") or []):
+        if not isinstance(address, str) or not re.fullmatch(r"[0-9A-Fa-f.:/]{2,64}", address):
+            continue  # the schema's pattern reports it
+        try:
+            ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            problems.append((f"listen.trusted_proxy_addresses[{index}]", f"{address!r} is not an address or network"))
+    if isinstance(leader, dict):
+        lease, renew = leader.get("lease_seconds", 15), leader.get("renew_seconds", 5)
+        if isinstance(lease, int | float) and isinstance(renew, int | float) and lease < 3 * renew:
+            problems.append(("leader.lease_seconds", "must be at least three times renew_seconds"))
     return problems
 
 
@@ -198,6 +222,9 @@ def parse_config(data: Any, source: Path) -> Config:
         ssh_keepalive_interval=float(ssh["keepalive_interval"]),
         ssh_keepalive_count_max=int(ssh["keepalive_count_max"]),
         ssh_idle_timeout=float(ssh["idle_timeout"]),
+        trusted_proxy_addresses=tuple(listen["trusted_proxy_addresses"]),
+        leader_lease_seconds=float(merged["leader"]["lease_seconds"]),
+        leader_renew_seconds=float(merged["leader"]["renew_seconds"]),
     )
 
 

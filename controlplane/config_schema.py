@@ -158,6 +158,17 @@ SCHEMA: dict[str, Any] = {
                         "local (loopback may read /metrics). 0: no proxy, the headers are ignored."
                     ),
                 },
+                "trusted_proxy_addresses": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": r"^[0-9A-Fa-f.:/]{2,64}$"},
+                    "maxItems": 64,
+                    "default": ["127.0.0.1", "::1"],
+                    "description": (
+                        "The proxies' own addresses (or networks, CIDR): forwarded headers are believed only on "
+                        "a connection from one of them, so a client that reaches the console directly cannot "
+                        "pass for another address. Default: loopback (a proxy on this machine)."
+                    ),
+                },
             },
         },
         "ssh": {
@@ -276,6 +287,32 @@ SCHEMA: dict[str, Any] = {
                     "maximum": 36500,
                     "default": 14,
                     "description": "Days of probe history (the latest result of every check stays).",
+                },
+            },
+        },
+        "leader": {
+            "type": "object",
+            "description": (
+                "One leader among `egov serve` processes on one store: only the holder of a lease in the store "
+                "runs the scheduler and the monitor. Another process takes over within lease_seconds + "
+                "renew_seconds of the holder's death; a holder that cannot renew stops both renew_seconds before "
+                "its lease can lapse."
+            ),
+            "additionalProperties": False,
+            "properties": {
+                "lease_seconds": {
+                    "type": "number",
+                    "minimum": 0.3,
+                    "maximum": 3600,
+                    "default": 15,
+                    "description": "Seconds a lease lasts without renewal (at least three times renew_seconds).",
+                },
+                "renew_seconds": {
+                    "type": "number",
+                    "minimum": 0.1,
+                    "maximum": 1200,
+                    "default": 5,
+                    "description": "Seconds between renewals by the holder (and between looks by the others).",
                 },
             },
         },

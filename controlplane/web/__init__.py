@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, g
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
+
+from controlplane.web.forwarded import TrustedProxies
 
 DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "egov_session",
@@ -96,10 +97,11 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     behind_https_proxy = bool(site.trusted_proxies) and (site.public_url or "").startswith("https://")
     app.config["SESSION_COOKIE_SECURE"] = bool(app.config["EGOV_TLS"]) or behind_https_proxy
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    if site.trusted_proxies:
-        # Believe exactly that many X-Forwarded-* hops (a client cannot forge more than the proxies add).
-        hops = site.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    # Believe exactly that many X-Forwarded-* hops, and only from the proxies' own addresses; with no proxy the
+    # headers are removed (whatever the server passed through).
+    app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+        app.wsgi_app, site.trusted_proxies, site.trusted_proxy_addresses
+    )
 
     store = settings.get("EGOV_STORE")
     owns_store = store is None

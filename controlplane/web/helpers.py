@@ -16,7 +16,7 @@ def current_user() -> Any:
 
 
 def client_address() -> str:
-    """The client's address as the server saw it (ProxyFix rewrites it only when configured)."""
+    """The client's address: the connection's, or the one a trusted proxy forwarded (see web/forwarded.py)."""
     return request.remote_addr or "unknown"
 
 

@@ -109,9 +109,20 @@ def _display_host(host: str) -> str:
 
 
 def make_waitress(
-    app: Any, host: str, port: int, threads: int, sock: socket.socket | None = None
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    sock: socket.socket | None = None,
+    proxy_headers: bool = False,
 ) -> tuple[Any, int, Callable[[], None]]:
-    """Return (server, bound port, run function) for plain HTTP with waitress (on ``sock`` when given)."""
+    """Return (server, bound port, run function) for plain HTTP with waitress (on ``sock`` when given).
+
+    ``proxy_headers`` (the site trusts proxies): waitress passes X-Forwarded-*
+    through instead of clearing them, and the app decides whom to believe
+    (:class:`controlplane.web.forwarded.TrustedProxies`, which also removes
+    them from anyone else). Without it waitress clears them, as before.
+    """
     from waitress import create_server
 
     where: dict[str, Any] = {"sockets": [sock]} if sock is not None else {"host": host, "port": port}
@@ -122,7 +133,7 @@ def make_waitress(
         ident="egov",
         channel_timeout=120,
         connection_limit=200,
-        clear_untrusted_proxy_headers=True,
+        clear_untrusted_proxy_headers=not proxy_headers,
     )
     return server, int(server.effective_port), server.run
 
@@ -153,7 +164,7 @@ def _worker(config: Any, sock: socket.socket, threads: int) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
         app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
         try:
-            server, _bound, run = make_waitress(app, "", 0, threads, sock)
+            server, _bound, run = make_waitress(app, "", 0, threads, sock, proxy_headers=config.trusted_proxies > 0)
             try:
                 run()
             except _Stop:
@@ -269,15 +280,22 @@ def serve(
     store = app.extensions["egov"].store
     scheduler = None
     monitor = None
+    background = None
     try:
         if tls:
             server, bound, run = make_tls(
                 app, bind_host, bind_port, tls_context(str(config.tls_cert), str(config.tls_key))
             )
         else:
-            server, bound, run = make_waitress(app, bind_host, bind_port, threads, sock)
-        scheduler = start_scheduler(store, config)
-        monitor = start_monitor(config, store)
+            server, bound, run = make_waitress(
+                app, bind_host, bind_port, threads, sock, proxy_headers=config.trusted_proxies > 0
+            )
+        # A passive restored copy (issue 19) starts them only once it is active: controlplane/recovery/serving.py.
+        from controlplane.recovery.serving import Background
+
+        background = Background(config, store, lambda: (start_scheduler(store, config), start_monitor(config, store)))
+        if background.begin() != "started":
+            click.echo(f"restored control plane, {background.describe()}: no schedules or probes run", err=True)
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGINT, _stop_on_signal)
         click.echo(f"console: {'https' if tls else 'http'}://{_display_host(bind_host)}:{bound}")
@@ -295,6 +313,8 @@ def serve(
                 server.close()
     finally:
         stop_workers(children)
+        if background is not None:
+            scheduler, monitor = background.stop()
         stop_monitor(monitor)
         stop_scheduler(scheduler)
         shutdown(app)
