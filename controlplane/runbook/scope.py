@@ -130,7 +130,9 @@ def hosts_of_run(params: Mapping[str, Any] | None, inventory: Inventory) -> list
     data = params or {}
     names: list[str] = [str(t) for t in data.get("targets") or []]
     names += [str(h) for h in data.get("hosts") or []]
-    known = {host.name for host in inventory.hosts}
+    # Kept on the inventory object (it never changes once loaded): listings ask this of every run shown.
+    known: frozenset[str] = inventory.__dict__.get("_host_names") or frozenset(host.name for host in inventory.hosts)
+    inventory.__dict__["_host_names"] = known
     for value in (data.get("params") or {}).values():
         words = value if isinstance(value, list) else str(value).split(",")
         names += [str(word).strip() for word in words if str(word).strip() in known]
