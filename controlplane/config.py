@@ -70,6 +70,8 @@ class Config:
     trusted_proxy_addresses: tuple[str, ...] = ("127.0.0.1", "::1")  # whose X-Forwarded-For trusted_proxies believes
     leader_lease_seconds: float = 15.0  # the scheduler/monitor lease (controlplane.leader)
     leader_renew_seconds: float = 5.0
+    retention_slo_minute_days: int = 35  # service-level rollups per minute (controlplane/slo)
+    retention_slo_hour_days: int = 400  # and per hour
 
     @property
     def lab_dir(self) -> Path:
@@ -225,6 +227,8 @@ def parse_config(data: Any, source: Path) -> Config:
         trusted_proxy_addresses=tuple(listen["trusted_proxy_addresses"]),
         leader_lease_seconds=float(merged["leader"]["lease_seconds"]),
         leader_renew_seconds=float(merged["leader"]["renew_seconds"]),
+        retention_slo_minute_days=int(merged["retention"]["slo_minute_days"]),
+        retention_slo_hour_days=int(merged["retention"]["slo_hour_days"]),
     )
 
 

@@ -288,6 +288,25 @@ SCHEMA: dict[str, Any] = {
                     "default": 14,
                     "description": "Days of probe history (the latest result of every check stays).",
                 },
+                # Service levels (controlplane/slo): a month's report reads hour rollups, and minute rollups
+                # where a maintenance window (also one declared after the fact) cuts an hour.
+                "slo_minute_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 35,
+                    "description": (
+                        "Days of per-minute availability rollups (a window declared after the fact needs them "
+                        "to count exactly)."
+                    ),
+                },
+                "slo_hour_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 400,
+                    "description": "Days of per-hour availability rollups (monthly reports and the status page).",
+                },
             },
         },
         "leader": {

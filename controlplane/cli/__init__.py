@@ -57,7 +57,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Run the probes now or continuously; check the monitoring folder.",
     ),
     "alerts": ("controlplane.cli.monitor", "alerts", "List, acknowledge and silence alerts; the delivery log."),
-    "export": ("controlplane.cli.monitor", "export", "Export a Prometheus scrape configuration and alert rules."),
+    # controlplane.cli.slo adds `export slo` to the monitor module's export group (OpenSLO, SLO rules).
+    "export": ("controlplane.cli.slo", "export", "Export Prometheus scrape config and rules; OpenSLO objectives."),
+    "maintenance": (
+        "controlplane.cli.maintenance",
+        "maintenance",
+        "Declare, list and end maintenance windows (left out of the error budget, alerts silenced).",
+    ),
+    "slo": ("controlplane.cli.slo", "slo", "Check service-level objectives (slo.yml); show budgets now."),
     "runbook": (
         "controlplane.cli.runbook",
         "runbook",

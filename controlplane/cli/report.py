@@ -21,3 +21,6 @@ def report() -> None:
 for _name, _command in compliance_reports.commands.items():
     report.add_command(_command, _name)
 report.add_command(dr_report_command, "dr")
+from controlplane.cli.slo import availability_command  # noqa: E402 - service levels (issue 17)
+
+report.add_command(availability_command, "availability")

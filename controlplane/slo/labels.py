@@ -188,7 +188,7 @@ def duration(seconds: float | None, lang: str) -> str:
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
-    units = (("天", "小时", "分", "秒") if lang == "zh" else ("d", "h", "min", "s"))
+    units = ("天", "小时", "分", "秒") if lang == "zh" else ("d", "h", "min", "s")
     parts = [f"{n} {u}" for n, u in zip((days, hours, minutes, secs), units, strict=True) if n]
     return " ".join(parts[:2]) or ("0 秒" if lang == "zh" else "0 s")
 

@@ -94,6 +94,10 @@ class ServiceLevels:
             self._loaded = False
             log.exception("service levels: rollup or incident sync failed (retried next time)")
 
+    def reload_maintenance(self) -> None:
+        """Read the maintenance windows again at the next rollup (else every MAINTENANCE_SECONDS)."""
+        self._last_spans = None
+
     @staticmethod
     def _due(last: float | None, moment: float, period: float) -> bool:
         return last is None or moment - last >= period or moment < last

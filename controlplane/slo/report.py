@@ -84,7 +84,7 @@ def region_of(inventory: Inventory, site: str) -> str:
     return NATIONAL
 
 
-def _hours(session: Any, names: list[str], start: float, end: float) -> dict[str, dict[int, tuple[int, int]]]:
+def hour_rows(session: Any, names: list[str], start: float, end: float) -> dict[str, dict[int, tuple[int, int]]]:
     found: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in names}
     query = select(SloHour.service, SloHour.hour, SloHour.good, SloHour.bad).where(
         SloHour.hour >= ts.hour_of(start), SloHour.hour < end
@@ -205,9 +205,9 @@ def build_report(
     spans = load_spans(store, levels.slo, levels.inventory, start, end)
     with store.session() as session:
         sync_incidents(session, levels.slo, now)
-    sections = []
+    sections: list[dict[str, Any]] = []
     with store.session() as session:
-        hours = _hours(session, names, start.timestamp(), end.timestamp())
+        hours = hour_rows(session, names, start.timestamp(), end.timestamp())
         incidents: dict[str, list[Any]] = {name: [] for name in names}
         for row in incidents_between(session, names, start, end):
             incidents[row.service].append(row)
@@ -220,6 +220,8 @@ def build_report(
             own = spans.get(service.name, [])
             listed = _incidents(incidents[service.name], own, now)
             sections.append(service_report(service, ledger, start, end, now, own, listed))
+            known = levels.inventory.sites.get(service.site)
+            sections[-1]["site_title_zh"] = (known.title_zh if known else None) or service.site
     covered = {w for name in names for w in (s.window_id for s in spans.get(name, []))}
     windows = [w for w in list_windows(store, scope=scope, since=start, until=end, now=now) if w["id"] in covered]
     return {
@@ -254,7 +256,7 @@ def current_figures(
             else:
                 local = now.astimezone(zone)
                 start, end = month_span(f"{local.year:04d}-{local.month:02d}", zone)
-            hours = _hours(session, [service.name], start.timestamp(), end.timestamp())[service.name]
+            hours = hour_rows(session, [service.name], start.timestamp(), end.timestamp())[service.name]
 
             def minutes(left: int, right: int, name: str = service.name) -> dict[int, tuple[int, int]]:
                 return stored_minutes(session, [name], left, right)[name]

@@ -192,12 +192,14 @@ def load_slo(folder: Path, monitoring: MonitoringSpec, inventory: Inventory, *, 
         covered.setdefault(check.probe.name, set()).add((check.host, check.site))
     secrets = {h.name for h in inventory.hosts} | {h.address for h in inventory.hosts}
     services: list[Service] = []
+    names: set[str] = set()
     for index, item in enumerate(data.get("services") or []):
         where = f"services[{index}]"
         before = len(problems)
         inventory_problems: list[tuple[str, str]] = []
-        if any(s.name == item["name"] for s in services):
+        if item["name"] in names:
             problems.append((f"{where}.name", f"duplicate service name {item['name']!r}"))
+        names.add(item["name"])
         site = item["site"]
         if site not in inventory.sites:
             inventory_problems.append((f"{where}.site", f"unknown site {site!r} (not in the inventory)"))
