@@ -169,6 +169,9 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (automation, automation_api):
         app.register_blueprint(module.bp)
+    from controlplane.web.views import availability  # service levels: /availability and the public /status
+
+    app.register_blueprint(availability.bp)
 
 
 def _template_helpers(app: Flask) -> None:

@@ -63,6 +63,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # Provision and harden: everyone sees runs, per-host progress and drift; operators and admins start them.
     "automation.view": ALL_ROLES,
     "automation.start": frozenset({"admin", "operator"}),
+    # Service levels: everyone sees objectives, budgets and reports of their sites; those who plan the work
+    # (and on call) declare maintenance windows, which leave the budget and silence alerts (audited, in reports).
+    "availability.view": ALL_ROLES,
+    "maintenance.manage": frozenset({"admin", "operator", "oncall"}),
     ENROLMENT: ALL_ROLES,
 }
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)

@@ -376,7 +376,46 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         "/api/v1/automation/hosts/gd-school-1/history",
         "/api/v1/automation/hosts/mn-portal-1/history",
     ),
+    # Service levels: {in_mw}/{out_mw} are maintenance windows of school-gd-1/ministry, {in_report}/{out_report}
+    # written reports of school-gd-1 and the national one (files absent: allowed roles get 404).
+    ("availability.index", "GET"): Sample("availability.view", True, "/availability"),
+    ("availability.report_file", "GET"): Sample(
+        "availability.view", True, "/availability/reports/{in_report}", "/availability/reports/{out_report}"
+    ),
+    ("availability.maintenance_add", "POST"): Sample(
+        "maintenance.manage",
+        True,
+        "/availability/maintenance",
+        "/availability/maintenance",
+        form={"site": "{site}", "start": "2099-01-01T08:00", "end": "2099-01-01T09:00", "reason": "matrix"},
+    ),
+    ("availability.maintenance_end", "POST"): Sample(
+        "maintenance.manage", True, "/availability/maintenance/{in_mw}/end", "/availability/maintenance/{out_mw}/end"
+    ),
+    ("availability.status", "GET"): Sample(ANONYMOUS, False, "/status"),
 }
+
+
+def seed_service_levels(store: Any) -> dict[str, int]:
+    """Maintenance windows and written reports in scope (school-gd-1) and out of it (ministry, national)."""
+    import datetime as dt
+
+    from controlplane.slo.models import MaintenanceWindow, ReportFile
+    from controlplane.store.models import utcnow
+
+    now = utcnow()
+    ids = {}
+    with store.session() as session:
+        for key, site in (("in", "school-gd-1"), ("out", "ministry")):
+            start = now + dt.timedelta(days=1)
+            window = MaintenanceWindow(site=site, services=[], starts_at=start, ends_at=start + dt.timedelta(hours=1),
+                                       reason="matrix", created_by="seed")  # fmt: skip
+            report = ReportFile(month="2026-11", site=site if key == "in" else "", lang="zh", format="html",
+                                path="/nonexistent/report.html", created_by="seed")  # fmt: skip
+            session.add_all([window, report])
+            session.flush()
+            ids[f"{key}_mw"], ids[f"{key}_report"] = window.id, report.id
+    return ids
 
 
 def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
@@ -517,6 +556,7 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
     config.ssh_key_file.parent.mkdir(parents=True, exist_ok=True)
     config.ssh_key_file.write_text("unused\n")  # a start needs the management key file to exist
     ids.update(seed_playbook_runs(store))
+    ids.update(seed_service_levels(store))
     tokens = {name: token_for(app, person) for name, person in people.items()}
     yield {"app": app, "people": people, "ids": ids, "tokens": tokens, "store": store, "started": started}
     patch.undo()
