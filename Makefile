@@ -1,5 +1,5 @@
 # EduGov control plane. On a fresh Debian 12 machine, as root:
-#   make run    set everything up, then start the control plane
+#   make run    set everything up, start the control plane, bring the lab to a working network
 #   make test   set everything up, then run the whole test suite
 # Set-up (system tools, restic, .venv) lives in scripts/setup.sh and is
 # idempotent: a second `make setup` takes about a second.
@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make setup   system tools (apt, as root), restic >= 0.17 in tools/bin, .venv"
-	@echo "make run     setup, egov init (when no ./egov.yml), egov lab up (root), egov serve"
+	@echo "make run     setup, egov init (when no ./egov.yml), egov lab up (root), egov serve, egov bootstrap"
 	@echo "make test    setup, then the whole suite with pytest (lab tests when root)"
 	@echo "make bench   setup, then every tests/bench/bench_*.py in turn"
 	@echo "make lint    setup, then ruff check ."

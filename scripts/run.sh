@@ -1,38 +1,65 @@
 #!/usr/bin/env bash
-# `make run` after set-up: initialise when nothing is (no ./egov.yml), bring the
-# lab up when root, print the address and hand the process over to `egov serve`.
+# `make run` after set-up, as the README's "What make run does" lists it:
+#
+#   egov init         when there is no ./egov.yml yet
+#   egov lab up       when root (idempotent: a lab that is up is left alone)
+#   egov serve        in the background, its address printed once it listens
+#   egov bootstrap    offers the first administrator (on a terminal), then
+#                     provisions, hardens, backs up, drills and scans a lab
+#                     that never had it (steps already done are skipped)
+#
+# then waits on the console until Ctrl-C (or SIGTERM), which stops it. The
+# logic lives in Python (controlplane/bootstrap); this only starts processes.
 set -euo pipefail
 
 ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EGOV="$ROOT_DIR/.venv/bin/egov"
-DEFAULT_ADDRESS=http://127.0.0.1:8080
+SERVE_LOG="$ROOT_DIR/var/serve.log"
+SERVE_START_SECONDS=60
+SERVE_PID=""
 
 say() { printf '==> %s\n' "$*"; }
 
-# serve_address: the URL `egov serve` answers on, from egov.yml's listen block.
-serve_address() {
-    "$ROOT_DIR/.venv/bin/python" - "$DEFAULT_ADDRESS" <<'PY' 2>/dev/null || echo "$DEFAULT_ADDRESS"
-import sys
+stop_console() {
+    if [[ -n "$SERVE_PID" ]] && kill -0 "$SERVE_PID" 2>/dev/null; then
+        kill -TERM "$SERVE_PID" 2>/dev/null || true
+        wait "$SERVE_PID" 2>/dev/null || true
+    fi
+    SERVE_PID=""
+}
 
-from controlplane.config import load_config
-
-config = load_config()
-if config.public_url:
-    print(config.public_url)
-    sys.exit(0)
-host = config.listen_host
-# A wildcard address is reachable from this machine on loopback.
-host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-if ":" in host:
-    host = f"[{host}]"
-scheme = "https" if config.tls_cert else "http"
-print(f"{scheme}://{host}:{config.listen_port}")
-PY
+# start_console: `egov serve` in the background, its output in var/serve.log;
+# prints the address it reports ("console: URL") once it listens.
+start_console() {
+    mkdir -p "$(dirname "$SERVE_LOG")"
+    : >"$SERVE_LOG"
+    PYTHONUNBUFFERED=1 "$EGOV" serve >>"$SERVE_LOG" 2>&1 &
+    SERVE_PID=$!
+    local waited=0 address=""
+    while ((waited < SERVE_START_SECONDS * 10)); do
+        address=$(sed -n 's/^console: //p' "$SERVE_LOG" | head -n1)
+        if [[ -n "$address" ]]; then
+            say "the console is at $address (log: var/serve.log)"
+            return
+        fi
+        if ! kill -0 "$SERVE_PID" 2>/dev/null; then
+            cat "$SERVE_LOG" >&2
+            echo "error: egov serve stopped (above)" >&2
+            exit 1
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    echo "error: egov serve did not listen within ${SERVE_START_SECONDS} s (var/serve.log)" >&2
+    exit 1
 }
 
 main() {
     cd "$ROOT_DIR"
     [[ -x "$EGOV" ]] || { echo "error: $EGOV missing: run make setup" >&2; exit 1; }
+    trap stop_console EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     if [[ ! -f egov.yml ]]; then
         say "egov init (no ./egov.yml yet)"
         "$EGOV" init
@@ -43,12 +70,14 @@ main() {
     else
         say "not root: the lab (network namespaces) is not started"
     fi
-    if [[ "$("$EGOV" users list --json 2>/dev/null)" == "[]" ]]; then
-        say "no console user yet: create the first administrator (password from a prompt, TOTP at first login) with"
-        say "    $EGOV users add admin --role admin"
+    say "egov serve (console, API, scheduler and monitor) in the background"
+    start_console
+    say "egov bootstrap"
+    if ! "$EGOV" bootstrap; then
+        say "egov bootstrap did not finish (above); the console keeps running: fix the cause, then make run again"
     fi
-    say "egov serve: the console is at $(serve_address)"
-    exec "$EGOV" serve
+    say "ready: the console keeps running until Ctrl-C"
+    wait "$SERVE_PID"
 }
 
 main "$@"
