@@ -173,7 +173,19 @@ def report_data(ctx: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "totals": totals,
         "ready": totals["stale"] == 0 and totals["never"] == 0,
         "rows": rows,
+        "controlplane": _controlplane_row(ctx, now),
     }
+
+
+def _controlplane_row(ctx: Any, now: dt.datetime) -> dict[str, Any] | None:
+    """The control plane's own row (its recovery kit and drill, issue 19); None when it cannot be read."""
+    from controlplane.errors import EgovError
+    from controlplane.recovery.report import controlplane_row
+
+    try:
+        return controlplane_row(ctx, now)
+    except (EgovError, ValueError, OSError):
+        return None
 
 
 _COLOURS = {"ok": "#1b7a33", "warning": "#a86b00", "stale": "#b3261e", "never": "#b3261e"}
@@ -233,7 +245,17 @@ def render_html(data: dict[str, Any]) -> str:
         colour = _COLOURS.get(row["verdict"], "#000")
         parts.append(f"<td style='color:{colour};font-weight:bold'>{e(row['verdict'])}</td>")
         parts.append(f"<td>{e('; '.join(row['reasons']))}</td></tr>")
-    parts.append("</tbody></table></body></html>")
+    parts.append("</tbody></table>")
+    own = data.get("controlplane")
+    if own:
+        colour = _COLOURS.get(own["verdict"], "#000")
+        parts.append(
+            f"<h2>The control plane itself</h2><table><tr><th>Recovery kit</th><th>Last recovery drill</th>"
+            f"<th>Verdict</th><th>Reasons</th></tr><tr><td>{e(own['kit']['sentence'])}</td>"
+            f"<td>{e(own['drill_human'])}</td><td style='color:{colour};font-weight:bold'>{e(own['verdict'])}</td>"
+            f"<td>{e('; '.join(own['reasons']))}</td></tr></table>"
+        )
+    parts.append("</body></html>")
     return "".join(parts)
 
 

@@ -70,6 +70,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "runbook",
         "Run coded runbooks: dry-run, drill, run; history and journals.",
     ),
+    "recovery": (
+        "controlplane.cli.recovery",
+        "recovery",
+        "The control plane's recovery kit: make it (custodians' shares), check it is current.",
+    ),
+    "recover": (
+        "controlplane.cli.recovery",
+        "recover",
+        "Restore the control plane on this machine from the kit, K shares and a backup center.",
+    ),
 }
 
 

@@ -62,8 +62,11 @@ def doctor(ctx: click.Context, as_json: bool, wide: bool) -> None:
         logging.getLogger("controlplane.execute").setLevel(logging.ERROR)
     checks = run_checks()
     ok = all_required_usable(checks)
+    from controlplane.doctor import recovery_kit
+
+    kit = recovery_kit(getattr(ctx.obj, "config_path", None))  # None before `egov init` (issue 19)
     if as_json:
-        click.echo(json.dumps(report(checks), indent=2))
+        click.echo(json.dumps({**report(checks), **({"recovery_kit": kit} if kit else {})}, indent=2))
     else:
         out = console()
         show_table(COLUMNS, table_rows(checks), wide=wide, title="External tools", out=out)
@@ -72,5 +75,7 @@ def doctor(ctx: click.Context, as_json: bool, wide: bool) -> None:
         else:
             broken = ", ".join(c.name for c in checks if c.required and not c.usable)
             out.print(styled(f"required tools not usable: {broken}", "red"))
+        if kit is not None:
+            out.print(styled(kit["sentence"], "green" if kit["state"] == "current" else "red"))
     if not ok:
         ctx.exit(1)

@@ -217,6 +217,9 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.globals["stage"] = lambda: g.get("egov_stage")
     app.jinja_env.globals["lang_tag"] = lang_tag
     app.jinja_env.filters["when"] = when
+    from controlplane.recovery.web import register as register_recovery_banner
+
+    register_recovery_banner(app)  # a restored copy's standing, a stale recovery kit (issue 19)
 
 
 def shutdown(app: Flask) -> None:
