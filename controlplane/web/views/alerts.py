@@ -21,6 +21,7 @@ from controlplane.errors import BadInputError, EgovError
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import client_address, current_user, form_text
 from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 from controlplane.web.validation import query_choice
 
@@ -186,9 +187,14 @@ def _hours(text: str) -> float:
 def index() -> Any:
     """Alerts in scope (filter by state), with ack and silence forms, and the active silences."""
     wanted = query_choice("state", FILTERS)
-    alerts = visible_alerts(wanted)
+    site_filter = requested_sites()
+
+    def of_site(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [row for row in rows if site_filter is None or site_filter.covers(alert_site(row))]
+
+    alerts = of_site(visible_alerts(wanted))
     counts: dict[str, int] = {}
-    for alert in visible_alerts(None) if wanted else alerts:
+    for alert in of_site(visible_alerts(None)) if wanted else alerts:
         counts[alert["state"]] = counts.get(alert["state"], 0) + 1
         if alert.get("silenced_by"):
             counts["silenced"] = counts.get("silenced", 0) + 1
@@ -199,6 +205,7 @@ def index() -> Any:
         filters=FILTERS,
         counts=counts,
         silences=visible_silences(),
+        site_filter=site_filter,
     )
 
 

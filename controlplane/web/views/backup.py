@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from controlplane.errors import BadInputError, EgovError
 from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
 bp = Blueprint("backup", __name__)
@@ -78,13 +79,22 @@ def index() -> Any:
     from controlplane.backup.report import readiness
 
     scope = current_scope()
+    wanted = requested_sites()
     view = policy_view()
-    rows = [row for row in readiness(view) if scope.allows(row["site"])]
+    rows = [
+        row for row in readiness(view) if scope.allows(row["site"]) and (wanted is None or wanted.covers(row["site"]))
+    ]
     datasets = [d.name for d in view.policy.datasets if any(r["dataset"] == d.name for r in rows)]
     hosts = sorted({row["host"] for row in rows})
     grid = {(row["dataset"], row["host"]): row for row in rows}
     return render_template(
-        "backup.html", datasets=datasets, hosts=hosts, grid=grid, rows=rows, centers=centers_of(view)
+        "backup.html",
+        datasets=datasets,
+        hosts=hosts,
+        grid=grid,
+        rows=rows,
+        centers=centers_of(view),
+        site_filter=wanted,
     )
 
 

@@ -18,6 +18,7 @@ from controlplane.errors import BadInputError, ConfigError, EgovError
 from controlplane.web import queries
 from controlplane.web.helpers import audit_event, current_user, form_text
 from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
 bp = Blueprint("compliance", __name__)
@@ -65,16 +66,18 @@ def index() -> Any:
     from controlplane.compliance.history import recent_scans
 
     scope = current_scope()
+    wanted = requested_sites()
     inventory = state().inventory
-    hosts = queries.visible_hosts(inventory, scope)
+    hosts = [h for h in queries.visible_hosts(inventory, scope) if wanted is None or h.site in wanted.sites]
     data = matrix_data(hosts)
-    sites = queries.visible_sites(inventory, scope)
+    sites = [s for s in queries.visible_sites(inventory, scope) if wanted is None or s in wanted.sites]
     per_site = {site: [host for host in hosts if host.site == site] for site in sites}
     with state().store.session() as db:
         scans = [scan for scan in recent_scans(db, 10) if scope.all_sites or scope.allows(scan.site)]
     return render_template(
-        "compliance.html", sites=[s for s in sites if per_site[s]], per_site=per_site, scans=scans, **data
-    )
+        "compliance.html", sites=[s for s in sites if per_site[s]], per_site=per_site, scans=scans,
+        site_filter=wanted, **data,
+    )  # fmt: skip
 
 
 @bp.get("/compliance/hosts/<name>")

@@ -1,14 +1,18 @@
-"""The dashboard: sites, their hosts with the latest run of each, and run counts."""
+"""The dashboard: health at a glance (a picture of the sites in scope), then sites, hosts and run counts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
+from flask_babel import get_locale
+from markupsafe import Markup
+from sqlalchemy.orm import Session
 
-from controlplane.web import queries
-from controlplane.web.cache import cached_fragment
-from controlplane.web.policy import current_scope, requires
+from controlplane.web import health, health_picture, queries
+from controlplane.web.cache import DEFAULT_TTL_SECONDS, cached_fragment, view_cache
+from controlplane.web.helpers import current_user
+from controlplane.web.policy import Scope, allowed, current_scope, requires
 from controlplane.web.state import state
 
 bp = Blueprint("dashboard", __name__)
@@ -19,7 +23,7 @@ FULL_LIST_HOSTS = 50
 @bp.get("/")
 @requires("dashboard.view", scoped=True)
 def index() -> Any:
-    """Show every site in the user's scope with its hosts and their latest run.
+    """The health picture of every site in the user's scope, then the sites with their hosts and latest runs.
 
     Beyond FULL_LIST_HOSTS hosts (a national or provincial view), each site
     shows counts by latest run state and the hosts that need attention; the
@@ -28,11 +32,40 @@ def index() -> Any:
     scope = current_scope()
     inventory = state().inventory
     summary = len(queries.visible_hosts(inventory, scope)) > FULL_LIST_HOSTS
+    user = current_user()
+    compliance = allowed(user.role if user else None, "compliance.view")
 
     def context() -> dict[str, Any]:
         data = (queries.dashboard_summary if summary else queries.dashboard)(db, inventory, scope)
         return {"data": data, "summary": summary}
 
     with state().store.session() as db:
+        picture = health_fragment(db, scope, compliance)
         body = cached_fragment(db, ("dashboard", scope, summary), "_dashboard_body.html", context)
-    return render_template("dashboard.html", body=body)
+    return render_template("dashboard.html", picture=picture, body=body)
+
+
+def health_fragment(session: Session, scope: Scope, compliance: bool) -> Markup:
+    """The health picture rendered for ``scope``, kept per scope, language and :func:`health.health_version`.
+
+    ``compliance``: whether the user may see compliance scores (a badge
+    more). Costs one statement when kept; a computation otherwise.
+    """
+
+    def render() -> Markup:
+        app_state = state()
+        sites = health.site_health(app_state.config, app_state.store, app_state.inventory, scope, compliance=compliance)
+        # The output of an autoescaping template: already safe HTML.
+        return Markup(  # noqa: S704
+            render_template(
+                "_health.html",
+                head=health.headline(sites),
+                picture=health_picture.layout(sites),
+                clip=health_picture.clip,
+            )
+        )
+
+    if current_app.config.get("EGOV_VIEW_CACHE_SECONDS", DEFAULT_TTL_SECONDS) <= 0:
+        return render()
+    key = ("fragment", "_health.html", str(get_locale()), scope, compliance)
+    return view_cache().get_or_compute(key, render, version=health.health_version(session))

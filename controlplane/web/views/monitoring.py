@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, render_template
 
 from controlplane.web.policy import current_scope, requires
+from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
 bp = Blueprint("monitoring", __name__)
@@ -67,7 +68,12 @@ def index() -> Any:
     from controlplane.monitoring.results import history
 
     scope = current_scope()
-    grid = {site: hosts for site, hosts in health_grid(state().store).items() if scope.allows(site)}
+    wanted = requested_sites()
+    grid = {
+        site: hosts
+        for site, hosts in health_grid(state().store).items()
+        if scope.allows(site) and (wanted is None or wanted.covers(site))
+    }
     sparks: dict[tuple[str, str], Any] = {}
     with state().store.session() as db:
         for site, hosts in grid.items():
@@ -75,4 +81,4 @@ def index() -> Any:
                 check = chart_check(sorted(cell["checks"]))
                 if check is not None:
                     sparks[(site, host)] = {"check": check, **sparkline(history(db, check, host, SPARK_POINTS))}
-    return render_template("monitoring.html", grid=grid, sparks=sparks)
+    return render_template("monitoring.html", grid=grid, sparks=sparks, site_filter=wanted)

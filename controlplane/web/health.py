@@ -1,0 +1,307 @@
+"""Health at a glance: for each site in scope, whether its hosts are up, its probes pass, its backups are
+within RPO, its compliance score and its open alerts (the dashboard's picture).
+
+Everything comes from what the engines already store; nothing here probes,
+scans or connects:
+
+* hosts up: each host's latest ``ssh`` probe result (a result older than
+  :data:`STALE_SECONDS` counts as unknown: the monitor may have stopped);
+* probes: the latest result of every other host check (http, tcp, health);
+* backups: the DR readiness rows (:func:`controlplane.backup.report.readiness`):
+  ``stale`` and ``never`` are outside the RPO, ``warning`` is within it with a
+  problem;
+* compliance: each host's newest scan, counted per site in one query (the
+  score after waivers, as the compliance page shows it);
+* alerts: firing alerts by their ``site`` label; one nobody acknowledged,
+  silenced or inhibited makes the site red.
+
+Objects of no inventory site (the control plane's own datasets and checks,
+alerts without a site label) belong to the ministry level: they are counted
+on the top site of the picture, for users who see every site only.
+
+Cost: four small queries and the backup policy files per computation; the
+dashboard keeps the result per scope until :func:`health_version` changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from controlplane.errors import EgovError
+from controlplane.store.models import utcnow
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.store import Store
+    from controlplane.web.policy import Scope
+
+log = logging.getLogger(__name__)
+STATES = ("ok", "warn", "bad", "unknown")
+DIMENSIONS = ("hosts", "probes", "backups", "compliance", "alerts")
+REACHABILITY = frozenset({"ssh"})
+STORE_CHECKS = frozenset({"failed_runs", "run_age"})
+STALE_SECONDS = 900
+COMPLIANCE_BAD_BELOW = 80.0  # percent after waivers
+RANK = {"unknown": 0, "ok": 1, "warn": 2, "bad": 3}
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One dimension of one site: its state, the text of its badge, and the counts behind it."""
+
+    state: str = "unknown"
+    shown: str = "—"
+    good: int = 0
+    total: int = 0
+
+
+@dataclass
+class SiteHealth:
+    """A site of the picture: where it sits in the tree and one Measure per dimension it shows."""
+
+    name: str
+    level: str
+    parent: str | None
+    measures: dict[str, Measure] = field(default_factory=dict)
+
+    @property
+    def state(self) -> str:
+        """The worst known state of its dimensions; unknown while nothing says whether its hosts are up.
+
+        A site with hosts is ``ok`` only once its hosts are known to be up;
+        any bad or warn dimension shows whatever else is unknown.
+        """
+        states = [measure.state for measure in self.measures.values()]
+        worst = max(states, key=RANK.__getitem__, default="unknown")
+        if worst in ("bad", "warn"):
+            return worst
+        hosts = self.measures.get("hosts")
+        if hosts is not None and hosts.total and hosts.state == "unknown":
+            return "unknown"
+        return worst
+
+    @property
+    def problems(self) -> list[str]:
+        """The dimensions that are bad or warn, worst first."""
+        ranked = [(RANK[m.state], name) for name, m in self.measures.items() if m.state in ("bad", "warn")]
+        return [name for _rank, name in sorted(ranked, key=lambda item: -item[0])]
+
+
+@dataclass
+class _Counts:
+    """Tallies per site while the rows are read."""
+
+    up: dict[str, set[str]] = field(default_factory=dict)
+    down: dict[str, set[str]] = field(default_factory=dict)
+    passing: dict[str, int] = field(default_factory=dict)
+    failing: dict[str, int] = field(default_factory=dict)
+
+
+def _bump(table: dict[str, int], site: str, by: int = 1) -> None:
+    table[site] = table.get(site, 0) + by
+
+
+def probe_counts(session: Session, now: dt.datetime) -> _Counts:
+    """Hosts up or down (``ssh`` results) and passing or failing host checks, per site; stale ones are left out."""
+    from controlplane.monitoring.models import ProbeLatest
+
+    counts = _Counts()
+    fresh_after = now - dt.timedelta(seconds=STALE_SECONDS)
+    query = select(ProbeLatest.site, ProbeLatest.host, ProbeLatest.type, ProbeLatest.success, ProbeLatest.at)
+    for site, host, kind, success, at in session.execute(query):
+        if kind in STORE_CHECKS or at is None or at < fresh_after:
+            continue
+        if kind in REACHABILITY:
+            (counts.up if success else counts.down).setdefault(site, set()).add(host)
+        else:
+            _bump(counts.passing if success else counts.failing, site)
+    return counts
+
+
+def compliance_counts(session: Session) -> dict[str, dict[str, int]]:
+    """Per site, how many current results (each host's newest scan) have each status: one grouped query."""
+    from controlplane.compliance.models import ComplianceResult as Result
+
+    newest = select(Result.host, func.max(Result.scan_id).label("scan_id")).group_by(Result.host).subquery()
+    query = (
+        select(Result.site, Result.status, func.count())
+        .join(newest, and_(Result.host == newest.c.host, Result.scan_id == newest.c.scan_id))
+        .group_by(Result.site, Result.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for site, status, number in session.execute(query):
+        counts.setdefault(site or "", {})[status] = int(number)
+    return counts
+
+
+def backup_rows(config: Config, store: Store, inventory: Inventory) -> list[dict[str, Any]] | None:
+    """The DR readiness rows of the backup policy, or None when the policy does not load (logged)."""
+    from controlplane.backup.report import PolicyView, readiness
+
+    try:
+        return readiness(PolicyView(config, store, inventory))
+    except EgovError as error:
+        log.warning("backup status not shown on the dashboard: %s", error)
+        return None
+
+
+def alert_rows(config: Config, store: Store) -> list[dict[str, Any]]:
+    """Every alert with what mutes it (silences of the store and of monitoring/silences.yml)."""
+    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.spec import load_monitoring
+
+    spec = None
+    if Path(config.monitoring).is_dir():
+        try:
+            spec = load_monitoring(config.monitoring, tuple(r.name for r in config.receivers) or None)
+        except EgovError as error:
+            log.warning("monitoring spec does not load (alerts shown unmuted): %s", error)
+    return list_alerts(store, spec)
+
+
+def hosts_measure(hosts: int, up: int, down: int) -> Measure:
+    """Hosts up of the site's hosts: bad when one is down, unknown when none is known."""
+    if not hosts or up + down == 0:
+        return Measure("unknown", "—", up, hosts)
+    state = "bad" if down else ("ok" if up >= hosts else "warn")
+    return Measure(state, f"{up}/{hosts}", up, hosts)
+
+
+def probes_measure(passing: int, failing: int) -> Measure:
+    """Host checks passing: bad when one fails."""
+    total = passing + failing
+    if not total:
+        return Measure()
+    return Measure("bad" if failing else "ok", f"{passing}/{total}", passing, total)
+
+
+def backups_measure(verdicts: list[str]) -> Measure:
+    """Backup units within their RPO: bad when one is stale or never ran, warn when one has a warning."""
+    if not verdicts:
+        return Measure()
+    within = sum(1 for verdict in verdicts if verdict in ("ok", "warning"))
+    state = "bad" if within < len(verdicts) else ("warn" if "warning" in verdicts else "ok")
+    return Measure(state, f"{within}/{len(verdicts)}", within, len(verdicts))
+
+
+def compliance_measure(statuses: dict[str, int]) -> Measure:
+    """The score after waivers: bad below COMPLIANCE_BAD_BELOW percent, warn with any failing or error result."""
+    held = statuses.get("pass", 0) + statuses.get("waived", 0)
+    applicable = held + statuses.get("fail", 0) + statuses.get("error", 0)
+    if not applicable:
+        return Measure()
+    percent = 100.0 * held / applicable
+    state = "bad" if percent < COMPLIANCE_BAD_BELOW else ("ok" if held == applicable else "warn")
+    return Measure(state, f"{int(percent)}%", held, applicable)
+
+
+def alerts_measure(alerts: list[dict[str, Any]]) -> Measure:
+    """Firing alerts: bad when one is neither acknowledged, silenced nor inhibited; warn when all are."""
+    firing = [a for a in alerts if a.get("state") == "firing"]
+    if not firing:
+        return Measure("ok", "0", 0, 0)
+    unhandled = [a for a in firing if not (a.get("acked_by") or a.get("silenced_by") or a.get("inhibited_by"))]
+    return Measure("bad" if unhandled else "warn", str(len(firing)), len(firing) - len(unhandled), len(firing))
+
+
+def site_health(
+    config: Config,
+    store: Store,
+    inventory: Inventory,
+    scope: Scope,
+    *,
+    compliance: bool = True,
+    now: dt.datetime | None = None,
+) -> list[SiteHealth]:
+    """Every site the scope covers, parents before children, with its measures (``compliance``: show that one).
+
+    Costs four queries and one read of the backup policy; raises nothing for
+    a backup or monitoring folder that does not load (that dimension is
+    unknown, and the reason logged).
+    """
+    from controlplane.web.queries import visible_sites
+
+    now = now or utcnow()
+    names = visible_sites(inventory, scope)
+    top = names[0] if names and scope.all_sites else None  # where ministry-level objects are counted
+
+    def owner(site: str | None) -> str | None:
+        if site in inventory.sites:
+            return site if scope.allows(site) else None
+        return top
+
+    hosts_per_site: dict[str, int] = {}
+    for host in inventory.hosts:
+        _bump(hosts_per_site, host.site)
+    with store.session() as session:
+        probes = probe_counts(session, now)
+        scores = compliance_counts(session) if compliance else {}
+    backups: dict[str, list[str]] = {}
+    rows = backup_rows(config, store, inventory)
+    for row in rows or []:
+        site = owner(row["site"])
+        if site is not None:
+            backups.setdefault(site, []).append(row["verdict"])
+    alerts: dict[str, list[dict[str, Any]]] = {}
+    for alert in alert_rows(config, store):
+        site = owner((alert.get("labels") or {}).get("site") or None)
+        if site is not None:
+            alerts.setdefault(site, []).append(alert)
+    result = []
+    for name in names:
+        site = inventory.sites[name]
+        measures = {
+            "hosts": hosts_measure(
+                hosts_per_site.get(name, 0), len(probes.up.get(name, set()) - probes.down.get(name, set())),
+                len(probes.down.get(name, set())),
+            ),
+            "probes": probes_measure(probes.passing.get(name, 0), probes.failing.get(name, 0)),
+            "backups": backups_measure(backups.get(name, [])) if rows is not None else Measure(),
+            "alerts": alerts_measure(alerts.get(name, [])),
+        }  # fmt: skip
+        if compliance:
+            measures["compliance"] = compliance_measure(scores.get(name, {}))
+        ordered = {key: measures[key] for key in DIMENSIONS if key in measures}
+        result.append(SiteHealth(name, site.level, site.parent if site.parent in names else None, ordered))
+    return result
+
+
+def health_version(session: Session) -> tuple[Any, ...]:
+    """What changes whenever the picture may change: newest probe, alert, backup and scan times; one statement.
+
+    The view cache's time-to-live covers what no write shows (a backup
+    ageing past its RPO, a probe result going stale).
+    """
+    from controlplane.backup.models import BackupStatus
+    from controlplane.compliance.models import ComplianceScan
+    from controlplane.monitoring.models import AlertRecord, ProbeLatest, SilenceRecord
+
+    def newest(column: Any) -> Any:
+        return select(func.max(column)).scalar_subquery()
+
+    failing = select(func.count()).select_from(ProbeLatest).where(ProbeLatest.success.is_(False)).scalar_subquery()
+    firing = select(func.count()).select_from(AlertRecord).where(AlertRecord.state == "firing").scalar_subquery()
+    columns: Iterable[Any] = (
+        newest(ProbeLatest.at), failing, firing, newest(AlertRecord.fired_at), newest(AlertRecord.resolved_at),
+        newest(AlertRecord.acked_at), newest(SilenceRecord.created_at), newest(BackupStatus.last_run_at),
+        newest(BackupStatus.last_check_at), newest(BackupStatus.last_drill_at), newest(ComplianceScan.id),
+    )  # fmt: skip
+    return tuple(session.execute(select(*columns)).one())
+
+
+def headline(sites: list[SiteHealth]) -> dict[str, Any]:
+    """Counts of sites per state and the sites needing attention (bad first), for the sentence above the picture."""
+    counts = dict.fromkeys(STATES, 0)
+    for site in sites:
+        counts[site.state] += 1
+    attention = sorted((s for s in sites if s.state in ("bad", "warn")), key=lambda s: -RANK[s.state])
+    return {"counts": counts, "total": len(sites), "attention": attention}
