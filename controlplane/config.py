@@ -64,6 +64,8 @@ class Config:
     retention_run_output_days: int = 90  # 0: keep forever (as the two below)
     retention_delivery_days: int = 30
     retention_probe_days: int = 14
+    retention_audit_days: int = 365  # 0: every audit record stays in the database
+    audit_archive_dir: Path | None = None  # None: STATE/audit/archive (parse_config fills it)
     ssh_keepalive_interval: float = 5.0  # seconds of silence before a keepalive round trip (0: none)
     ssh_keepalive_count_max: int = 3  # unanswered intervals before a connection counts as dead
     ssh_idle_timeout: float = 0.0  # a command silent this long is stopped (0: only its timeout)
@@ -221,6 +223,12 @@ def parse_config(data: Any, source: Path) -> Config:
         retention_run_output_days=int(merged["retention"]["run_output_days"]),
         retention_delivery_days=int(merged["retention"]["delivery_days"]),
         retention_probe_days=int(merged["retention"]["probe_days"]),
+        retention_audit_days=int(merged["retention"]["audit_days"]),
+        audit_archive_dir=(
+            path(merged["retention"]["audit_archive_dir"])
+            if merged["retention"].get("audit_archive_dir")
+            else state_dir / "audit" / "archive"
+        ),
         ssh_keepalive_interval=float(ssh["keepalive_interval"]),
         ssh_keepalive_count_max=int(ssh["keepalive_count_max"]),
         ssh_idle_timeout=float(ssh["idle_timeout"]),

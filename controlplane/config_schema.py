@@ -288,6 +288,20 @@ SCHEMA: dict[str, Any] = {
                     "default": 14,
                     "description": "Days of probe history (the latest result of every check stays).",
                 },
+                "audit_days": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": 36500,
+                    "default": 365,
+                    "description": (
+                        "Days audit records stay in the database; older ones are first written to a compressed, "
+                        "hash-chained archive (`egov audit archive`, and a daily job), never dropped. "
+                        "0 keeps them all in the database."
+                    ),
+                },
+                "audit_archive_dir": _path(
+                    "Folder of the audit archives (default: STATE/audit/archive); back it up with the state.", ""
+                ),
                 # Service levels (controlplane/slo): a month's report reads hour rollups, and minute rollups
                 # where a maintenance window (also one declared after the fact) cuts an hour.
                 "slo_minute_days": {

@@ -101,6 +101,9 @@ def _add_feature_jobs(scheduler: Any, config: Any, store: Any) -> None:
     from controlplane.retention import add_retention_job
 
     add_retention_job(scheduler, config.source)  # retention of run output, deliveries, probe history
+    from controlplane.audit.schedule import add_jobs as add_audit_jobs
+
+    add_audit_jobs(scheduler, config)  # anchor the audit head every few minutes, archive old records daily
     from controlplane.recovery.witness import add_job as add_witness_job
 
     add_witness_job(scheduler, config)  # the leader's lease witnessed on the backup centers (issue 19)

@@ -468,6 +468,7 @@ def _refuse_started(
         outcome=RunStatus.FAILED,
         client=request.trigger,
         details={"run_id": run_id, "hosts": len(names), "error": message[:500]},
+        site=audit.run_site(store, run_id),
     )
     return PlaybookOutcome(run_id=run_id, status=RunStatus.FAILED, hosts={}, message=message)
 
@@ -509,6 +510,7 @@ def _start_run(store: Any, request: PlaybookRequest, hosts: list[Any], site: str
             outcome="refused",
             client=request.trigger,
             details={"reason": error.message},
+            site=site or (sites[0] if len(sites) == 1 else None),
         )
         raise
     return run_id
@@ -649,6 +651,7 @@ def _finish(
         outcome=status,
         client=request.trigger,
         details={"run_id": run_id, "hosts": len(names), "totals": summary["totals"]},
+        site=audit.run_site(store, run_id),
     )
     return PlaybookOutcome(
         run_id=run_id,

@@ -164,6 +164,7 @@ def copy(ctx: BackupContext, target: BackupTarget) -> OperationResult:
         diagnosis.status,
         dataset=dataset.name,
         host=target.host,
+        site=target.site,
         run_id=recorder.run_id,
     )
     return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
@@ -195,6 +196,7 @@ def _copy_locked(ctx: BackupContext, target: BackupTarget, recorder: Recorder, f
             "ok",
             dataset=target.dataset.name,
             host=target.host,
+            site=target.site,
             copy=True,
         )
         result = session.run(argv, twice=True)

@@ -225,7 +225,8 @@ def audit_event(
 ) -> None:
     """One audit record for an operation (never a secret in ``details``)."""
     try:
-        audit.append(store, actor=actor, action=action, target=target, outcome=outcome, client=client, details=details)
+        audit.append(store, actor=actor, action=action, target=target, outcome=outcome, client=client, details=details,
+                     site=audit.site_from(details))  # fmt: skip
     except RuntimeError as error:  # the audit log must not turn a finished restore into a crash
         log.error("audit record for %s %s failed: %s", action, target, error)
 

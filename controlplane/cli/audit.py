@@ -66,25 +66,65 @@ def list_records(
 
 @audit.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--local-only", is_flag=True, help="Skip the anchor logs on the backup centers (no SSH).")
 @pass_context
-def verify(context: Context, as_json: bool) -> None:
-    """Recompute the chain; exit 1 naming the first edited, deleted or moved record."""
+def verify(context: Context, as_json: bool, local_only: bool) -> None:
+    """Recompute the chain over archives and database against every anchor; exit 1 naming the first problem."""
     from controlplane.audit import verify as verify_chain
 
-    result = verify_chain(open_store(context))
+    result = verify_chain(open_store(context), remote=not local_only)
     if as_json:
-        print_json(
-            {
-                "ok": result.ok,
-                "count": result.count,
-                "head": result.head,
-                "bad_seq": result.bad_seq,
-                "reason": result.reason,
-            }
-        )
-    elif result.ok:
-        click.echo(f"ok: {result.count} records, chain intact; head {result.head}")
+        print_json(result.as_dict())
     else:
-        echo(f"BROKEN at record {result.bad_seq}: {result.reason}", err=True)
+        for number, line in enumerate(result.report_lines()):
+            echo(line, err=not result.ok and number == 0)
     if not result.ok:
         raise SystemExit(1)
+
+
+@audit.command("anchor")
+@click.option("--local-only", is_flag=True, help="Only the local anchor log (no SSH to the backup centers).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def anchor_command(context: Context, local_only: bool, as_json: bool) -> None:
+    """Write the chain's head to the anchor logs now (the scheduler does it every few minutes); exit 1 if one failed."""
+    from controlplane.audit.anchor import anchor_head
+
+    results = anchor_head(context.config, open_store(context), remote=not local_only)
+    if as_json:
+        print_json([result.__dict__ for result in results])
+    for result in results if not as_json else []:
+        state = "written" if result.written else ("FAILED: " + result.error if result.error else "unchanged")
+        echo(f"{result.where}: record {result.seq} {result.head[:16]}… {state}", err=bool(result.error))
+    if any(result.error for result in results):
+        raise SystemExit(1)
+
+
+@audit.command("archive")
+@click.option(
+    "--before",
+    "days",
+    type=click.IntRange(0, 36500),
+    default=None,
+    help="Archive records older than this many days (default: retention.audit_days).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_context
+def archive_command(context: Context, days: int | None, as_json: bool) -> None:
+    """Move old records to a compressed, chained archive file, then out of the database (never dropped)."""
+    from controlplane.audit.archive import archive_older_than
+
+    limit = context.config.retention_audit_days if days is None else days
+    if days is None and limit == 0:
+        echo("retention.audit_days is 0 (keep every record in the database): nothing archived; give --before")
+        return
+    made = archive_older_than(context.config, open_store(context), limit)
+    if as_json:
+        print_json({**made.__dict__, "path": str(made.path)} if made else None)
+    elif made is None:
+        echo(f"nothing older than {limit} days to archive")
+    else:
+        echo(
+            f"archived records {made.first_seq}-{made.last_seq} ({made.count}) to {made.path} "
+            f"(sha256 {made.sha256}); vouched for by record {made.voucher_seq}"
+        )

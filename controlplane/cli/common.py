@@ -52,6 +52,7 @@ def audit(store: Any, action: str, target: str, outcome: str = "ok", **details: 
         outcome=outcome,
         client="local",
         details=details,
+        site=audit_log.site_from(details),
     )
 
 

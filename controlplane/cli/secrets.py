@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from controlplane.audit.keys import refuse_audit_key
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import audit, open_store, open_vault, read_secret_input
 
@@ -21,6 +22,7 @@ def set_secret(context: Context, name: str) -> None:
     from controlplane.vault import check_name
 
     check_name(name)
+    refuse_audit_key(name)
     value = read_secret_input(f"value for {name}")
     store = open_store(context)
     vault = open_vault(context, store)
@@ -56,6 +58,7 @@ def list_secrets(context: Context) -> None:
 @pass_context
 def delete_secret(context: Context, name: str) -> None:
     """Delete secret NAME."""
+    refuse_audit_key(name)
     store = open_store(context)
     open_vault(context, store).delete(name)
     audit(store, "secret.delete", name)

@@ -225,6 +225,7 @@ def execute_scan(
         outcome=status,
         client=client,
         details={"scan_id": scan_id, "run_id": run_id, "hosts": len(result.hosts), "unreachable": unreachable},
+        site=plan.site,
     )
     return ScanOutcome(scan_id, run_id, result, diff, status, plan.scope)
 

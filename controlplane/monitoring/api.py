@@ -86,7 +86,8 @@ def ack_alert(store: Any, fingerprint: str, actor: str, comment: str = "", clien
         row.acked_by, row.acked_at, row.ack_comment = actor[:128], utcnow(), comment[:2000] or None
         result = as_dict(alert_from_row(row))
     audit.append(store, actor=actor, action="alert.ack", target=result["fingerprint"], client=client,
-                 details={"alertname": result["name"], "comment": comment[:200]})  # fmt: skip
+                 details={"alertname": result["name"], "comment": comment[:200]},
+                 site=result["labels"].get("site"))  # fmt: skip
     return result
 
 

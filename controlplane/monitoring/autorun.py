@@ -319,6 +319,7 @@ class AutoRunner:
                 target=skip.rule.runbook.name if skip.rule.runbook else "",
                 outcome="skipped",
                 details={"fingerprint": skip.fingerprint, "host": skip.labels.get("host"), "reason": skip.reason},
+                site=skip.labels.get("site"),
             )
         started = []
         for start in decision.starts:
@@ -347,6 +348,7 @@ class AutoRunner:
                 outcome="started",
                 details={"fingerprint": start.fingerprint, "host": start.labels.get("host"), "mode": start.mode,
                          "run_id": run_id, "params": start.params},
+                site=start.labels.get("site"),
             )  # fmt: skip
             log.info("alert %s started runbook %s (%s): run %d", start.rule.alert, name, start.mode, run_id)
 
@@ -372,6 +374,7 @@ class AutoRunner:
             target=start.rule.runbook.name if start.rule.runbook else "",
             outcome="refused",
             details={"fingerprint": start.fingerprint, "host": start.labels.get("host"), "error": message},
+            site=start.labels.get("site"),
         )
         log.warning("alert %s could not start its runbook: %s", start.rule.alert, message)
 

@@ -201,6 +201,7 @@ class AuditNotifier:
             action="runbook.notify",
             target=f"run:{run_id}",
             details={"severity": severity, "message": message[:2000]},
+            site=audit.run_site(self.store, run_id),
         )
         return "audit log"
 

@@ -271,6 +271,7 @@ def execute(
         target=runbook.name,
         outcome="started",
         details={"run_id": run_id, "targets": targets, "params": resolved},
+        site=prepared.site,
     )
     if mode != "dry-run":
         try:
@@ -288,6 +289,7 @@ def execute(
                 target=runbook.name,
                 outcome="refused",
                 details={"run_id": run_id, "reason": busy.message},
+                site=prepared.site,
             )
             if own_adapters:
                 adapters.close()
@@ -329,6 +331,7 @@ def execute(
         target=runbook.name,
         outcome=status,
         details={"run_id": run_id, "figures": summary.get("figures", {})},
+        site=prepared.site,
     )
     return Result(run_id, status, summary.get("figures", {}), summary.get("error"))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -19,6 +19,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from controlplane.errors import BadInputError, EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -61,6 +64,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # The site Config when opened by open_store: the audit log finds its vault key through it.
+        self.config: Config | None = None
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
@@ -119,6 +124,7 @@ def open_store(config: Any, *, upgrade: bool = True, recover: bool = True) -> St
     the Store. Raises EgovError when the database cannot be reached.
     """
     store = Store(create_store_engine(config.database_url))
+    store.config = config
     try:
         if upgrade:
             store.upgrade()

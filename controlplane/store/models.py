@@ -157,9 +157,15 @@ class RunOutput(Base):
 
 
 class AuditRecord(Base):
-    """One audit record; ``hash`` chains it to the record before it."""
+    """One audit record; ``hash`` chains it to the record before it (see :mod:`controlplane.audit`).
+
+    ``site`` is the site the record concerns (None: ministry level, seen only
+    by ministry-level users); ``key_id`` names the vault key whose HMAC is
+    ``hash`` (None: an unkeyed SHA-256 record of an older store).
+    """
 
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_site", "site", "seq"), Index("ix_audit_log_at", "at"))
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(40))
@@ -171,6 +177,8 @@ class AuditRecord(Base):
     details: Mapped[str] = mapped_column(Text, default="{}")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    key_id: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
 class Secret(Base):

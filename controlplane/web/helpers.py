@@ -35,6 +35,7 @@ def audit_event(action: str, target: str, outcome: str = "ok", actor: str | None
         outcome=outcome,
         client=client_address(),
         details={"via": via, **details},
+        site=audit.site_from(details),
     )
 
 

@@ -73,6 +73,7 @@ def ask_for_approval(
         target=definition.name,
         outcome="pending",
         details={"request": made["id"], "targets": targets, "params": resolved},
+        site=audit.common_site(_request_sites(made)),
     )
     return made
 
@@ -133,7 +134,8 @@ def decide(request_id: str, *, approve: bool, reason: str, channel: str) -> dict
         decided = approvals.decide(state().store, item["id"], decider=user, approve=approve, reason=reason)
     except BadInputError as error:
         audit.append(state().store, actor=actor, action=action, target=item["runbook"], outcome="refused",
-                     details={"request": item["id"], "reason": error.message})  # fmt: skip
+                     details={"request": item["id"], "reason": error.message},
+                     site=audit.common_site(_request_sites(item)))  # fmt: skip
         if isinstance(error, approvals.RequestConflict):
             raise DecisionRefused(409, "already_decided", error.message) from None
         if item["requester"] == user:
@@ -146,6 +148,7 @@ def decide(request_id: str, *, approve: bool, reason: str, channel: str) -> dict
         target=item["runbook"],
         outcome=decided["status"],
         details={"request": item["id"], "requester": item["requester"], "params": item["params"], "reason": reason},
+        site=audit.common_site(_request_sites(item)),
     )
     return decided
 

@@ -1,21 +1,20 @@
-"""API: the audit log and its verification."""
+"""API: the audit log and its verification, within the caller's sites (see controlplane.web.views.audit)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import jsonify
 
 from controlplane import audit
 from controlplane.web.api import bp
-from controlplane.web.policy import requires
+from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
 
 
 def _record(row: Any) -> dict[str, Any]:
-    import json
-
     return {
         "seq": row.seq,
         "at": row.at,
@@ -24,34 +23,38 @@ def _record(row: Any) -> dict[str, Any]:
         "target": row.target,
         "outcome": row.outcome,
         "client": row.client,
+        "site": row.site,
         "details": json.loads(row.details or "{}"),
         "hash": row.hash,
     }
 
 
 @bp.get("/audit")
-@requires("audit.view")
+@requires("audit.view", scoped=True)
 def audit_list() -> Any:
-    """Return audit records newest first (before, limit, actor, action prefix)."""
+    """Return the audit records of the caller's sites, newest first (before, limit, actor, action prefix)."""
     before = query_int("before", 0, 0, 10**12) or None
     limit = query_int("limit", 100, 1, 1000)
     actor = query_text("actor")
     action = query_text("action", r"^[a-z0-9_.-]{1,64}$")
-    rows = audit.list_records(state().store, limit=limit, before=before, actor=actor, action=action)
+    scope = current_scope()
+    rows = audit.list_records(
+        state().store,
+        limit=limit,
+        before=before,
+        actor=actor,
+        action=action,
+        sites=None if scope.all_sites else scope.sites,
+    )
     return jsonify({"items": [_record(row) for row in rows]})
 
 
 @bp.get("/audit/verify")
-@requires("audit.view")
+@requires("audit.view", scoped=True)
 def audit_verify() -> Any:
-    """Recompute the hash chain and report whether it is intact."""
+    """Recompute the whole chain (archives, database, local anchors) and report it as the caller may see it."""
     result = audit.verify(state().store)
-    return jsonify(
-        {
-            "ok": result.ok,
-            "count": result.count,
-            "head": result.head,
-            "bad_seq": result.bad_seq,
-            "reason": result.reason,
-        }
-    )
+    scope = current_scope()
+    if not scope.all_sites:
+        result = audit.for_sites(result, state().store, scope.sites)
+    return jsonify(result.as_dict())

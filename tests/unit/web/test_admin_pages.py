@@ -71,7 +71,7 @@ def test_admin_cannot_lock_themselves_out(client, people) -> None:
 def test_audit_page_shows_records_and_the_chain_status(client, people, store) -> None:
     from controlplane import audit
 
-    audit.append(store, actor="someone", action="test.thing", target="<b>x</b>")
+    audit.append(store, actor="someone", action="test.thing", target="<b>x</b>", site="school-gd-1")
     client.application.config["EGOV_AUDIT_VERIFY_SECONDS"] = 0  # verify on every view: a tamper shows at once
     login_as(client, people["auditor-gd"])
     page = client.get("/audit").get_data(as_text=True)
@@ -90,11 +90,11 @@ def test_audit_page_shows_records_and_the_chain_status(client, people, store) ->
 def test_the_audit_page_reuses_a_verification_until_a_record_is_added(client, people, store) -> None:
     from controlplane import audit
 
-    audit.append(store, actor="someone", action="test.one", target="x")
+    audit.append(store, actor="someone", action="test.one", target="x", site="school-gd-1")
     login_as(client, people["auditor-gd"])
     first = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Hash chain verified: 1 records intact." in first
-    audit.append(store, actor="someone", action="test.two", target="y")
+    audit.append(store, actor="someone", action="test.two", target="y", site="school-gd-1")
     second = client.get("/audit", headers={"Accept-Language": "en"}).get_data(as_text=True)
     assert "Hash chain verified: 2 records intact." in second and "Chain checked at" in second
 

@@ -56,7 +56,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         "runs.start", True, "/runs/new", "/runs/new", form={"kind": "ping", "host": "{host}"}
     ),
     ("runs.cancel", "POST"): Sample("runs.cancel", True, "/runs/{in_run}/cancel", "/runs/{out_run}/cancel", form={}),
-    ("audit.index", "GET"): Sample("audit.view", False, "/audit"),
+    ("audit.index", "GET"): Sample("audit.view", True, "/audit"),
     ("users.index", "GET"): Sample("users.manage", True, "/users"),
     ("users.create", "POST"): Sample(
         "users.manage",
@@ -104,7 +104,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("profile.totp_disable", "POST"): Sample("self.profile", False, "/profile/totp/disable", form={"code": "000000"}),
     ("profile.token_create", "POST"): Sample("self.tokens", False, "/profile/tokens", form={"name": "matrix"}),
     ("profile.token_revoke", "POST"): Sample("self.tokens", False, "/profile/tokens/999999/revoke", form={}),
-    ("metrics.metrics", "GET"): Sample("metrics.view", False, "/metrics"),
+    ("metrics.metrics", "GET"): Sample("metrics.view", True, "/metrics"),
     ("api.openapi", "GET"): Sample(ANONYMOUS, False, "/api/v1/openapi.json"),
     ("api.me", "GET"): Sample(ENROLMENT, False, "/api/v1/me"),
     ("api.me_update", "PATCH"): Sample("self.profile", False, "/api/v1/me", json={"language": None}),
@@ -132,8 +132,8 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("api.run_cancel", "POST"): Sample(
         "runs.cancel", True, "/api/v1/runs/{in_run}/cancel", "/api/v1/runs/{out_run}/cancel"
     ),
-    ("api.audit_list", "GET"): Sample("audit.view", False, "/api/v1/audit"),
-    ("api.audit_verify", "GET"): Sample("audit.view", False, "/api/v1/audit/verify"),
+    ("api.audit_list", "GET"): Sample("audit.view", True, "/api/v1/audit"),
+    ("api.audit_verify", "GET"): Sample("audit.view", True, "/api/v1/audit/verify"),
     ("api.users_list", "GET"): Sample("users.manage", True, "/api/v1/users"),
     ("api.user_create", "POST"): Sample(
         "users.manage",
