@@ -111,6 +111,9 @@ def keyed(folder: Path) -> None:
 
 
 def main() -> None:
+    import os
+
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (figures scale with it)")
     with tempfile.TemporaryDirectory() as folder:
         unkeyed(folder)
     with tempfile.TemporaryDirectory() as folder:

@@ -107,3 +107,11 @@ def test_retention_keys_have_defaults_and_appear_in_the_sample(config) -> None:
     assert config.audit_archive_dir == config.state_dir / "audit" / "archive"
     sample = sample_yaml()
     assert "audit_days: 365" in sample and "audit_archive_dir" in sample
+
+
+def test_the_consoles_quick_check_trusts_the_voucher_and_the_full_check_reads_the_file(store, config) -> None:
+    made = archive.archive_before(config, store, _split(store, 3, 1))
+    made.path.write_bytes(made.path.read_bytes()[:-8])  # a damaged archive
+    quick = audit.verify(store, read_archives=False)
+    assert quick.ok and quick.trusted_archive == made.path.name
+    assert not audit.verify(store).ok

@@ -81,3 +81,9 @@ def test_the_audit_key_cannot_be_replaced_or_deleted_through_the_cli(site: Path,
     result = egov(site, "secrets", *command, name, stdin="forged")
     assert result.returncode == 2 and "audit chain's key" in result.stderr
     assert egov(site, "audit", "verify", "--local-only").returncode == 0
+
+
+def test_verify_names_why_no_backup_center_anchor_was_read(site: Path) -> None:
+    result = egov(site, "audit", "verify")
+    assert result.returncode == 0
+    assert "note: no remote anchor: the control plane has no backup key yet (run `egov backup setup`)" in result.stdout
