@@ -149,7 +149,8 @@ def recover(
     try:
         text = Path(kit_file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise BadInputError(f"cannot read the kit file {kit_file}: {getattr(error, 'strerror', None) or error}") from None
+        said = getattr(error, "strerror", None) or error
+        raise BadInputError(f"cannot read the kit file {kit_file}: {said}") from None
     header, _nonce, _sealed = kitfile.read_header(text)
     if sys.stdin.isatty():
         click.echo(f"kit {header.kit_id} of {header.site}: {header.threshold} of {len(header.custodians)} "
@@ -185,7 +186,8 @@ def _activate(context: Context, force: bool, as_json: bool) -> None:
                 f"the original's lease is held by {newest.holder} until {newest.expires_at:%H:%M:%S}Z (witnessed on "
                 f"{newest.center}): it may be alive; stop it first, or give --force"
             )
-        reason = f"activated by {cli_actor()}" + (" with --force while the original's lease held" if state == "held" else "")
+        forced = " with --force while the original's lease held" if state == "held" else ""
+        reason = f"activated by {cli_actor()}{forced}"
         standing.activate(store, actor=cli_actor(), reason=reason)
         notes = activation.after_activation(context.config, store)
     finally:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from controlplane.store import Store
     from controlplane.vault import Vault
 
-FINGERPRINT_SECRET = "recovery.fingerprint_key"
+FINGERPRINT_SECRET = "recovery.fingerprint_key"  # noqa: S105 - a secret's name, not a value
 CONTENTS_FORMAT = 1
 
 

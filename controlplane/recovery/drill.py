@@ -105,7 +105,8 @@ def same_snapshots(original: list[dict[str, Any]], restored: list[dict[str, Any]
         if other.get("last_snapshot_id") != row.get("last_snapshot_id"):
             newer = (row.get("last_success") or "") > snapshot_time
             if not newer:
-                differ.append(f"{row['dataset']}@{row['host']}: {other.get('last_snapshot_id')} != {row.get('last_snapshot_id')}")
+                ours, original_id = other.get("last_snapshot_id"), row.get("last_snapshot_id")
+                differ.append(f"{row['dataset']}@{row['host']}: {ours} != {original_id}")
     return differ
 
 

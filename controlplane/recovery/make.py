@@ -144,7 +144,8 @@ def write(made: MadeKit, kit_path: Path, shares_dir: Path) -> list[Path]:
         code = segno.make(share.text(), error="m")
         svg_path = stem.with_suffix(".svg")
         _write_private(svg_path, b"")
-        code.save(str(svg_path), kind="svg", scale=4, border=4, title=f"share {share.index} of kit {made.header.kit_id}")
+        title = f"share {share.index} of kit {made.header.kit_id}"
+        code.save(str(svg_path), kind="svg", scale=4, border=4, title=title)
         written.append(stem.with_suffix(".txt"))
     return written
 

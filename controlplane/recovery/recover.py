@@ -289,7 +289,7 @@ def recover(request: Request) -> Outcome:
 
         master_id = key_id(read_key_file(key_file))
         if master_id != kit["master_key_id"]:
-            outcome.notes.append(f"the restored master key ({master_id}) is newer than the kit's ({kit['master_key_id']})")
+            outcome.notes.append(f"the restored master key ({master_id}) is not the kit's ({kit['master_key_id']})")
         db_dataset = next(d for d in kit["datasets"] if d.get("dump", {}).get("database"))
         chosen = _choose_database(found[db_dataset["name"]], keys, restic, staging, master_id, outcome, now, request)
         outcome.config_path.write_text(site_yaml(kit, into, request.host, request.port), encoding="utf-8")
@@ -355,8 +355,12 @@ def _choose_database(
                 )
             outcome.rpo_seconds = age
             outcome.center = found.center["host"] if found.center else ""
-            outcome.snapshots[found.dataset["name"]] = {"id": snapshot.id, "time": snapshot.time.isoformat(),
-                                                        "center": outcome.center, "age_seconds": round(age, 1)}  # fmt: skip
+            outcome.snapshots[found.dataset["name"]] = {
+                "id": snapshot.id,
+                "time": snapshot.time.isoformat(),
+                "center": outcome.center,
+                "age_seconds": round(age, 1),
+            }
             return dump
     raise EgovError(
         f"no snapshot of {found.dataset['name']} among the newest {MAX_DATABASE_TRIES} uses the restored master key "
@@ -398,7 +402,8 @@ def describe(outcome: Outcome) -> list[str]:
 
     lines = [f"restored into {outcome.into} from {outcome.center} (kit {outcome.kit_id})"]
     for name, snap in outcome.snapshots.items():
-        lines.append(f"  {name}: snapshot {snap['id'][:8]} of {snap['time'][:19]}Z, {human_age(snap['age_seconds'])} old")
+        age = human_age(snap["age_seconds"])
+        lines.append(f"  {name}: snapshot {snap['id'][:8]} of {snap['time'][:19]}Z, {age} old")
     checked = outcome.checked
     lines.append(
         f"verified: {checked.get('secrets', 0)} secrets decrypt; audit chain ok ({checked.get('audit_records', 0)} "
@@ -407,7 +412,8 @@ def describe(outcome: Outcome) -> list[str]:
     if checked.get("lost_records"):
         newest = checked.get("newest_anchor") or {}
         lines.append(
-            f"  {checked['lost_records']} audit record(s) were anchored after this snapshot (newest {newest.get('seq')} "
+            f"  {checked['lost_records']} audit record(s) were anchored after this snapshot "
+            f"(newest {newest.get('seq')} "
             f"at {newest.get('at')} on {newest.get('where')}): lost, or still on a live original"
         )
     lines += [f"note: {note}" for note in outcome.notes]
@@ -415,7 +421,8 @@ def describe(outcome: Outcome) -> list[str]:
     lines.append(f"RPO {human_age(outcome.rpo_seconds)} (age of the restored database snapshot)")
     lines.append(f"RTO {outcome.rto_seconds:.1f} s: {parts}")
     if outcome.console:
-        lines.append(f"console: {outcome.console} ({outcome.mode}; pid {outcome.pid}, log {LOG_FILE} in the state folder)")
+        where = f"pid {outcome.pid}, log {LOG_FILE} in the state folder"
+        lines.append(f"console: {outcome.console} ({outcome.mode}; {where})")
     return lines
 
 

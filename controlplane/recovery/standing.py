@@ -88,7 +88,10 @@ def may_lead(store: Store) -> bool:
 
 
 def activate(store: Store, *, actor: str, reason: str, client: str = "local") -> Standing:
-    """Make a passive restored copy active and audit it. Raises BadInputError for a drill's copy or one already active."""
+    """Make a passive restored copy active and audit it.
+
+    Raises BadInputError for a drill's copy or one already active.
+    """
     from controlplane import audit
 
     standing = read(store)
@@ -104,7 +107,7 @@ def activate(store: Store, *, actor: str, reason: str, client: str = "local") ->
 
 
 def check_lease(config: Config, store: Store, now: dt.datetime | None = None) -> Standing | None:
-    """Read the original's lease witness; activate a passive copy whose original's lease lapsed. Returns the standing."""
+    """Read the original's lease witness; activate a passive copy whose original's lease lapsed. Returns it."""
     from . import witness
 
     standing = read(store)
@@ -130,7 +133,7 @@ def check_lease(config: Config, store: Store, now: dt.datetime | None = None) ->
 
 
 class LeaseWatcher:
-    """A thread of a passive copy's ``egov serve``: checks the lease every :data:`CHECK_SECONDS`; calls back once active."""
+    """A passive copy's ``egov serve`` thread: checks the lease every :data:`CHECK_SECONDS`, calls back once active."""
 
     def __init__(self, config: Config, store: Store, on_active: Any = None, interval: float = CHECK_SECONDS) -> None:
         self.config, self.store, self.on_active, self.interval = config, store, on_active, interval

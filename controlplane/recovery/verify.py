@@ -106,7 +106,8 @@ def audit_chain(config: Config, store: Store, kit: dict[str, Any], keys: Keys | 
         last = session.scalar(select(func.max(AuditRecord.seq))) or 0
         checked.audit_last_seq = last
         wanted = sorted({anchor.seq for anchor in anchors if anchor.seq <= last})
-        hashes = dict(session.execute(select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(wanted))).all())
+        query = select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.in_(wanted))
+        hashes = dict(session.execute(query).all())
     for anchor in anchors:
         if anchor.seq <= last and hashes.get(anchor.seq) not in (None, anchor.head):
             raise EgovError(

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ class Site:
     password: str
 
     def egov(self, *args: str, input_text: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "controlplane", "--config", str(self.config_path), *args],
-                              capture_output=True, text=True, input=input_text, timeout=timeout, check=False)  # fmt: skip
+        argv = [sys.executable, "-m", "controlplane", "--config", str(self.config_path), *args]
+        return subprocess.run(argv, capture_output=True, text=True, input=input_text, timeout=timeout, check=False)
 
     def on(self, host: str, argv: list[str], input_text: str | None = None, timeout: float = 600) -> Any:
         return exec_in_host(self.lab_config, host, argv, input_text=input_text, timeout=timeout)
@@ -67,7 +68,8 @@ def _policy(token: str) -> dict[str, Any]:
 
 def _serve(site: Site) -> subprocess.Popen[str]:
     child = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "--config", str(site.config_path), "serve", "--port", "0", "--workers", "1"],
+        [sys.executable, "-m", "controlplane", "--config", str(site.config_path), "serve", "--port", "0",
+         "--workers", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert child.stdout is not None
@@ -84,18 +86,23 @@ def _serve(site: Site) -> subprocess.Popen[str]:
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    lab = request.getfixturevalue("lab")
+    with ministry_site(request.getfixturevalue("lab").config, tmp_path_factory.mktemp("ministry")) as made:
+        yield made
+
+
+@contextmanager
+def ministry_site(lab_config: Any, folder: Path) -> Iterator[Site]:
+    """Build the lost ministry's site in ``folder`` on the lab (see the module docstring); clean the centers after."""
     token = secrets.token_hex(3)
-    folder = tmp_path_factory.mktemp("ministry")
     (folder / "policy").mkdir()
     shutil.copy(REPO / "backup" / "centers.yml", folder / "policy" / "centers.yml")
     (folder / "policy" / "controlplane-state.yml").write_text(yaml.safe_dump(_policy(token)), encoding="utf-8")
     (folder / "var" / "lab").mkdir(parents=True, mode=0o700)
-    shutil.copytree(Path(lab.config.ssh_key_file).parent, folder / "var" / "lab" / "ssh")
+    shutil.copytree(Path(lab_config.ssh_key_file).parent, folder / "var" / "lab" / "ssh")
     config_path = folder / "egov.yml"
     config_path.write_text(yaml.safe_dump({
         "site_name": "ministry-it",
-        "folders": {"inventory": str(lab.config.inventory), "backup": str(folder / "policy"),
+        "folders": {"inventory": str(lab_config.inventory), "backup": str(folder / "policy"),
                     "monitoring": str(folder / "no-monitoring"), "runbooks": str(REPO / "runbooks"),
                     "playbooks": str(REPO / "playbooks")},
         "state": {"dir": "var"},
@@ -104,11 +111,11 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     for center in CENTERS:
         for name in SET_ASIDE:
             path = f"{CP_FOLDER}/{name}"
-            moved = exec_in_host(lab.config, center, ["mv", "-f", path, f"{path}.it-{token}"])
+            moved = exec_in_host(lab_config, center, ["mv", "-f", path, f"{path}.it-{token}"])
             if moved.exit_code == 0:
                 aside.append((center, path))
     value, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
-    made = Site(lab.config, folder, config_path, token, folder / "kit.egovkit", [], value, password)
+    made = Site(lab_config, folder, config_path, token, folder / "kit.egovkit", [], value, password)
     try:
         for args, text in ((["init"], None), (["secrets", "set", "app.token"], value),
                            (["users", "add", "alice", "--role", "operator"], password),
@@ -136,6 +143,6 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         for center in CENTERS:
             mine = " ".join(f"{CP_FOLDER}/{name}" for name in (f"controlplane-*-{token}", "leader-lease.json",
                             "leader-lease.json.tmp", "audit-anchors.log", "audit-anchors.before-recovery-*.log"))
-            exec_in_host(lab.config, center, ["sh", "-c", f"rm -rf {mine}"])
+            exec_in_host(lab_config, center, ["sh", "-c", f"rm -rf {mine}"])
         for center, path in aside:
-            exec_in_host(lab.config, center, ["mv", "-f", f"{path}.it-{token}", path])
+            exec_in_host(lab_config, center, ["mv", "-f", f"{path}.it-{token}", path])

@@ -51,7 +51,7 @@ def _address(site: Site) -> str:
 
 
 def test_a_mistyped_share_is_refused_naming_its_group(site: Site) -> None:
-    line = [text for text in site.shares[1].splitlines() if text and not text.startswith("#")][0]
+    line = next(text for text in site.shares[1].splitlines() if text and not text.startswith("#"))
     wrong = line[:7] + ("0" if line[7] != "0" else "1") + line[8:]
     result = _recover(site, [site.shares[0], wrong], "--no-start")
     assert result.exit_code == 2, result.stdout + result.stderr
@@ -120,8 +120,9 @@ def test_zz_the_copy_is_torn_down(site: Site) -> None:
 
 
 def test_zz_the_drill_runbook_restores_checks_and_tears_down_recording_rpo_and_rto(site: Site) -> None:
-    result = site.egov("runbook", "drill", "recover-controlplane", "--param", f"database_dataset={site.dataset('db')}",
-                       "--param", f"restore_dir=/var/lib/egov-it-drill-{site.token}", "--json", timeout=900)  # fmt: skip
+    params = [f"database_dataset={site.dataset('db')}", f"restore_dir=/var/lib/egov-it-drill-{site.token}"]
+    result = site.egov("runbook", "drill", "recover-controlplane", "-p", params[0], "-p", params[1], "--json",
+                       timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     journal = json.loads(result.stdout[result.stdout.find("{") :])
     figures = journal.get("figures") or {}

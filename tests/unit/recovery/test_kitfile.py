@@ -58,7 +58,9 @@ def test_a_changed_header_makes_the_kit_fail_to_open() -> None:
         recover.open_kit(json.dumps(document), split[:2])
 
 
-@pytest.mark.parametrize("text", ["", "not json", '{"format": "other"}', '{"format": "egov-recovery-kit", "version": 9}'])
+@pytest.mark.parametrize(
+    "text", ["", "not json", '{"format": "other"}', '{"format": "egov-recovery-kit", "version": 9}']
+)
 def test_what_is_not_a_kit_file_is_refused_clearly(text: str) -> None:
     with pytest.raises(kitfile.KitFileError):
         kitfile.read_header(text)
@@ -66,7 +68,7 @@ def test_what_is_not_a_kit_file_is_refused_clearly(text: str) -> None:
 
 def test_a_folder_holding_a_site_is_never_recovered_into(tmp_path: Path) -> None:
     (tmp_path / "egov.yml").write_text("{}")
-    with pytest.raises(BadInputError, match="already holds an egov.yml"):
+    with pytest.raises(BadInputError, match=r"already holds an egov\.yml"):
         recover.check_target(tmp_path, CONTENTS)
     (tmp_path / "egov.yml").unlink()
     (tmp_path / "var").mkdir()
@@ -86,8 +88,9 @@ def test_the_restored_egov_yml_lays_the_state_out_as_the_kit_says(tmp_path: Path
 
 
 def test_the_restore_argv_reads_without_a_lock_and_pins_the_centers_key(tmp_path: Path) -> None:
-    center = {"role": "primary", "host": "bc-backup-1", "address": "10.198.0.21", "port": 22, "user": "backup-controlplane",
-              "root": "/srv/restic", "chrooted": True, "stall_timeout": 20, "known_hosts": "x"}  # fmt: skip
+    center = {"role": "primary", "host": "bc-backup-1", "address": "10.198.0.21", "port": 22,
+              "user": "backup-controlplane", "root": "/srv/restic", "chrooted": True, "stall_timeout": 20,
+              "known_hosts": "x"}  # fmt: skip
     dataset = {"locations": {"primary": "sftp:backup-controlplane@10.198.0.21:/controlplane/controlplane-db"}}
     keys = fetch.Keys(tmp_path / "id", tmp_path / "known")
     repository = fetch.repo(center, dataset, keys, "/usr/bin/restic")
@@ -112,8 +115,8 @@ def test_the_same_custodian_twice_is_refused() -> None:
 
 
 def test_the_banner_says_passive_and_why() -> None:
-    passive = standing.Standing("passive", "restored", "2026-01-01T00:00:00Z",
-                                {"seen": {"lease": "held", "witness": {"holder": "mn:42", "expires_at": "2026-01-01T00:03:00"}}})  # fmt: skip
+    seen = {"lease": "held", "witness": {"holder": "mn:42", "expires_at": "2026-01-01T00:03:00"}}
+    passive = standing.Standing("passive", "restored", "2026-01-01T00:00:00Z", {"seen": seen})
     assert "PASSIVE" in standing.banner(passive)["text"] and "held by mn:42" in standing.banner(passive)["text"]
     assert "被动" in standing.banner(passive, "zh-CN")["text"]
     assert standing.banner(None) is None

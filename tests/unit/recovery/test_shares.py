@@ -64,7 +64,7 @@ def test_two_swapped_groups_are_caught() -> None:
     _key, split = _split()
     groups = split[0].text().split("-")
     groups[3], groups[4] = groups[4], groups[3]
-    with pytest.raises(ShareError, match="does not check|checksum"):
+    with pytest.raises(ShareError, match=r"does not check|checksum"):
         shares.parse("-".join(groups))
 
 
