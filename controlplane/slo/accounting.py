@@ -27,6 +27,8 @@ from controlplane.slo import timeslices as ts
 from controlplane.slo.maintenance import Span
 
 MinuteLoader = Callable[[int, int], dict[int, tuple[int, int]]]
+HourLoader = Callable[[int, int], dict[int, tuple[int, int]]]
+HOUR_CHUNK = 86400  # hour rows are loaded a day at a time when given a loader
 
 
 @dataclass
@@ -115,11 +117,24 @@ class Ledger:
     edge or a maintenance window cuts an hour.
     """
 
-    def __init__(self, slice_seconds: int, hours: dict[int, tuple[int, int]], minutes: MinuteLoader) -> None:
+    def __init__(
+        self, slice_seconds: int, hours: dict[int, tuple[int, int]] | HourLoader, minutes: MinuteLoader
+    ) -> None:
         self.slice_seconds = slice_seconds
-        self.hours = hours
+        self._hour_loader = None if isinstance(hours, dict) else hours
+        self.hours: dict[int, tuple[int, int]] = hours if isinstance(hours, dict) else {}
+        self._chunks: set[int] = set()
         self._load = minutes
         self._minutes: dict[int, dict[int, tuple[int, int]]] = {}  # hour -> minute rows of that hour
+
+    def _hours_for(self, start: int, end: int) -> dict[int, tuple[int, int]]:
+        """The hour rows, loading the days of [start, end) first when they come from a loader."""
+        if self._hour_loader is not None:
+            for chunk in range(start // HOUR_CHUNK, (end - 1) // HOUR_CHUNK + 1):
+                if chunk not in self._chunks:
+                    self._chunks.add(chunk)
+                    self.hours.update(self._hour_loader(chunk * HOUR_CHUNK, (chunk + 1) * HOUR_CHUNK))
+        return self.hours
 
     def _minutes_of(self, hour: int) -> dict[int, tuple[int, int]]:
         if hour not in self._minutes:
@@ -140,20 +155,27 @@ class Ledger:
         return good, bad
 
     def counts(self, start: float, end: float) -> tuple[int, int]:
-        """(good, bad) slices starting in [start, end)."""
+        """(good, bad) slices starting in [start, end): whole hours from hour rows, the edges from minutes."""
+        if end <= start:
+            return 0, 0
+        first = math.ceil(start / ts.HOUR) * ts.HOUR
+        last = ts.hour_of(end)
         good = bad = 0
-        cursor = start
-        while cursor < end:
-            hour = ts.hour_of(cursor)
-            stop = min(end, hour + ts.HOUR)
-            if cursor == hour and stop == hour + ts.HOUR:
-                row = self.hours.get(hour)
+        if first <= last:
+            hours = self._hours_for(first, last) if first < last else self.hours
+            get = hours.get
+            for hour in range(first, last, ts.HOUR):
+                row = get(hour)
                 if row is not None:
-                    good, bad = good + row[0], bad + row[1]
-            else:
-                part = self._partial(cursor, stop)
+                    good += row[0]
+                    bad += row[1]
+            edges = ((start, first), (last, end))
+        else:
+            edges = ((start, end),)
+        for left, right in edges:
+            if left < right:
+                part = self._partial(left, right)
                 good, bad = good + part[0], bad + part[1]
-            cursor = stop
         return good, bad
 
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from controlplane.errors import BadInputError
 from controlplane.slo import timeslices as ts
@@ -110,6 +110,36 @@ def _incidents(rows: Iterable[Any], spans: list[Span], now: dt.datetime) -> list
     return result
 
 
+def day_sums(
+    session: Any, names: list[str], days: list[tuple[dt.date, float, float]]
+) -> dict[str, list[tuple[int, int]]] | None:
+    """Good and bad slices per service and day, summed by the database from the hour rows.
+
+    Returns None when the days are not whole 24-hour days on hour
+    boundaries (a zone with daylight saving time): the caller then counts
+    hour by hour.
+    """
+    if not days:
+        return {}
+    start, end = int(days[0][1]), int(days[-1][2])
+    if start % ts.HOUR or any(right - left != 86400 or (left - start) % 86400 for _d, left, right in days):
+        return None
+    day = ((SloHour.hour - start) // 86400).label("day")
+    query = (
+        select(SloHour.service, day, func.sum(SloHour.good), func.sum(SloHour.bad))
+        .where(SloHour.hour >= start, SloHour.hour < end)
+        .group_by(SloHour.service, day)
+    )
+    if len(names) <= 500:
+        query = query.where(SloHour.service.in_(names))
+    found: dict[str, list[tuple[int, int]]] = {name: [(0, 0)] * len(days) for name in names}
+    for service, index, good, bad in session.execute(query):
+        table = found.get(service)
+        if table is not None and 0 <= int(index) < len(days):
+            table[int(index)] = (int(good or 0), int(bad or 0))
+    return found
+
+
 def service_report(
     service: Service,
     ledger: Ledger,
@@ -118,14 +148,35 @@ def service_report(
     now: dt.datetime,
     spans: list[Span],
     incidents: list[dict[str, Any]],
+    sums: list[tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
-    """One service's section of the report."""
+    """One service's section of the report.
+
+    ``sums`` are the database's per-day counts (see :func:`day_sums`): a
+    past day without maintenance takes them as they are; the others are
+    counted from hour and minute rows.
+    """
     moment = now.timestamp()
-    total = figures(ledger, service.objective, start.timestamp(), end.timestamp(), moment, spans)
+    length = service.slice_seconds
+    total = Figures(length, service.objective, 0, ts.slices_starting(start.timestamp(), end.timestamp(), length))
+    for left, right in merge_spans(spans, start.timestamp(), end.timestamp()):
+        total.maintenance_planned += ts.slices_starting(left, right, length)
+    daily = []
+    for index, (date, left, right) in enumerate(days_of(start, end)):
+        if sums is not None and right <= moment and not any(s.end > left and s.start < right for s in spans):
+            count = ts.slices_starting(left, right, length)
+            good, bad = sums[index]
+            day = Figures(length, service.objective, count, count, good, bad)
+        else:
+            day = figures(ledger, service.objective, left, right, moment, spans)
+        total.elapsed += day.elapsed
+        total.good += day.good
+        total.bad += day.bad
+        total.maintenance += day.maintenance
+        daily.append((date, left, day))
     days, burn = [], []
     spent = 0
-    for date, left, right in days_of(start, end):
-        day = figures(ledger, service.objective, left, right, moment, spans)
+    for date, left, day in daily:
         days.append({"date": date.isoformat(), "future": left >= moment, **day.as_dict()})
         spent += day.bad
         if left < moment:
@@ -207,7 +258,8 @@ def build_report(
         sync_incidents(session, levels.slo, now)
     sections: list[dict[str, Any]] = []
     with store.session() as session:
-        hours = hour_rows(session, names, start.timestamp(), end.timestamp())
+        sums = day_sums(session, names, days_of(start, end))
+        hours = {} if sums is not None else hour_rows(session, names, start.timestamp(), end.timestamp())
         incidents: dict[str, list[Any]] = {name: [] for name in names}
         for row in incidents_between(session, names, start, end):
             incidents[row.service].append(row)
@@ -216,10 +268,16 @@ def build_report(
             def minutes(left: int, right: int, name: str = service.name) -> dict[int, tuple[int, int]]:
                 return stored_minutes(session, [name], left, right)[name]
 
-            ledger = Ledger(service.slice_seconds, hours[service.name], minutes)
+            def hours_of(left: int, right: int, name: str = service.name) -> dict[int, tuple[int, int]]:
+                return hour_rows(session, [name], left, right)[name]
+
+            ledger = Ledger(service.slice_seconds, hours[service.name] if sums is None else hours_of, minutes)
             own = spans.get(service.name, [])
             listed = _incidents(incidents[service.name], own, now)
-            sections.append(service_report(service, ledger, start, end, now, own, listed))
+            section = service_report(
+                service, ledger, start, end, now, own, listed, None if sums is None else sums[service.name]
+            )
+            sections.append(section)
             known = levels.inventory.sites.get(service.site)
             sections[-1]["site_title_zh"] = (known.title_zh if known else None) or service.site
     covered = {w for name in names for w in (s.window_id for s in spans.get(name, []))}

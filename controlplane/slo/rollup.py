@@ -26,7 +26,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from controlplane.monitoring.models import ProbeHistory
@@ -176,55 +176,76 @@ class Rollup:
                 del table[minute]
 
     # -- writing --------------------------------------------------------------------
-    def _write(
-        self, session: Session, service: Service, minutes: dict[int, tuple[int, int]], report: RollupReport
-    ) -> int:
-        if not minutes:
+    def _write(self, session: Session, changes: dict[str, dict[int, tuple[int, int]]], report: RollupReport) -> int:
+        """Merge every service's new minute masks into the store: one read, then batched writes.
+
+        Minute rows are read fresh (inside the run's write lock), merged by OR
+        and written; hour rows get the change in counts added.
+        """
+        if not changes:
             return 0
-        stored = {
-            row.minute: (row.good, row.bad)
-            for row in session.execute(
-                select(SloMinute.minute, SloMinute.good, SloMinute.bad).where(
-                    SloMinute.service == service.name, SloMinute.minute.in_(sorted(minutes))
-                )
+        services = {s.name: s for s in self.slo.services}
+        wanted = sorted({minute for minutes in changes.values() for minute in minutes})
+        stored: dict[tuple[str, int], tuple[int, int]] = {}
+        names = sorted(changes)
+        for chunk in _chunks(wanted, 500):
+            query = select(SloMinute.service, SloMinute.minute, SloMinute.good, SloMinute.bad).where(
+                SloMinute.minute.in_(chunk)
             )
-        }
+            if len(names) <= 500:
+                query = query.where(SloMinute.service.in_(names))
+            for name, minute, good, bad in session.execute(query):
+                stored[(name, minute)] = (good, bad)
         inserts, updates = [], []
-        hours: dict[int, list[int]] = {}
-        for minute, new in minutes.items():
-            old = stored.get(minute)
-            merged = ts.merge(old or (0, 0), new, service.require)
-            report.merged.setdefault(service.name, {})[minute] = merged
-            if old == merged:
-                continue
-            row = {"service": service.name, "minute": minute, "good": merged[0], "bad": merged[1]}
-            (updates if old is not None else inserts).append(row)
-            delta = hours.setdefault(ts.hour_of(minute), [0, 0])
-            delta[0] += merged[0].bit_count() - (old or (0, 0))[0].bit_count()
-            delta[1] += merged[1].bit_count() - (old or (0, 0))[1].bit_count()
+        hours: dict[tuple[str, int], list[int]] = {}
+        for name, minutes in changes.items():
+            service = services[name]
+            merged_rows = report.merged.setdefault(name, {})
+            for minute, new in minutes.items():
+                old = stored.get((name, minute))
+                merged = ts.merge(old or (0, 0), new, service.require)
+                merged_rows[minute] = merged
+                if old == merged:
+                    continue
+                row = {"s": name, "m": minute, "g": merged[0], "b": merged[1], "l": service.slice_seconds}
+                (updates if old is not None else inserts).append(row)
+                delta = hours.setdefault((name, ts.hour_of(minute)), [0, 0])
+                delta[0] += merged[0].bit_count() - (old or (0, 0))[0].bit_count()
+                delta[1] += merged[1].bit_count() - (old or (0, 0))[1].bit_count()
+        minute_table, hour_table = SloMinute.__table__, SloHour.__table__
         if inserts:
-            rows = [{**row, "slice_seconds": service.slice_seconds} for row in inserts]
-            session.execute(SloMinute.__table__.insert(), rows)
+            session.execute(
+                minute_table.insert().values(service=bindparam("s"), minute=bindparam("m"), good=bindparam("g"),
+                                             bad=bindparam("b"), slice_seconds=bindparam("l")), inserts)  # fmt: skip
         if updates:
-            session.execute(update(SloMinute), updates)
+            session.execute(
+                minute_table.update()
+                .where(minute_table.c.service == bindparam("s"), minute_table.c.minute == bindparam("m"))
+                .values(good=bindparam("g"), bad=bindparam("b")),
+                updates,
+            )
         if hours:
-            existing = {
-                hour
-                for (hour,) in session.execute(
-                    select(SloHour.hour).where(SloHour.service == service.name, SloHour.hour.in_(sorted(hours)))
+            existing: set[tuple[str, int]] = set()
+            for chunk in _chunks(sorted({hour for _name, hour in hours}), 500):
+                query = select(SloHour.service, SloHour.hour).where(SloHour.hour.in_(chunk))
+                if len(names) <= 500:
+                    query = query.where(SloHour.service.in_(names))
+                existing |= {(name, hour) for name, hour in session.execute(query)}
+            adds, news = [], []
+            for (name, hour), (good, bad) in hours.items():
+                row = {"s": name, "h": hour, "g": good, "b": bad, "l": services[name].slice_seconds}
+                (adds if (name, hour) in existing else news).append(row)
+            if adds:
+                session.execute(
+                    hour_table.update()
+                    .where(hour_table.c.service == bindparam("s"), hour_table.c.hour == bindparam("h"))
+                    .values(good=hour_table.c.good + bindparam("g"), bad=hour_table.c.bad + bindparam("b")),
+                    adds,
                 )
-            }
-            table = SloHour.__table__
-            for hour, (good, bad) in hours.items():
-                if hour in existing:
-                    session.execute(
-                        table.update()
-                        .where(table.c.service == service.name, table.c.hour == hour)
-                        .values(good=table.c.good + good, bad=table.c.bad + bad)
-                    )
-                else:
-                    session.execute(table.insert().values(service=service.name, hour=hour, good=good, bad=bad,
-                                                          slice_seconds=service.slice_seconds))  # fmt: skip
+            if news:
+                session.execute(
+                    hour_table.insert().values(service=bindparam("s"), hour=bindparam("h"), good=bindparam("g"),
+                                               bad=bindparam("b"), slice_seconds=bindparam("l")), news)  # fmt: skip
         return len(inserts) + len(updates)
 
     def run(self, session: Session, now: dt.datetime) -> RollupReport:
@@ -243,11 +264,13 @@ class Rollup:
             count, spans = self._spans(session, moment)
             touched = self._mark(spans)
             report.results += count
+            changes = {}
             for service in self.slo.services:
                 minutes = self._service_minutes(service, touched)
-                report.minutes_written += self._write(session, service, minutes, report)
                 if minutes:
+                    changes[service.name] = minutes
                     report.touched.setdefault(service.name, set()).update(minutes)
+            report.minutes_written += self._write(session, changes, report)
         session.execute(update(Setting).where(Setting.key == WATERMARK).values(value=str(self.watermark or 0)))
         self._prune(moment)
         return report

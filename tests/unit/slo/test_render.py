@@ -84,3 +84,19 @@ def test_a_spreadsheet_formula_in_a_cell_is_neutralised_and_bad_formats_refused(
     for fmt, lang in (("xlsx", "zh"), ("html", "fr"), ("../x", "zh")):
         with pytest.raises(BadInputError):
             render(report, fmt, lang)
+
+
+def test_egov_report_availability_writes_the_files_and_refuses_bad_input(site, store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import egov
+
+    folder = Path(site.source).parent
+    done = egov(folder, "report", "availability", "--month", MONTH, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert {s["name"] for s in json.loads(done.stdout)["services"]} == {"portal", "backup-center"}
+    done = egov(folder, "report", "availability", "--month", MONTH, "--format", "csv", "--lang", "en", "--site",
+                "backup-center", "-o", str(tmp_path / "r.csv"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()[1].startswith("backup-center,")
+    for bad in (["--month", "2026-13"], ["--site", "$(id)"], ["--format", "pdf"], ["--month", "2099-01"]):
+        done = egov(folder, "report", "availability", *bad)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (bad, done.stderr)

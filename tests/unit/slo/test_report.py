@@ -119,3 +119,27 @@ def test_a_bad_month_an_unknown_site_and_a_month_to_come_are_refused(store, leve
         build_report(store, levels, MONTH, site="../..", now=at(10))
     with pytest.raises(BadInputError, match="not begun"):
         build_report(store, levels, "2026-12", now=at(10))
+
+
+def test_a_finished_month_summed_by_the_database_gives_the_figures_counted_hour_by_hour(monitor, store, levels) -> None:  # type: ignore[no-untyped-def]
+    from controlplane.slo import report as reports
+    from controlplane.slo.accounting import Ledger
+    from controlplane.slo.maintenance import load_spans
+    from controlplane.slo.rollup import stored_minutes
+
+    run_the_month(monitor, store, levels)
+    after = at(30 * 86400 + 60)  # the month is over: past days without maintenance come from the database's sums
+    quick = portal(reports.build_report(store, levels, MONTH, now=after))
+    assert (quick["bad_seconds"], quick["unknown_seconds"], quick["maintenance_seconds"]) == (
+        300.0, 30 * 86400.0 - 151 * 10 - 300 - 600, 600.0,
+    )  # fmt: skip
+    start, end = reports.month_span(MONTH, levels.slo.zone)
+    service = levels.slo.service("portal")
+    spans = load_spans(store, levels.slo, levels.inventory, start, end)["portal"]
+    with store.session() as session:
+        hours = reports.hour_rows(session, ["portal"], start.timestamp(), end.timestamp())["portal"]
+        ledger = Ledger(10, hours, lambda a, b: stored_minutes(session, ["portal"], a, b)["portal"])
+        slow = reports.service_report(service, ledger, start, end, after, spans, [], None)
+    for key in ("good_seconds", "bad_seconds", "unknown_seconds", "maintenance_seconds", "budget_seconds"):
+        assert quick[key] == slow[key], key
+    assert [d["bad_seconds"] for d in quick["days"]] == [d["bad_seconds"] for d in slow["days"]]

@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("service", "hour"),
     )
     with op.batch_alter_table("slo_hours", schema=None) as batch_op:
-        batch_op.create_index("ix_slo_hours_hour", ["hour"], unique=False)
+        batch_op.create_index("ix_slo_hours_hour", ["hour", "service", "good", "bad"], unique=False)
     op.create_table(
         "slo_maintenance",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
