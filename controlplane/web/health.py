@@ -110,19 +110,25 @@ def _bump(table: dict[str, int], site: str, by: int = 1) -> None:
 
 
 def probe_counts(session: Session, now: dt.datetime) -> _Counts:
-    """Hosts up or down (``ssh`` results) and passing or failing host checks, per site; stale ones are left out."""
-    from controlplane.monitoring.models import ProbeLatest
+    """Hosts up or down (``ssh`` results) and passing or failing host checks, per site; stale ones are left out.
+
+    Two queries that filter by age in the database: one row per host for
+    reachability, one row per site and outcome for the other checks.
+    """
+    from controlplane.monitoring.models import ProbeLatest as Latest
 
     counts = _Counts()
-    fresh_after = now - dt.timedelta(seconds=STALE_SECONDS)
-    query = select(ProbeLatest.site, ProbeLatest.host, ProbeLatest.type, ProbeLatest.success, ProbeLatest.at)
-    for site, host, kind, success, at in session.execute(query):
-        if kind in STORE_CHECKS or at is None or at < fresh_after:
-            continue
-        if kind in REACHABILITY:
-            (counts.up if success else counts.down).setdefault(site, set()).add(host)
-        else:
-            _bump(counts.passing if success else counts.failing, site)
+    fresh = Latest.at >= now - dt.timedelta(seconds=STALE_SECONDS)
+    reach = select(Latest.site, Latest.host, Latest.success).where(fresh, Latest.type.in_(sorted(REACHABILITY)))
+    for site, host, success in session.execute(reach):
+        (counts.up if success else counts.down).setdefault(site, set()).add(host)
+    others = (
+        select(Latest.site, Latest.success, func.count())
+        .where(fresh, Latest.type.not_in(sorted(REACHABILITY | STORE_CHECKS)))
+        .group_by(Latest.site, Latest.success)
+    )
+    for site, success, number in session.execute(others):
+        _bump(counts.passing if success else counts.failing, site, int(number))
     return counts
 
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from flask import Blueprint, current_app, render_template
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
 from markupsafe import Markup
 from sqlalchemy.orm import Session
 
@@ -21,6 +21,9 @@ bp = Blueprint("dashboard", __name__)
 FULL_LIST_HOSTS = 50
 HEALTH_CACHE = "egov_health_cache"
 KEEP_VERSIONS = 12  # a picture is kept this many time-to-lives: served while its successor is computed
+# What no write shows (a backup ageing past its RPO, a probe result going stale) changes over minutes:
+# the picture is recomputed for it at most this often (a write that changes it shows at once).
+REFRESH_SECONDS = 30.0
 
 
 @bp.get("/")
@@ -52,11 +55,11 @@ def health_fragment(session: Session, scope: Scope, compliance: bool) -> Markup:
     """The health picture rendered for ``scope``, kept per scope, language and :func:`health.health_version`.
 
     ``compliance``: whether the user may see compliance scores (a badge
-    more). The version also carries a time bucket of the view cache's
-    time-to-live, so what no write shows (a backup ageing past its RPO)
-    appears within it. The entry outlives its version: while one request
-    computes the new picture (tens of milliseconds at a thousand hosts), the
-    others get the previous one at once. Costs one statement when kept.
+    more). The version also carries a time bucket of REFRESH_SECONDS, so
+    what no write shows (a backup ageing past its RPO) appears within it.
+    The entry outlives its version: while one request computes the new
+    picture (tens of milliseconds at a thousand hosts), the others get the
+    previous one at once. Costs one statement when kept.
     """
     seconds = float(current_app.config.get("EGOV_VIEW_CACHE_SECONDS", DEFAULT_TTL_SECONDS))
 
@@ -70,6 +73,7 @@ def health_fragment(session: Session, scope: Scope, compliance: bool) -> Markup:
                 head=health.headline(sites),
                 picture=health_picture.layout(sites),
                 clip=health_picture.clip,
+                texts=badge_texts(),
             )
         )
 
@@ -77,7 +81,16 @@ def health_fragment(session: Session, scope: Scope, compliance: bool) -> Markup:
         return render()
     cache = current_app.extensions.get(HEALTH_CACHE)
     if cache is None:
-        cache = current_app.extensions.setdefault(HEALTH_CACHE, ViewCache(ttl=seconds * KEEP_VERSIONS))
+        cache = current_app.extensions.setdefault(HEALTH_CACHE, ViewCache(ttl=REFRESH_SECONDS * KEEP_VERSIONS))
     key = (str(get_locale()), scope, compliance)
-    version = (health.health_version(session), int(time.time() // seconds))
+    version = (health.health_version(session), int(time.time() // max(seconds, REFRESH_SECONDS)))
     return cache.get_or_compute(key, render, version=version)
+
+
+def badge_texts() -> dict[str, str]:
+    """The badges' tooltip formats, translated once per picture (five hundred badges in a national one)."""
+    return {
+        "counted": gettext("%(good)d of %(total)d"),
+        "scored": gettext("%(score)s after waivers (%(held)d of %(total)d results hold)"),
+        "alerted": gettext("%(firing)d firing, %(handled)d acknowledged or silenced"),
+    }
