@@ -140,6 +140,12 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
     if config is None:
         raise RuntimeError("backup jobs need controlplane.backup.schedule.configure(config) first")
     store = current_store()
+    from controlplane.bootstrap import in_progress
+
+    if (building := in_progress(store)) is not None:
+        # The lab is being built (accounts, keys, data): the job could only fail; the bootstrap backs it up.
+        log.info("scheduled %s of %s@%s skipped: bootstrap run %s is in progress", kind, dataset, host, building)
+        return {"run_id": None, "status": "skipped", "message": f"bootstrap run {building} is in progress"}
     ctx = open_context(config, store, open_vault(config, store), actor="scheduler", trigger="schedule")
     try:
         target = ctx.target(dataset, host)

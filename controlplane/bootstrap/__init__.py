@@ -13,7 +13,10 @@ when it is due (:mod:`.state` decides, without connecting to a host):
 5. scan every host against the compliance baseline (``egov scan``), last, so
    the backup controls see the first backups.
 
-The whole bootstrap is one run (kind ``bootstrap``) whose output is the
+It runs inside a planned maintenance window (:mod:`.window`): the services
+are down because they are being built, so their alerts are silenced and the
+error budgets leave that time out; scheduled backup jobs are skipped meanwhile
+(:func:`in_progress`). The whole bootstrap is one run (kind ``bootstrap``) whose output is the
 progress printed on the terminal, and each step makes the runs its command
 makes, so the console's runs pages follow both as they go. A step that
 fails stops the bootstrap (exit 1): fix the cause and run it again; the
@@ -23,20 +26,23 @@ them all again, a restarted one its runtime steps (:mod:`.state`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from controlplane.bootstrap import state
+from controlplane.bootstrap import state, window
 from controlplane.bootstrap.steps import COMMANDS, RUNNERS, TITLES, Reporter, StepResult, Work
 from controlplane.errors import EgovError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from controlplane.config import Config
     from controlplane.store import Store
 
 KIND = "bootstrap"
 
-__all__ = ["KIND", "Outcome", "Reporter", "bootstrap", "plan"]
+__all__ = ["KIND", "Outcome", "Reporter", "bootstrap", "in_progress", "plan"]
 
 
 @dataclass
@@ -89,30 +95,46 @@ class _RunLog(Reporter):
     def playbook(self) -> Any:
         return self.watcher.playbook()
 
-    def progress(self, label: str) -> Any:
-        return self.watcher.progress(label)
 
+def in_progress(store: Store) -> int | None:
+    """The id of the bootstrap run in progress, if any (runs of dead processes are already interrupted).
 
-def _refuse_a_second(store: Store) -> None:
-    """Raise EgovError when another bootstrap is running (runs of dead processes are already interrupted)."""
+    The scheduler asks before each backup job: a job that starts while the
+    lab is being built fails for want of what the bootstrap is making.
+    """
     from sqlalchemy import select
 
     from controlplane.store.models import Run, RunStatus
 
     with store.session() as session:
-        other = session.scalar(select(Run.id).where(Run.kind == KIND, Run.status.in_(RunStatus.ACTIVE)).limit(1))
+        return session.scalar(select(Run.id).where(Run.kind == KIND, Run.status.in_(RunStatus.ACTIVE)).limit(1))
+
+
+def _refuse_a_second(store: Store) -> None:
+    """Raise EgovError when another bootstrap is running."""
+    other = in_progress(store)
     if other is not None:
         raise EgovError(f"bootstrap run {other} is in progress: follow it with `egov runs show {other}`")
 
 
-def bootstrap(config: Config, store: Store, *, actor: str, reporter: Reporter, force: bool = False) -> Outcome:
-    """Do every due step in order, as one run; stop at the first that fails.
+def bootstrap(
+    config: Config,
+    store: Store,
+    *,
+    actor: str,
+    reporter: Reporter,
+    force: bool = False,
+    on_start: Callable[[], None] | None = None,
+) -> Outcome:
+    """Do every due step in order, as one run, inside a maintenance window; stop at the first that fails.
 
     Given the site Config, its open Store, the actor and who watches; with
-    ``force`` every step is done again. Returns the Outcome (``run_id`` None
-    when nothing was due). Raises EgovError when a lab host is not running
-    or another bootstrap is in progress, and what the engines raise for bad
-    configuration (ConfigError, BadInputError: exit 2).
+    ``force`` every step is done again; ``on_start`` is called once the run
+    and its window exist, before the first step (the CLI offers the first
+    administrator there, so the console can be watched). Returns the Outcome
+    (``run_id`` None when nothing was due). Raises EgovError when a lab host
+    is not running or another bootstrap is in progress, and what the engines
+    raise for bad configuration (ConfigError, BadInputError: exit 2).
     """
     from controlplane import audit
     from controlplane.runs import create_run, finish_run
@@ -132,13 +154,20 @@ def bootstrap(config: Config, store: Store, *, actor: str, reporter: Reporter, f
     log.line(f"bootstrap run {run_id}: {len(due)} step(s) to do: {', '.join(due)}")
     if skipped:
         log.line(f"already done on this lab: {', '.join(skipped)}")
+    windows = window.open_windows(config, store, actor=actor, run_id=run_id)
+    if windows:
+        log.line(f"maintenance window {', '.join(map(str, windows))} while it runs: alerts silenced, budgets spared")
     interrupted = False
     try:
+        if on_start is not None:
+            on_start()
         for number, step in enumerate(due, start=1):
             log.line(f"[{number}/{len(due)}] {step} ({COMMANDS[step]}): {TITLES[step]}")
+            started = time.monotonic()
             result = _run_step(step, Work(config, store, actor, log))
             outcome.results[step] = result
-            log.line(f"[{number}/{len(due)}] {step}: {'ok' if result.ok else 'FAILED'}: {result.message}")
+            verdict = "ok" if result.ok else "FAILED"
+            log.line(f"[{number}/{len(due)}] {step}: {verdict} in {time.monotonic() - started:.0f} s: {result.message}")
             if not result.ok:
                 log.line(f"stopped at {step}: fix the cause and run `egov bootstrap` again (done steps are skipped)")
                 break
@@ -149,6 +178,7 @@ def bootstrap(config: Config, store: Store, *, actor: str, reporter: Reporter, f
         interrupted = True
         raise
     finally:
+        window.close_windows(store, windows, actor=actor)
         final = RunStatus.SUCCEEDED if outcome.ok and len(outcome.results) == len(due) else RunStatus.FAILED
         final = RunStatus.CANCELLED if interrupted else final
         with store.session() as session:

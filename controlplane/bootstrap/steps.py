@@ -10,6 +10,7 @@ only what the engines raise for bad input or configuration (EgovError).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ COMMANDS = {
     "drill": "egov backup drill",
     "scan": "egov scan",
 }
+# Backup units run at once: each mostly waits on SSH and the backup center.
+UNIT_WORKERS = 4
 TITLES = {
     "provision": "every host: accounts, time, tools, backup client; then each role's service",
     "backup-setup": "the backup centers' site accounts and keys, the control plane's own included",
@@ -62,9 +65,6 @@ class Reporter:
         """A context giving an observer of a playbook run's host × task progress (None: none)."""
         return nullcontext(None)
 
-    def progress(self, label: str) -> AbstractContextManager[Callable[[Any], None] | None]:
-        """A context giving a callback for restic's progress of one unit (None: no bar)."""
-        return nullcontext(None)
 
 
 @dataclass
@@ -122,25 +122,34 @@ def backup_setup(work: Work) -> StepResult:
 
 
 def _units(work: Work, label: str, operation: Callable[[BackupContext, Any], Any], which: str) -> StepResult:
-    """Run one backup-engine operation on every unit it applies to; one line per unit."""
+    """Run one backup-engine operation on every unit it applies to, :data:`UNIT_WORKERS` at a time.
+
+    Units are independent (one repository each, their own run and lock), so
+    they overlap: most of a unit's time is spent waiting for SSH and the
+    center. One line per unit, in the order they finish.
+    """
     from controlplane.backup.offsite import copy_problem
 
-    results = []
     with backup_context(work) as ctx:
         if which == "copy" and (problem := copy_problem(ctx)):
             return StepResult(True, f"skipped: {problem}")
-        for target in ctx.select():
-            if which == "drill" and target.dataset.drill is None:
-                continue
-            if which == "copy" and ctx.password(target) is None:
-                continue
-            unit = f"{target.dataset.name}@{target.host}"
-            result = operation(ctx, target)
-            results.append(result)
-            mark = "ok    " if result.ok else "FAILED"
-            work.reporter.line(f"  {mark} {label} {unit}: run {result.run_id}: {result.message}")
+        targets = [
+            target
+            for target in ctx.select()
+            if not (which == "drill" and target.dataset.drill is None)
+            and not (which == "copy" and ctx.password(target) is None)
+        ]
+        results = []
+        with ThreadPoolExecutor(max_workers=UNIT_WORKERS, thread_name_prefix=f"egov-{which}") as pool:
+            running = {pool.submit(operation, ctx, target): target for target in targets}
+            for finished in as_completed(running):
+                target, result = running[finished], finished.result()
+                results.append(result)
+                mark = "ok    " if result.ok else "FAILED"
+                unit = f"{target.dataset.name}@{target.host}"
+                work.reporter.line(f"  {mark} {label} {unit}: run {result.run_id}: {result.message}")
     failed = [r for r in results if not r.ok]
-    runs = [r.run_id for r in results]
+    runs = sorted(r.run_id for r in results)
     if failed:
         return StepResult(False, f"{len(failed)} of {len(results)} failed (runs {', '.join(map(str, runs))})", runs)
     return StepResult(True, f"{len(results)} succeeded", runs)
@@ -150,11 +159,7 @@ def backup_all(work: Work) -> StepResult:
     """Back up every dataset on each of its hosts (``egov backup run``)."""
     from controlplane.backup.engine import backup
 
-    def one(ctx: BackupContext, target: Any) -> Any:
-        with work.reporter.progress(f"backup {target.dataset.name}@{target.host}") as bar:
-            return backup(ctx, target, on_progress=bar)
-
-    return _units(work, "backup", one, "backup")
+    return _units(work, "backup", lambda ctx, target: backup(ctx, target), "backup")
 
 
 def copy_all(work: Work) -> StepResult:
@@ -168,11 +173,7 @@ def drill_all(work: Work) -> StepResult:
     """Restore drill of every dataset that has a drill target (``egov backup drill``)."""
     from controlplane.backup.restore import drill
 
-    def one(ctx: BackupContext, target: Any) -> Any:
-        with work.reporter.progress(f"drill {target.dataset.name}@{target.host}") as bar:
-            return drill(ctx, target, on_progress=bar)
-
-    return _units(work, "drill", one, "drill")
+    return _units(work, "drill", lambda ctx, target: drill(ctx, target), "drill")
 
 
 def scan(work: Work) -> StepResult:

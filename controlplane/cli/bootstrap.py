@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -68,7 +68,7 @@ class TickerObserver:
 
 
 class TerminalReporter(Reporter):
-    """Prints the bootstrap's lines; live tables and bars on a terminal, a line every few seconds otherwise."""
+    """Prints the bootstrap's lines; a playbook's live table on a terminal, a line every few seconds otherwise."""
 
     def __init__(self) -> None:
         self.out = console()
@@ -91,18 +91,6 @@ class TerminalReporter(Reporter):
         finally:
             view.stop()
 
-    def progress(self, label: str) -> Any:
-        if not self.live:
-            return nullcontext(None)
-        return _bar(self.out, label)
-
-
-@contextmanager
-def _bar(out: Any, label: str) -> Iterator[Callable[[Any], None]]:
-    from controlplane.cli.backup import ProgressBar
-
-    with ProgressBar(out, label) as bar:
-        yield bar.update
 
 
 def offer_first_admin(store: Store) -> None:
@@ -160,9 +148,9 @@ def bootstrap(context: Context, force: bool, show_plan: bool, as_json: bool) -> 
     config = context.config
     store = open_store(context)
     try:
-        if not (show_plan or as_json):
-            offer_first_admin(store)
         if not state.lab_is_up(config):
+            if not (show_plan or as_json):
+                offer_first_admin(store)
             _say(as_json, {"lab": False, "due": []}, "no lab of this site is up (egov lab up, as root): nothing to do")
             return
         if show_plan:
@@ -170,7 +158,12 @@ def bootstrap(context: Context, force: bool, show_plan: bool, as_json: bool) -> 
             _say(as_json, {"lab": True, "due": due}, f"due on this lab: {', '.join(due) or 'nothing'}")
             return
         reporter = Reporter() if as_json else TerminalReporter()
-        outcome = run_bootstrap(config, store, actor=cli_actor(), reporter=reporter, force=force)
+        # The administrator is offered once the run and its maintenance window exist (or at once when
+        # nothing is due), so the console can be watched from the first step.
+        offer = None if as_json else (lambda: offer_first_admin(store))
+        outcome = run_bootstrap(config, store, actor=cli_actor(), reporter=reporter, force=force, on_start=offer)
+        if outcome.run_id is None and offer is not None:
+            offer()
     finally:
         store.close()
     if as_json:

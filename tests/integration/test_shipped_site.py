@@ -9,7 +9,10 @@ tour: end -->``) run in the README's order: ``make run`` is
 egov.yml is exactly what init writes), ``egov lab up``, ``egov serve`` and
 ``egov bootstrap``; each ``egov`` command runs in the site's folder. Every
 command has its expected outcome in :data:`TOUR`, and the README's list must
-equal that table, so the two cannot drift. After the tour: every shipped
+equal that table, so the two cannot drift. Twice during the tour chromium
+opens the console's Overview as the tour's administrator: every site green
+after the first steps, the ministry red while its portal is down
+(:data:`IN_THE_BROWSER`). After the tour: every shipped
 runbook's dry-run and drill, the monitor, the DR report, a second ``make
 run`` (nothing due, ready in seconds) and a restarted lab (only the runtime
 steps due).
@@ -156,7 +159,9 @@ def _make_run(site: Site) -> None:
     # Before the bootstrap: no user yet, not a terminal, so it says how to make the administrator.
     assert "egov users add admin --role admin" in printed
     for number, step in enumerate(("provision", "backup-setup", "harden", "backup", "copy", "drill", "scan"), 1):
-        assert f"[{number}/7] {step}: ok" in printed, printed
+        took = re.search(rf"^\[{number}/7\] {step}: ok in (\d+) s", printed, re.M)
+        assert took, printed
+        site.figures[f"bootstrap {step} (s)"] = int(took.group(1))
     assert "FAILED" not in printed, printed
     (run,) = [r for r in site.json("runs", "list", "--kind", "bootstrap", "--json")]
     assert run["status"] == "succeeded"
@@ -303,6 +308,68 @@ TOUR: dict[str, Callable[[Site], None]] = {
 }
 
 
+# --- the console in chromium, at two points of the tour ---------------------------------------
+
+
+class Dashboard:
+    """The console's Overview in Debian's chromium, as the tour's administrator (TOTP enrolled at first login)."""
+
+    def __init__(self, playwright: Any, profile: Path) -> None:
+        from playwright.sync_api import expect
+
+        from tests.browser.fixtures import Authenticator, launch, log_in
+
+        self.browser = launch(playwright, profile, f"http://127.0.0.1:{PORT}", "en-US")
+        self.page = self.browser.page()
+        log_in(self.page, "admin", ADMIN_PASSWORD)
+        self.app = Authenticator(self.page.locator("code.secret").first.inner_text().strip())
+        self.page.locator("input[name=code]").fill(self.app.code())
+        self.page.get_by_role("button", name="Enable").click()
+        expect(self.page.get_by_text("Second factor enabled.")).to_be_visible()
+
+    def health(self) -> dict[str, str]:
+        """Each site of the health picture with its state (data-site -> data-health)."""
+        self.page.goto("/")
+        nodes = self.page.locator("svg.health-tree g.site-node").all()
+        return {str(node.get_attribute("data-site")): str(node.get_attribute("data-health")) for node in nodes}
+
+    def until(self, wanted: Callable[[dict[str, str]], bool], name: str) -> dict[str, str]:
+        """Reload until the picture shows what is wanted (bounded); screenshot it as ``name``."""
+        from tests.browser.fixtures import screenshot
+
+        deadline = time.monotonic() + ALERT_SECONDS
+        while not wanted(seen := self.health()):
+            assert time.monotonic() < deadline, f"the dashboard shows {seen}"
+            time.sleep(3)
+        screenshot(self.page, name)
+        return seen
+
+    def close(self) -> None:
+        self.browser.context.close()
+        assert not self.browser.blocked, self.browser.blocked
+        assert not self.browser.console_errors, self.browser.console_errors
+
+
+SITES = {"ministry", "backup-center", "dr-center", "province-gd", "school-gd-1"}
+
+
+def _every_site_green(dashboard: Dashboard) -> None:
+    dashboard.until(lambda seen: set(seen) == SITES and set(seen.values()) == {"ok"}, "shipped-site-all-green")
+
+
+def _ministry_red(dashboard: Dashboard) -> None:
+    seen = dashboard.until(lambda seen: seen.get("ministry") == "bad", "shipped-site-portal-down")
+    assert {site: state for site, state in seen.items() if site != "ministry"} == dict.fromkeys(SITES - {"ministry"},
+                                                                                                  "ok")  # fmt: skip
+
+
+# After these commands of the tour, what the dashboard must show.
+IN_THE_BROWSER: dict[str, Callable[[Dashboard], None]] = {
+    "egov report compliance --format html -o compliance.html": _every_site_green,
+    "egov alerts list --state firing": _ministry_red,
+}
+
+
 # --- the lab: this test's own ----------------------------------------------------------------
 
 
@@ -393,16 +460,25 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 def test_the_readme_tour_lists_exactly_the_commands_this_test_checks() -> None:
     assert tour_commands() == list(TOUR)
+    assert set(IN_THE_BROWSER) <= set(TOUR)
 
 
 # The first `make run` alone takes six minutes on an idle two-core machine, far more on a busy one;
 # every wait inside is bounded on its own.
 @pytest.mark.timeout(FIRST_RUN_SECONDS + 900)
-def test_the_readme_tour_does_on_a_fresh_lab_what_the_readme_says(site: Site) -> None:
-    for command in tour_commands():
-        started = time.monotonic()
-        TOUR[command](site)
-        site.figures[command] = round(time.monotonic() - started, 1)
+def test_the_readme_tour_does_on_a_fresh_lab_what_the_readme_says(site: Site, playwright: Any, tmp_path: Path) -> None:
+    dashboard = None
+    try:
+        for command in tour_commands():
+            started = time.monotonic()
+            TOUR[command](site)
+            site.figures[command] = round(time.monotonic() - started, 1)
+            if command in IN_THE_BROWSER:
+                dashboard = dashboard or Dashboard(playwright, tmp_path / "chromium")
+                IN_THE_BROWSER[command](dashboard)
+    finally:
+        if dashboard is not None:
+            dashboard.close()
 
 
 def test_every_shipped_runbook_passes_its_dry_run_and_its_drill(site: Site) -> None:

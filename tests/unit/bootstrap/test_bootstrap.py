@@ -8,6 +8,7 @@ run shows, what a second bootstrap does.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -65,7 +66,9 @@ def test_a_fresh_lab_gets_every_step_in_order_as_one_run_with_its_progress(confi
         assert (run.kind, run.status, run.exit_code) == ("bootstrap", "succeeded", 0)
         stored = [line.text for line in read_output(session, run.id)]
     assert stored == watcher.lines
-    assert stored[1].startswith("[1/7] provision (egov provision)") and stored[-1].startswith("[7/7] scan: ok")
+    assert stored[1] == "maintenance window 1 while it runs: alerts silenced, budgets spared"
+    assert stored[2].startswith("[1/7] provision (egov provision)")
+    assert re.fullmatch(r"\[7/7\] scan: ok in \d+ s: scan said so", stored[-1]), stored[-1]
 
 
 def test_a_second_bootstrap_does_nothing_and_starts_no_run(config: Any, store: Any, steps) -> None:
@@ -96,3 +99,24 @@ def test_a_bootstrap_refuses_while_another_one_runs(config: Any, store: Any, ste
     with pytest.raises(EgovError, match=f"bootstrap run {other} is in progress"):
         bootstrap_module.bootstrap(config, store, actor="t@cli", reporter=Lines())
     assert steps == []
+
+
+def test_the_steps_run_inside_a_maintenance_window_over_the_top_site_ended_when_the_bootstrap_ends(
+    config: Any, store: Any, steps
+) -> None:
+    from controlplane.slo.models import MaintenanceWindow
+
+    seen: list[tuple[str, Any]] = []
+
+    def open_windows() -> list[tuple[str, Any]]:
+        with store.session() as session:
+            return [(row.site, row.ended_at) for row in session.query(MaintenanceWindow).all()]
+
+    outcome = bootstrap_module.bootstrap(
+        config, store, actor="t@cli", reporter=Lines(), on_start=lambda: seen.extend(open_windows())
+    )
+    assert outcome.ok
+    assert seen == [("ministry", None)]  # in force when the first step starts (the administrator is offered then)
+    ((site, ended),) = open_windows()
+    assert site == "ministry" and ended is not None
+
