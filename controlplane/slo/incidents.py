@@ -148,9 +148,21 @@ def sync_incidents(session: Session, slo: SloSpec, now: dt.datetime | None = Non
     """Open, extend and close incidents from the alert rows; return how many incident rows changed."""
     now = now or utcnow()
     rows = list(session.scalars(select(AlertRecord)))
+    by_key: dict[tuple[Any, Any], list[AlertRecord]] = {}
+    by_slo: dict[Any, list[AlertRecord]] = {}
+    for row in rows:
+        labels = row.labels or {}
+        by_key.setdefault((labels.get("check"), labels.get("host")), []).append(row)
+        if labels.get("slo"):
+            by_slo.setdefault(labels.get("slo"), []).append(row)
     changed = 0
     for service in slo.services:
-        seen = [e for row in rows if belongs(service, row.labels or {}) for e in episodes_of(row)]
+        # Index first: a thousand services never scan every alert (only those with `alerts:` matchers do).
+        candidates = {id(r): r for key in service.checks for r in by_key.get(key, [])}
+        candidates.update({id(r): r for r in by_slo.get(service.name, [])})
+        if service.alerts:
+            candidates.update({id(r): r for r in rows if belongs(service, r.labels or {})})
+        seen = [e for row in candidates.values() for e in episodes_of(row)]
         if not seen:
             continue
         recent = list(
@@ -161,6 +173,7 @@ def sync_incidents(session: Session, slo: SloSpec, now: dt.datetime | None = Non
             )
         )
         gathered = {id(i): [_stored(a) for a in i.alerts or []] for i in recent}
+        touched: set[int] = set()
         for episode in sorted(seen, key=lambda e: e.fired):
             key = (episode.fingerprint, episode.fired)
             home = next((i for i in recent if key in {(e.fingerprint, e.fired) for e in gathered[id(i)]}), None)
@@ -172,9 +185,13 @@ def sync_incidents(session: Session, slo: SloSpec, now: dt.datetime | None = Non
                 session.add(home)
                 recent.append(home)
                 gathered[id(home)] = []
-            episodes = [e for e in gathered[id(home)] if (e.fingerprint, e.fired) != key] + [episode]
-            gathered[id(home)] = episodes
+            kept = [e for e in gathered[id(home)] if (e.fingerprint, e.fired) != key]
+            if len(kept) == len(gathered[id(home)]) or episode not in gathered[id(home)]:
+                touched.add(id(home))
+            gathered[id(home)] = [*kept, episode]
         for incident in recent:
+            if incident.resolved_at is not None and id(incident) not in touched:
+                continue  # closed and unchanged: nothing to recompute
             episodes = gathered[id(incident)]
             before = (list(incident.alerts or []), incident.resolved_at, incident.acked_at, list(incident.runs or []))
             _apply(incident, episodes)

@@ -65,10 +65,18 @@ class ServiceLevels:
     def attach(cls, monitor: Monitor) -> ServiceLevels:
         """Read the objectives next to the monitor's spec and add their burn-rate rules to it.
 
-        Raises ConfigError for a broken slo.yml (like every monitoring file);
-        services whose sites or hosts left the inventory are skipped.
+        A broken slo.yml is logged with every problem and leaves the monitor
+        without service levels — it never stops alerting (``egov slo check``
+        exits 2 on it); services whose sites or hosts left the inventory are
+        skipped.
         """
-        slo = load_slo(monitor.spec.folder, monitor.spec, monitor.inventory, strict=False)
+        from controlplane.errors import ConfigError
+
+        try:
+            slo = load_slo(monitor.spec.folder, monitor.spec, monitor.inventory, strict=False)
+        except ConfigError as error:
+            log.error("service levels not counted: %s", error.message)
+            slo = SloSpec(monitor.spec.folder / "slo.yml")
         levels = cls(monitor.store, slo, monitor.inventory, monitor.external_url)
         if levels.rules:
             monitor.spec = replace(monitor.spec, rules=(*monitor.spec.rules, *levels.rules))

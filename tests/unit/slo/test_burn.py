@@ -59,3 +59,16 @@ def test_the_budget_burns_only_outside_maintenance(monitor, store, levels) -> No
     monitor.service_levels.reload_maintenance()  # the monitor reads new windows every 15 s: at once here
     drive(monitor, [(s, False) for s in range(3600, 3900, 10)])
     assert burning(monitor) == {}
+
+
+def test_a_broken_slo_yml_leaves_the_monitor_alerting_without_levels(site, store, lab_inventory, caplog) -> None:  # type: ignore[no-untyped-def]
+    from controlplane.monitoring.service import Monitor
+
+    (site.monitoring / "slo.yml").write_text("services: [{name: portal}]\n", encoding="utf-8")
+    made = Monitor(site, store, inventory=lab_inventory, pool=object(), resolve=lambda ref: "x")
+    try:
+        assert made.service_levels.slo.services == ()
+        assert [r.alert for r in made.spec.rules] == ["PortalHTTPDown"]
+        assert "service levels not counted" in caplog.text and "services[0]" in caplog.text
+    finally:
+        made.close()
