@@ -15,7 +15,9 @@ smaller of the two windows' rates. :func:`burn_rules` gives the matching
 rules (``ErrorBudgetBurn`` with ``slo`` and ``window`` labels, the pair's
 severity, a runbook link), so grouping, silences, receivers, escalation and
 the console treat them like every other alert. Maintenance slices are left
-out of both windows, unknown slices are not measured.
+out of both windows, unknown slices are not measured, and a pair stays
+quiet until ``burn_rate_coverage`` (default half) of its long window was
+measured.
 """
 
 from __future__ import annotations
@@ -102,12 +104,31 @@ def burn_rate(service: Service, minutes: Minutes, start: float, end: float, main
 def pair_value(
     service: Service, rate: BurnRate, minutes: Minutes, end: float, maintenance: Iterable[Span] = ()
 ) -> tuple[float, float]:
-    """The (long, short) burn rates of one pair, the windows ending at ``end``."""
+    """The (long, short) burn rates of one pair, the windows ending at ``end``.
+
+    Both are 0 while less than the service's ``burn_rate_coverage`` of the
+    long window (outside maintenance) was measured: a freshly started
+    monitor, or one back from a long gap, does not page on a few minutes of
+    data (a new lab's first minutes, before its services were provisioned).
+    """
     spans = list(maintenance)
+    start = end - rate.long
+    good, bad = counts(minutes, service.slice_seconds, start, end, spans)
+    eligible = ts.slices_starting(start, end, service.slice_seconds) - sum(
+        ts.slices_starting(left, right, service.slice_seconds) for left, right in _merged(spans, start, end)
+    )
+    if good + bad < service.burn_rate_coverage * eligible or not good + bad:
+        return 0.0, 0.0
     return (
-        burn_rate(service, minutes, end - rate.long, end, spans),
+        (bad / (good + bad)) / service.budget_fraction,
         burn_rate(service, minutes, end - rate.short, end, spans),
     )
+
+
+def _merged(spans: list[Span], start: float, end: float) -> list[tuple[float, float]]:
+    from controlplane.slo.accounting import merge_spans
+
+    return merge_spans(spans, start, end)
 
 
 def burn_result(service: Service, minutes: Minutes, end: float, maintenance: Iterable[Span] = ()) -> ProbeResult:

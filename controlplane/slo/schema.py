@@ -47,6 +47,12 @@ BURN_RATE: dict[str, Any] = {
         "severity": {"enum": ["critical", "warning", "info"]},
     },
 }
+COVERAGE: dict[str, Any] = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "description": "the share of a burn-rate pair's long window that must be measured before it may fire (0.5)",
+}
 TITLE: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -100,6 +106,7 @@ SERVICE: dict[str, Any] = {
         "runbook": {"type": "string", "pattern": NAME, "description": "a coded runbook its burn-rate alerts link to"},
         "runbook_url": {"type": "string", "maxLength": 2000},
         "burn_rate_alerts": {"type": "array", "maxItems": 6, "items": BURN_RATE},
+        "burn_rate_coverage": COVERAGE,
     },
 }
 
@@ -118,6 +125,7 @@ SLO_SCHEMA: dict[str, Any] = {
                 "slice": SLICE,
                 "timezone": {"type": "string", "pattern": r"^[A-Za-z_/+-]{1,64}$"},
                 "burn_rate_alerts": {"type": "array", "maxItems": 6, "items": BURN_RATE},
+                "burn_rate_coverage": COVERAGE,
             },
         },
         "services": {"type": "array", "maxItems": 20000, "items": SERVICE},

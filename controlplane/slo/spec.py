@@ -85,6 +85,7 @@ class Service:
     runbook_url: str | None = None
     burn_rates: tuple[BurnRate, ...] = ()
     alerts: tuple[Matcher, ...] = ()  # further alerts that open its incidents
+    burn_rate_coverage: float = 0.5  # share of a long window that must be measured before a pair may fire
 
     def title(self, lang: str) -> str:
         """The service's name for people in ``lang`` (zh or en), falling back to the other, then the id."""
@@ -266,6 +267,7 @@ def load_slo(folder: Path, monitoring: MonitoringSpec, inventory: Inventory, *, 
                 runbook_url=item.get("runbook_url"),
                 burn_rates=rates,
                 alerts=tuple(alerts),
+                burn_rate_coverage=float(item.get("burn_rate_coverage", defaults.get("burn_rate_coverage", 0.5))),
             )
         )
     for key in ("defaults.slice",):
