@@ -254,3 +254,21 @@ def test_a_site_filter_outside_the_scope_is_refused_and_a_bad_one_is_bad_input(c
         assert client.get(f"{path}?site=dr-center").status_code == 403, path
         assert client.get(f"{path}?site=no-such-site").status_code == 404, path
         assert client.get(f"{path}?site=%3Cscript%3E").status_code == 400, path
+
+
+def test_a_probe_changing_state_re_reads_the_probes_only(client, people, store, monkeypatch) -> None:
+    from controlplane.web import health
+    from controlplane.web.views import dashboard as view
+
+    monkeypatch.setattr(view, "REFRESH_SECONDS", 1e9)  # no time bucket boundary during the test
+    green_school(store)
+    reads: list[str] = []
+    for name in ("backup_rows", "probe_counts", "compliance_counts"):
+        original = getattr(health, name)
+        monkeypatch.setattr(health, name, lambda *a, _f=original, _n=name, **k: reads.append(_n) or _f(*a, **k))
+    dashboard(client, people["operator-gd"])
+    dashboard(client, people["root"])  # another scope: the sources are shared
+    assert sorted(reads) == ["backup_rows", "compliance_counts", "probe_counts"]
+    probe(store, "health", "gd-school-1", "school-gd-1", False, kind="health")
+    assert nodes(dashboard(client, people["operator-gd"]))["school-gd-1"]["health"] == "bad"
+    assert sorted(reads) == ["backup_rows", "compliance_counts", "probe_counts", "probe_counts"]
