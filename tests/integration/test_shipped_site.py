@@ -504,7 +504,11 @@ def test_after_the_tour_every_probe_passes_and_every_dataset_is_ready(site: Site
         time.sleep(3)
     data = site.json("report", "dr")
     assert data["ready"] and {r["verdict"] for r in data["rows"]} == {"ok"}
-    assert site.json("alerts", "list", "--state", "firing", "--json") == []
+    firing = {(a["name"], a["labels"].get("host"), a["labels"].get("slo"))
+              for a in site.json("alerts", "list", "--state", "firing", "--json")}  # fmt: skip
+    # The tour's fault was a real outage of the portal: its error budget may still be burning
+    # (monitoring/slo.yml). Nothing else fires: the fault's own alerts resolved with the repair.
+    assert {alert for alert in firing if alert[0] != "ErrorBudgetBurn" or alert[2] != "portal"} == set(), firing
 
 
 def test_a_second_make_run_skips_every_done_step_and_is_ready_in_seconds(site: Site) -> None:
