@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from controlplane.web.health import Measure, SiteHealth
 from controlplane.web.health_picture import MAX_COLUMNS, NODE_HEIGHT, Picture, clip, layout
 
@@ -66,3 +68,19 @@ def test_titles_are_clipped_by_display_width_with_chinese_counting_double() -> N
     assert clip("school-gd-1") == "school-gd-1"
     assert clip("省级教育行政部门（示例省）", 12) == "省级教育行…"
     assert clip("a" * 30, 10) == "a" * 9 + "…"
+
+
+def test_the_svg_escapes_every_name_title_and_text_it_draws() -> None:
+    from controlplane.web.health_svg import Words, svg
+
+    hostile = '"><script>alert(1)</script><x a="'
+    measures = {"hosts": Measure("bad", hostile, 0, 1)}
+    site = SiteHealth(hostile, "school", None, measures)
+    words = Words(labels={"hosts": hostile}, states=dict.fromkeys(("ok", "warn", "bad", "unknown"), hostile),
+                  unknown={"hosts": hostile}, counted=hostile + "%(good)d", scored="", alerted="", summary=hostile,
+                  pages={"hosts": "/hosts"})  # fmt: skip
+    markup = str(svg(layout([site]), words, lambda name: hostile))
+    assert {tag for _end, tag in re.findall(r"<(/?)([a-zA-Z]+)", markup)} <= {
+        "svg", "desc", "g", "a", "title", "rect", "text", "line"}  # fmt: skip
+    assert "<script" not in markup and "<x " not in markup and markup.count("&lt;script&gt;") >= 5
+    assert 'href="/hosts?site=%22%3E%3Cscript%3E' in markup  # the site's name is a URL parameter there
