@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,13 +113,23 @@ def _validate_source(path: Path) -> None:
         read_yaml(file)
 
 
+# ansible-core's plugin loader is not thread-safe: two threads loading an inventory at once (the console's first
+# request and the scheduler starting in the leader's duty thread) fail inside ansible with an AttributeError.
+_ANSIBLE = threading.Lock()
+
+
 def load_inventory(path: Path) -> Inventory:
-    """Load an inventory file or folder with ansible-core.
+    """Load an inventory file or folder with ansible-core (one load at a time per process).
 
     Given its path; returns the Inventory. Raises ConfigError listing every
     host without a site or role, with an unsafe name or address, and YAML
     syntax errors with their line.
     """
+    with _ANSIBLE:
+        return _load_inventory(path)
+
+
+def _load_inventory(path: Path) -> Inventory:
     _validate_source(path)
     os.environ.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "True")
     os.environ.setdefault("ANSIBLE_LOCALHOST_WARNING", "False")

@@ -1,6 +1,9 @@
 """The scheduler: APScheduler's BackgroundScheduler with its jobs persisted in the store.
 
-``egov serve`` starts it next to the console in one process. Jobs live in an
+``egov serve`` starts it next to the console in the one process that holds
+the leader lease (:mod:`controlplane.leader`): its executor starts a job only
+while :meth:`~controlplane.leader.Elector.is_leader` says so, so a process
+that lost the lease (or was paused past its deadline) starts none. Jobs live in an
 ``apscheduler_jobs`` table on the store's own engine (APScheduler creates
 that table itself), so schedules survive restarts; a job missed while the
 process was down runs once on start (coalesced), never once per missed slot.
@@ -14,13 +17,20 @@ probes and scans the same way.
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_ID = "housekeeping"
 HOUSEKEEPING_MINUTES = 5
+# Drills and tests shorten the housekeeping period (seconds) to watch jobs run once per period across processes.
+HOUSEKEEPING_ENV = "EGOV_HOUSEKEEPING_SECONDS"
 
 _context: dict[str, Any] = {}
 _context_lock = threading.Lock()
@@ -52,37 +62,70 @@ def housekeeping() -> dict[str, int]:
     return {"throttle_purged": purged, "runs_interrupted": len(interrupted)}
 
 
-def create_scheduler(store: Any) -> Any:
+class LeaderOnlyExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """APScheduler's thread pool, asking ``gate`` before it starts each job (the leader lease).
+
+    A job refused by the gate is skipped for that run (the process that holds
+    the lease now runs it); every start is logged with the pid and the
+    monotonic clock (one per machine), so two processes' logs show which one
+    ran what, and when.
+    """
+
+    def __init__(self, gate: Callable[[], bool], max_workers: int = 10) -> None:
+        super().__init__(max_workers)
+        self.gate = gate
+
+    def submit_job(self, job: Any, run_times: Any) -> None:
+        """Start the job when the gate allows; else log and skip it."""
+        if not self.gate():
+            log.warning("scheduler: job %s not started: this process does not hold the leader lease", job.id)
+            return
+        log.info("scheduler: job %s started by pid %d at monotonic %.3f", job.id, os.getpid(), time.monotonic())
+        super().submit_job(job, run_times)
+
+
+def create_scheduler(store: Any, gate: Callable[[], bool] | None = None) -> Any:
     """Return a BackgroundScheduler (not started) whose job store is the state store.
 
-    Given the open Store. The scheduler uses UTC, coalesces missed runs and
-    never runs two instances of one job at once.
+    Given the open Store and, from ``egov serve``, the leader lease's gate
+    (every job start asks it). The scheduler uses UTC, coalesces missed runs
+    and never runs two instances of one job at once.
     """
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
     return BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=store.engine)},
+        executors={"default": LeaderOnlyExecutor(gate or (lambda: True))},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone="UTC",
     )
 
 
-def start_scheduler(store: Any, config: Any = None) -> Any:
+def housekeeping_seconds() -> int:
+    """The housekeeping period: 5 minutes, or ``$EGOV_HOUSEKEEPING_SECONDS`` (1 to 86400) for drills and tests."""
+    text = os.environ.get(HOUSEKEEPING_ENV, "")
+    if text.isdigit() and 1 <= int(text) <= 86400:
+        return int(text)
+    return HOUSEKEEPING_MINUTES * 60
+
+
+def start_scheduler(store: Any, config: Any = None, gate: Callable[[], bool] | None = None) -> Any:
     """Create, fill and start the scheduler for a store; return it.
 
-    Given the open store and the site Config (which adds the features' jobs:
-    the daily compliance scan and the backup policies' schedules). Jobs are
+    Given the open store, the site Config (which adds the features' jobs:
+    the daily compliance scan and the backup policies' schedules) and the
+    leader lease's gate (``egov serve``; None: always run). Jobs are
     added with ``replace_existing`` so a restart updates their definition
     instead of duplicating them.
     """
     with _context_lock:
         _context["store"] = store
-    scheduler = create_scheduler(store)
+    scheduler = create_scheduler(store, gate)
     scheduler.add_job(
         "controlplane.scheduler:housekeeping",
         trigger="interval",
-        minutes=HOUSEKEEPING_MINUTES,
+        seconds=housekeeping_seconds(),
         id=HOUSEKEEPING_ID,
         name="housekeeping",
         replace_existing=True,

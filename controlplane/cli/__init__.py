@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "inventory": ("controlplane.cli.inventory", "inventory", "Show sites, roles and hosts from the inventory."),
     "lab": ("controlplane.cli.lab", "lab", "Start, stop and break the local lab network."),
     "serve": ("controlplane.cli.serve", "serve", "Run the web console and scheduler."),
+    "leader": ("controlplane.cli.leader", "leader", "Show which egov serve process runs the scheduler and monitor."),
     "users": ("controlplane.cli.users", "users", "Manage console users."),
     "retention": (
         "controlplane.cli.retention",

@@ -192,9 +192,15 @@ class Monitor:
         deliveries = self.deliver()
         return StepReport(results, notifications, deliveries)
 
-    def run_forever(self, stop: threading.Event, tick: float = TICK_SECONDS) -> None:
-        """Step every ``tick`` seconds until ``stop`` is set (SIGTERM sets it in ``egov monitor run``)."""
-        while not stop.is_set():
+    def run_forever(
+        self, stop: threading.Event, tick: float = TICK_SECONDS, gate: Callable[[], bool] | None = None
+    ) -> None:
+        """Step every ``tick`` seconds until ``stop`` is set (SIGTERM sets it in ``egov monitor run``).
+
+        ``gate`` (``egov serve``: the leader lease, :mod:`controlplane.leader`)
+        is asked before every step; the loop ends as soon as it says no.
+        """
+        while not stop.is_set() and (gate is None or gate()):
             started = time.monotonic()
             try:
                 self.step()

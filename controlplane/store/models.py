@@ -269,3 +269,28 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class LeaderLease(Base):
+    """Who runs the scheduler and the monitor: one row per lease, taken and renewed by conditional UPDATEs.
+
+    ``token`` is the holder's random token ("" once released); ``version``
+    grows with every write, so a process taking over an expired lease
+    compares it (the lease is the one it watched go stale, not a newer
+    renewal); ``term`` grows with every change of holder. ``expires_at`` is
+    by the holder's clock and only for people: takeover never compares clocks
+    of two machines (see :mod:`controlplane.leader`).
+    """
+
+    __tablename__ = "leader_leases"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), default="")
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pid_started: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    term: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -18,14 +18,22 @@ waitress serves from one process, so its threads share one interpreter lock
 and one core. With N > 1 the main process binds the socket, then forks N - 1
 workers *before* it builds anything (no thread, engine or connection exists
 at the fork); each worker builds its own app on the inherited socket and the
-kernel spreads connections among them. Only the main process runs the
-scheduler and the monitor. Everything workers share lives in the store (runs
+kernel spreads connections among them. Workers never run the scheduler or
+the monitor. Everything workers share lives in the store (runs
 and their cancel flags, sessions, throttles), so any worker can serve any
 request. A worker dies with the main process (PR_SET_PDEATHSIG) and is sent
 SIGTERM when it stops.
 
+One leader (:mod:`controlplane.leader`): the main process contends for the
+store's leader lease and runs the scheduler and the monitor only while it
+holds it (:class:`LeaderDuties`), so two ``egov serve`` processes on one
+store (a second console, an overlapping restart) never both run a job or
+probe. The others serve the console and take over when the holder dies.
+
 SIGTERM or SIGINT stops the server, then the scheduler (waiting for a
-running job), then the harmless runs (marked interrupted), then closes the store.
+running job) while the lease is still renewed, then releases the lease (a
+waiting process takes over at once), then stops the harmless runs (marked
+interrupted) and closes the store.
 """
 
 from __future__ import annotations
@@ -38,9 +46,14 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.leader import Elector
+    from controlplane.store import Store
 
 CONNECTION_TIMEOUT = 60
 
@@ -49,12 +62,13 @@ class _Stop(SystemExit):
     """Raised by the signal handler to leave the server loop."""
 
 
-def start_monitor(config: Any, store: Any) -> tuple[Any, Any, Any] | None:
+def start_monitor(config: Config, store: Store, gate: Callable[[], bool] | None = None) -> tuple[Any, Any, Any] | None:
     """Start the probe and alert loop in a thread when the site has a monitoring folder.
 
-    Given the Config and the open store; returns (monitor, thread, stop event),
-    or None when there is no monitoring folder or it is invalid (the console
-    still serves; the error is logged with its file and key).
+    Given the Config, the open store and the leader lease's gate (asked
+    before every step). Returns (monitor, thread, stop event), or None when
+    there is no monitoring folder or it is invalid (the console still serves;
+    the error is logged with its file and key).
     """
     import threading
 
@@ -70,7 +84,9 @@ def start_monitor(config: Any, store: Any) -> tuple[Any, Any, Any] | None:
         click.echo(f"monitoring not started: {error.message}", err=True)
         return None
     stop = threading.Event()
-    thread = threading.Thread(target=monitor.run_forever, args=(stop,), name="egov-monitor", daemon=True)
+    thread = threading.Thread(
+        target=monitor.run_forever, args=(stop,), kwargs={"gate": gate}, name="egov-monitor", daemon=True
+    )
     thread.start()
     return monitor, thread, stop
 
@@ -83,6 +99,60 @@ def stop_monitor(running: tuple[Any, Any, Any] | None) -> None:
     stop.set()
     thread.join(timeout=30)
     monitor.close()
+
+
+class LeaderDuties:
+    """What the holder of the leader lease runs: the scheduler and the monitor.
+
+    Started when this process takes the lease, stopped when it loses it (the
+    gate, :meth:`Elector.is_leader`, already refuses new jobs and monitor
+    steps by then) and when it stops. Only a stopping process waits for a
+    running job; one that lost the lease leaves it to finish in its thread.
+    """
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config, self.store = config, store
+        self.gate: Callable[[], bool] = lambda: False
+        self.scheduler: Any = None
+        self.monitor: tuple[Any, Any, Any] | None = None
+
+    def elector(self) -> Elector:
+        """The elector of this process (not started), wired to these duties."""
+        from controlplane.leader import Elector
+
+        elector = Elector(
+            self.store,
+            lease_seconds=self.config.leader_lease_seconds,
+            renew_seconds=self.config.leader_renew_seconds,
+            on_elected=self.start,
+            on_deposed=self.stop,
+        )
+        self.gate = elector.is_leader
+        return elector
+
+    def start(self, term: int) -> None:
+        """Start the scheduler and the monitor (the lease is ours, term ``term``)."""
+        from controlplane.scheduler import start_scheduler
+
+        click.echo(
+            f"leader: this process (pid {os.getpid()}) runs the scheduler and the monitor (term {term})", err=True
+        )
+        self.scheduler = start_scheduler(self.store, self.config, gate=self.gate)
+        try:
+            self.monitor = start_monitor(self.config, self.store, gate=self.gate)
+        except Exception as error:  # an unreadable inventory must not cost the site its schedules
+            click.echo(f"monitoring not started: {error}", err=True)
+
+    def stop(self, reason: str) -> None:
+        """Stop the monitor and the scheduler (waiting for a running job only when this process stops)."""
+        from controlplane.leader import STOPPING
+        from controlplane.scheduler import stop_scheduler
+
+        click.echo(f"leader: pid {os.getpid()} stops the scheduler and the monitor: {reason}", err=True)
+        monitor, self.monitor = self.monitor, None
+        stop_monitor(monitor)
+        scheduler, self.scheduler = self.scheduler, None
+        stop_scheduler(scheduler, wait=reason == STOPPING)
 
 
 def _stop_on_signal(signum: int, _frame: Any) -> None:
@@ -254,7 +324,6 @@ def serve(
     workers are asked for with TLS, OSError when the address is taken.
     """
     from controlplane.errors import BadInputError
-    from controlplane.scheduler import start_scheduler, stop_scheduler
     from controlplane.web import create_app, shutdown
 
     bind_host = host or config.listen_host
@@ -278,8 +347,7 @@ def serve(
         stop_workers(children)
         raise
     store = app.extensions["egov"].store
-    scheduler = None
-    monitor = None
+    duties = LeaderDuties(config, store)
     background = None
     try:
         if tls:
@@ -293,7 +361,9 @@ def serve(
         # A passive restored copy (issue 19) starts them only once it is active: controlplane/recovery/serving.py.
         from controlplane.recovery.serving import Background
 
-        background = Background(config, store, lambda: (start_scheduler(store, config), start_monitor(config, store)))
+        # The scheduler and the monitor run in the one process holding the leader lease (controlplane/leader.py):
+        # this process contends for it (once active) and starts them when it wins.
+        background = Background(config, store, lambda: (duties.elector().start(), None))
         if background.begin() != "started":
             click.echo(f"restored control plane, {background.describe()}: no schedules or probes run", err=True)
         signal.signal(signal.SIGTERM, _stop_on_signal)
@@ -314,8 +384,8 @@ def serve(
     finally:
         stop_workers(children)
         if background is not None:
-            scheduler, monitor = background.stop()
-        stop_monitor(monitor)
-        stop_scheduler(scheduler)
+            elector, _nothing = background.stop()
+            if elector is not None:
+                elector.stop()  # stops the duties while the lease is still renewed, then releases it
         shutdown(app)
         click.echo("console stopped", err=True)

@@ -17,12 +17,15 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.fixtures import Browser, _start, _stop, launch, log_in, screenshot
-from tests.conftest import egov, write_config
+from tests.conftest import REPO, egov, write_config
 
 pytestmark = pytest.mark.browser
 
-USERS = {"ministry-ops": ("operator", [], "ministry operator pw 1"), "gd-ops": ("operator", ["province-gd"],
-                                                                               "province operator pw 1")}  # fmt: skip
+# name -> (role, sites, password): a ministry-level operator (every site) and one of province-gd.
+USERS = {
+    "ministry-ops": ("operator", [], "ministry operator pw 1"),
+    "gd-ops": ("operator", ["province-gd"], "province operator pw 1"),
+}
 HOSTS = {"gd-school-1": "school-gd-1", "gd-edu-1": "province-gd"}
 
 
@@ -30,13 +33,12 @@ HOSTS = {"gd-school-1": "school-gd-1", "gd-edu-1": "province-gd"}
 def health_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """`egov serve` on a fresh site with empty monitoring and backup folders; yields (URL, site folder)."""
     site = tmp_path_factory.mktemp("health-site")
+    folders = {name: str(REPO / name) for name in ("playbooks", "runbooks")}
+    folders["inventory"] = str(REPO / "inventory" / "lab.yml")
     for name in ("monitoring", "backup"):
         (site / name).mkdir()
-    write_config(site)
-    config = (site / "egov.yml").read_text()
-    for name in ("monitoring", "backup"):
-        config = config.replace(str(Path(__file__).resolve().parents[2] / name), str(site / name))
-    (site / "egov.yml").write_text(config)
+        folders[name] = str(site / name)
+    write_config(site, folders=folders)
     assert egov(site, "init").returncode == 0
     for name, (role, sites, password) in USERS.items():
         args = ["users", "add", name, "--role", role] + [word for one in sites for word in ("--site", one)]

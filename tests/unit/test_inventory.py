@@ -83,3 +83,23 @@ def test_a_host_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     path.write_text('all:\n  hosts:\n    "db-1\\n": {site: s1, role: web}\n', encoding="utf-8")
     with pytest.raises(ConfigError):
         load_inventory(path)
+
+
+def test_threads_loading_the_inventory_at_once_all_get_it() -> None:
+    """ansible's plugin loader is not thread-safe: the console's first request and the leader's duties load together."""
+    import subprocess
+    import sys
+
+    # A fresh interpreter: the race is in ansible's first load of its plugins, which this test process already did.
+    script = (
+        "import sys, threading\nfrom pathlib import Path\nfrom controlplane.inventory import load_inventory\n"
+        "errors = []\n"
+        "def load():\n"
+        "    try:\n        load_inventory(Path(sys.argv[1]))\n"
+        "    except Exception as error:\n        errors.append(type(error).__name__)\n"
+        "threads = [threading.Thread(target=load) for _ in range(4)]\n"
+        "[t.start() for t in threads]\n[t.join() for t in threads]\nprint(errors)\n"
+    )
+    lab = str(REPO / "inventory" / "lab.yml")
+    done = subprocess.run([sys.executable, "-c", script, lab], capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -81,4 +81,8 @@ def index() -> Any:
                 check = chart_check(sorted(cell["checks"]))
                 if check is not None:
                     sparks[(site, host)] = {"check": check, **sparkline(history(db, check, host, SPARK_POINTS))}
-    return render_template("monitoring.html", grid=grid, sparks=sparks, site_filter=wanted)
+    from controlplane.lease import read_lease
+
+    lease = read_lease(state().store)  # which egov serve process runs the probes (and the scheduler)
+    leader = lease.as_dict() if lease else None
+    return render_template("monitoring.html", grid=grid, sparks=sparks, site_filter=wanted, leader=leader)

@@ -55,3 +55,27 @@ def test_housekeeping_purges_old_failures_and_interrupts_orphaned_runs(store) ->
         scheduler.stop_scheduler(scheduled)
     with pytest.raises(RuntimeError):
         scheduler.current_store()
+
+
+def test_a_job_starts_only_while_the_leader_gate_is_open(store, monkeypatch) -> None:
+    """The gate is the leader lease (controlplane.leader): a process that lost it starts no job."""
+    import threading
+    import time
+
+    from apscheduler.events import EVENT_JOB_EXECUTED
+
+    monkeypatch.setenv(scheduler.HOUSEKEEPING_ENV, "1")
+    gate = threading.Event()
+    ran: list[str] = []
+    running = scheduler.start_scheduler(store, gate=gate.is_set)
+    running.add_listener(lambda event: ran.append(event.job_id), EVENT_JOB_EXECUTED)
+    try:
+        time.sleep(2.5)  # two periods with the gate closed
+        assert ran == []
+        gate.set()
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert ran and set(ran) == {scheduler.HOUSEKEEPING_ID}
+    finally:
+        scheduler.stop_scheduler(running)
