@@ -158,7 +158,7 @@ def ssh(context: Context, host: str, argv: tuple[str, ...]) -> None:
 
 @lab.command()
 @click.argument("host")
-@click.argument("action", type=click.Choice(["down", "up", "isolate", "heal"]))
+@click.argument("action", type=click.Choice(["down", "up", "isolate", "wedge", "heal"]))
 @click.option("--service", default=None, metavar="NAME", help="Service for down/up (default sshd).")
 @click.option("--json", "as_json", is_flag=True, help="Print the host's new status as JSON.")
 @pass_context
@@ -169,7 +169,8 @@ def fault(context: Context, host: str, action: str, service: str | None, as_json
     down     stop sshd (or --service NAME); the namespace keeps running
     up       start it again
     isolate  cut the host's link to the bridge
-    heal     restore the link
+    wedge    freeze its sshd processes (SIGSTOP): TCP connects, nothing answers
+    heal     restore the link and continue a wedged sshd (SIGCONT)
     """
     from controlplane.lab import manager
 

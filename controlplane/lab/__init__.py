@@ -41,7 +41,7 @@ Python API (every function takes the loaded Config; root is required):
 * ``up(config) -> list[LabHost]``, ``down(config, purge=False)``
 * ``status(config) -> list[LabHost]``, ``report(config) -> dict`` (``lab status --json``)
 * ``fault(config, host, action, service=None) -> LabHost`` with action in
-  down, up, isolate, heal
+  down, up, isolate, wedge (SIGSTOP its sshd), heal (the link, and SIGCONT)
 * ``exec_in_host(config, host, argv, timeout=None, input_text=None) -> ProcessResult``
   and ``host_command(config, host, argv) -> list[str]`` (nsenter argv)
 * ``ssh_command(config, host, argv=(), tty=False) -> list[str]``

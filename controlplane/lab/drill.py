@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,18 +21,21 @@ from controlplane.lab.common import (
     wait_port,
 )
 from controlplane.lab.report import host_status
-from controlplane.lab.spec import LabSpec
+from controlplane.lab.spec import HostSpec, LabSpec
 from controlplane.lab.state import LabHost
 
-ACTIONS = ("down", "up", "isolate", "heal")
+ACTIONS = ("down", "up", "isolate", "wedge", "heal")
 
 
 def fault(config: Any, host: str, action: str, service: str | None = None, spec: LabSpec | None = None) -> LabHost:
     """Break or mend one host for a drill, and return its new status.
 
     ``down``/``up`` stop/start a service (default sshd; others are registered
-    inside the host, see :mod:`controlplane.lab`); ``isolate``/``heal`` cut
-    and restore its link to the bridge. Raises BadInputError for an unknown
+    inside the host, see :mod:`controlplane.lab`); ``isolate`` cuts its link
+    to the bridge; ``wedge`` freezes its sshd processes with SIGSTOP (the
+    kernel still accepts TCP connections, nothing answers: a hung host);
+    ``heal`` restores the link and continues frozen sshd processes (SIGCONT).
+    Raises BadInputError for an unknown
     host, action or service name (exit 2); EgovError when the host is not
     running or the service cannot be started.
     """
@@ -38,7 +43,7 @@ def fault(config: Any, host: str, action: str, service: str | None = None, spec:
     target = spec.host(host)
     if action not in ACTIONS:
         raise BadInputError(f"unknown fault action {action!r}: use {', '.join(ACTIONS)}")
-    if service is not None and action in ("isolate", "heal"):
+    if service is not None and action in ("isolate", "wedge", "heal"):
         raise BadInputError("--service applies to down and up only")
     name = names.validate_service_name(service or names.DEFAULT_SERVICE)
     require_root()
@@ -50,9 +55,52 @@ def fault(config: Any, host: str, action: str, service: str | None = None, spec:
                 wait_port(target, time.monotonic() + READY_TIMEOUT)
         elif action == "isolate":
             run_checked(network.link_down(target.veth), f"isolating {target.name}")
+        elif action == "wedge":
+            signal_sshd(target, signal.SIGSTOP)
         else:
             run_checked(network.link_attach(target.veth, spec.bridge), f"healing {target.name}")
+            signal_sshd(target, signal.SIGCONT)
     return host_status(spec, target)
+
+
+def sshd_pids(host: HostSpec, snap: probe.Snapshot | None = None) -> list[int]:
+    """Machine pids of a host's sshd processes: the listener and one or two per connection.
+
+    Found by network namespace and command line (sshd retitles itself
+    ``sshd: ...``); the commands sshd runs for a session are not among them.
+    """
+    snap = snap or probe.snapshot()
+    inode = probe.netns_inode(host.netns)
+    if inode is None:
+        return []
+    return [
+        process.pid
+        for process in snap.in_netns(inode)
+        if process.argv and (process.argv[0].startswith("sshd") or os.path.basename(process.argv[0]) == "sshd")
+    ]
+
+
+def signal_sshd(host: HostSpec, signum: int) -> list[int]:
+    """Send a signal to every sshd process of a host; return their pids.
+
+    For SIGSTOP, looks again until no new sshd process appears (one may fork
+    for a connection accepted just before the listener stopped). Raises
+    nothing for a process that ended meanwhile.
+    """
+    sent: list[int] = []
+    for _ in range(5):
+        fresh = [pid for pid in sshd_pids(host) if pid not in sent]
+        if not fresh:
+            break
+        for pid in fresh:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                continue
+            sent.append(pid)
+        if signum != signal.SIGSTOP:
+            break
+    return sent
 
 
 def host_command(config: Any, host: str, argv: Sequence[str], spec: LabSpec | None = None) -> list[str]:
