@@ -10,6 +10,7 @@ failed or produced nothing. Pure: text in, :class:`Diagnosis` out.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from controlplane.execute import Outcome
@@ -26,6 +27,16 @@ _UNREACHABLE = re.compile(
     r"unable to start the sftp session|server unexpectedly closed connection)",
     re.IGNORECASE,
 )
+# restic's ssh to the center has ended: restic's sftp backend cannot reconnect, so restic can only fail now.
+# ("subprocess ssh: ..." is how restic relays its ssh's stderr; "ssh command exited" its own error.)
+_SSH_GONE = re.compile(
+    r"ssh command exited|subprocess ssh: .*(timeout, server .* not responding|broken pipe|connection reset|"
+    r"connection closed|connection timed out)",
+    re.IGNORECASE,
+)
+# restic usually ends within a second of its ssh; it can also hang for good (restic issue #3133:
+# "restic backup hangs forever, but only sometimes" after "ssh command exited"), so it gets this long.
+CENTER_LOST_GRACE = 10.0
 _STATUS = {
     Outcome.OK: RunStatus.SUCCEEDED,
     Outcome.PARTIAL: RunStatus.PARTIAL,
@@ -48,6 +59,28 @@ class Diagnosis:
         return self.status == RunStatus.SUCCEEDED
 
 
+class CenterWatch:
+    """Notices in restic's output that its ssh to the center ended, and when restic has had long enough to end.
+
+    Fed every output line of one restic command; :meth:`expired` is true
+    once ``grace`` seconds have passed since the first such line (the
+    engine then stops restic). Costs one regular-expression search per
+    stderr line.
+    """
+
+    def __init__(self, grace: float = CENTER_LOST_GRACE) -> None:
+        self.grace = grace
+        self.since: float | None = None
+        self.line = ""
+
+    def feed(self, line: str, stream: str) -> None:
+        if self.since is None and (stream == "err" or '"error"' in line) and _SSH_GONE.search(line):
+            self.since, self.line = time.monotonic(), line[:300]
+
+    def expired(self) -> bool:
+        return self.since is not None and time.monotonic() - self.since > self.grace
+
+
 def restic_reasons(text: str) -> list[str]:
     """restic's own error messages in an output (``exit_error`` and ``error`` lines), in order."""
     return jsonout.errors_in(text)
@@ -62,14 +95,26 @@ def diagnose(
     timed_out: bool = False,
     cancelled: bool = False,
     stop_reason: str = "",
+    center_lost: str = "",
 ) -> Diagnosis:
     """Return the outcome of one restic command.
 
     Given the exit code, the whole (masked) output with stdout and stderr, whether
     it was a dump backup, the center's name for messages, whether we stopped
     it ourselves and why (``stop_reason``: a deadline, or a wedged or lost
-    connection to the host, naming it); returns a Diagnosis. Raises nothing.
+    connection to the host, naming it; ``center_lost``: the line saying that
+    restic's ssh to the center ended, when restic had to be stopped after
+    it); returns a Diagnosis. Raises nothing.
     """
+    if center_lost:
+        return Diagnosis(
+            RunStatus.FAILED,
+            "center_unreachable",
+            f"{center} could not be reached over SFTP (cut off or down): restic's ssh to it ended "
+            f"({center_lost.strip()}) and restic, which did not end by itself, was stopped",
+            True,
+            exit_code,
+        )
     if cancelled:
         return Diagnosis(RunStatus.CANCELLED, "cancelled", "cancelled by request", False, exit_code)
     if timed_out:

@@ -32,7 +32,7 @@ from controlplane.store.models import Run, RunStatus
 
 from . import commands, exitcodes, jsonout, manifest
 from .context import BackupContext
-from .diagnose import Diagnosis, diagnose
+from .diagnose import CenterWatch, Diagnosis, diagnose
 from .executor import Executor, Result
 from .locks import RepositoryBusyError, other_active_runs, repository_lock
 from .models import KIND_BACKUP, BackupStatus
@@ -83,6 +83,7 @@ class ResticSession:
         self.password = password
         self.on_progress = on_progress
         self.progress = jsonout.Progress()
+        self.watch = CenterWatch()
 
     def _on_line(self, line: str, stream: str, restore: bool = False) -> None:
         message = self.progress.feed(line, restore=restore)
@@ -91,15 +92,27 @@ class ResticSession:
         self.recorder.line(line, stream)
 
     def run(self, argv: list[str], *, restore: bool = False, timeout: float = 6 * 3600.0) -> Result:
-        """Run one restic argv with the password on stdin; output goes to the run (masked)."""
+        """Run one restic argv with the password on stdin; output goes to the run (masked).
+
+        Stopped on a cancel request, and when restic's ssh to the center has
+        ended and restic has not ended by itself within the grace time
+        (:class:`CenterWatch`): a center cut off mid-transfer fails the run
+        within the center's ``stall_timeout`` plus that grace.
+        """
         self.progress = jsonout.Progress()
+        watch = self.watch = CenterWatch()
+
+        def line(text: str, stream: str) -> None:
+            watch.feed(text, stream)
+            self._on_line(text, stream, restore)
+
         return self.executor.run(
             argv,
             input_text=self.password + "\n",
             secrets=[self.password],
-            on_line=lambda line, stream: self._on_line(line, stream, restore),
+            on_line=line,
             timeout=timeout,
-            should_cancel=self.recorder.cancel_requested,
+            should_cancel=lambda: watch.expired() or self.recorder.cancel_requested(),
         )
 
     def diagnose(self, result: Result, *, dump: bool = False) -> Diagnosis:
@@ -113,6 +126,7 @@ class ResticSession:
             timed_out=result.timed_out,
             cancelled=result.cancelled,
             stop_reason=result.stop_reason,
+            center_lost=self.watch.line if result.cancelled and self.watch.expired() else "",
         )
 
     def unlock_if_ours_idle(self) -> bool:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from controlplane.backup import engine, maintenance, restore
 from controlplane.backup.models import BackupDrill, BackupSnapshot
@@ -250,25 +252,148 @@ def test_no_process_on_either_host_shows_the_password_while_a_backup_runs(bk: Ba
     assert outcome["result"].status == "succeeded", outcome["result"].message
 
 
-def test_the_center_cut_off_mid_backup_fails_clearly_and_the_next_run_succeeds_with_a_clean_check(
-    bk: BackupLab,
-) -> None:
-    target = bk.ctx.target(bk.name("slow"), "mn-db-1")
-    outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(result=engine.backup(bk.ctx, target)))
+def _restics_of(bk: BackupLab, host: str, dataset: str) -> list[str]:
+    """Command lines of the host's processes that work on a dataset's repository (restic, its ssh, its dump)."""
+    program = (
+        "import os, sys\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    if pid.isdigit() and int(pid) != os.getpid():\n"
+        "        try: line = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
+        "        except OSError: continue\n"
+        "        if sys.argv[1] in line and 'python3' not in line: print(pid, line)\n"
+    )
+    found = bk.sh(host, ["python3", "-c", program, dataset])
+    return [line for line in found.stdout.splitlines() if line.strip()]
+
+
+def _backing_up(bk: BackupLab, dataset: str) -> bool:
+    """Whether restic backup of the dataset runs on mn-db-1 now."""
+    return any(" backup " in line for line in _restics_of(bk, "mn-db-1", dataset))
+
+
+# After the center is cut off, restic's ssh gives up within the center's stall_timeout (4 unanswered
+# ServerAlive intervals, see commands.stall_options); restic then fails its pending requests and ends, or,
+# when it hangs (restic issue #3133), is stopped CENTER_LOST_GRACE later (SIGTERM, SIGKILL after TERM_GRACE).
+# The margin covers the run's recording and a busy machine.
+STALL_MARGIN = 10.0
+
+
+def _stall_bound(stall: float) -> float:
+    from controlplane.backup.diagnose import CENTER_LOST_GRACE
+    from controlplane.backup.executor import TERM_GRACE
+
+    return stall + CENTER_LOST_GRACE + TERM_GRACE + STALL_MARGIN
+
+
+@contextmanager
+def backup_in_background(bk: BackupLab, target: Any) -> Iterator[dict[str, Any]]:
+    """Run engine.backup in a thread; on leaving, cancel it if it still runs and wait for it to end.
+
+    Yields a dict with ``worker``, ``run_id()`` (this backup's run, once it exists) and, once it ended,
+    ``result``: every test that starts a backup waits for its own run, so the next test starts clean.
+    """
+    from controlplane.runs import request_cancel
+
+    with bk.ctx.store.session() as session:
+        before = session.scalar(select(func.max(Run.id))) or 0
+    state: dict[str, Any] = {}
+
+    def run_id() -> int | None:
+        name = f"{target.dataset.name}@{target.host}"
+        with bk.ctx.store.session() as session:
+            return session.scalar(select(Run.id).where(Run.id > before, Run.target == name).order_by(Run.id))
+
+    worker = threading.Thread(target=lambda: state.update(result=engine.backup(bk.ctx, target)), daemon=True)
+    state.update(worker=worker, run_id=run_id)
     worker.start()
     try:
-        time.sleep(4)
-        fault(bk.lab_config, "bc-backup-1", "isolate")
-        worker.join(timeout=120)
+        yield state
     finally:
-        fault(bk.lab_config, "bc-backup-1", "heal")
-    result = outcome["result"]
+        if worker.is_alive() and (own := run_id()) is not None:
+            with bk.ctx.store.session() as session:
+                request_cancel(session, own)
+        worker.join(timeout=120)
+        assert not worker.is_alive(), "a backup started by this test did not end"
+
+
+def _backup_failures_alerted(bk: BackupLab) -> tuple[float, bool]:
+    """The shipped failed-runs check and rules, run once through the monitor: (runs_failed{kind=backup}, alerted)."""
+    from controlplane.monitoring.models import AlertRecord
+    from controlplane.monitoring.service import Monitor
+    from controlplane.monitoring.spec import load_monitoring
+    from tests.conftest import REPO
+
+    shipped = load_monitoring(REPO / "monitoring", None, runbooks=REPO / "runbooks")
+    monitor = Monitor(bk.config, bk.ctx.store, spec=shipped, inventory=bk.ctx.inventory)
+    try:
+        # Only the store check runs: the lab hosts' own probes are not what this test is about.
+        [result] = monitor.runner.run([check for check in monitor.checks if check.probe.type == "failed_runs"])
+        monitor.record([result])
+        monitor.evaluate()
+    finally:
+        monitor.close()
+    value = next((s.value for s in result.samples if s.labels.get("kind") == "backup"), 0.0)
+    with bk.ctx.store.session() as session:
+        firing = [row for row in session.scalars(select(AlertRecord).where(AlertRecord.state == "firing"))
+                  if row.labels.get("alertname") == "RunsFailed" and row.labels.get("kind") == "backup"]  # fmt: skip
+        alerted = bool(firing) and firing[0].value == value
+    return value, alerted
+
+
+def _ensure_repository(bk: BackupLab, target: Any) -> None:
+    """Back the unit up once when its repository does not exist yet (the test runs alone)."""
+    known = bk.ctx.vault.exists(target.password_secret)
+    if not known or bk.restic_on_center("ministry", target.host, target.dataset.name, "cat", "config").exit_code:
+        first = engine.backup(bk.ctx, target)
+        assert first.ok, first.message
+
+
+def _locks(bk: BackupLab, dataset: str) -> set[str]:
+    """The restic lock files of a dataset's repository, read on the center (restic list locks)."""
+    listed = bk.restic_on_center("ministry", "mn-db-1", dataset, "list", "locks", "--no-lock")
+    assert listed.exit_code == 0, listed.stderr
+    return set(listed.stdout.split())
+
+
+def test_the_center_cut_off_mid_backup_fails_within_its_stall_time_alerts_and_the_next_run_cleans_up_and_checks_clean(
+    bk: BackupLab,
+) -> None:
+    from controlplane.backup.models import RepoLock
+
+    dataset = bk.name("slow")
+    target = bk.ctx.target(dataset, "mn-db-1")
+    stall = bk.ctx.center.stall_timeout
+    _ensure_repository(bk, target)  # the cut must hit a backup, not the repository's creation
+    failures_before, _ = _backup_failures_alerted(bk)
+    with backup_in_background(bk, target) as running:
+        deadline = time.monotonic() + 60
+        while not _backing_up(bk, dataset) and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert _backing_up(bk, dataset), "the backup was not seen running"
+        time.sleep(2)  # restic is sending data to the center
+        try:
+            fault(bk.lab_config, "bc-backup-1", "isolate")
+            cut_at = time.monotonic()
+            running["worker"].join(timeout=_stall_bound(stall) + 30)
+            elapsed = time.monotonic() - cut_at
+        finally:
+            fault(bk.lab_config, "bc-backup-1", "heal")
+        assert not running["worker"].is_alive(), f"the backup still runs {elapsed:.0f} s after the center was cut off"
+    result = running["result"]
+    print(f"center cut off mid-backup: the run failed {elapsed:.1f} s later (stall_timeout {stall} s, "
+          f"bound {_stall_bound(stall):g} s): {result.message}")  # fmt: skip
     assert result.status == "failed" and result.summary["reason"] == "center_unreachable", result.message
     assert "bc-backup-1" in result.message and "could not be reached" in result.message
+    assert elapsed <= _stall_bound(stall), f"failed {elapsed:.1f} s after the cut, over {_stall_bound(stall):g} s"
+    with bk.ctx.store.session() as session:
+        assert session.get(RepoLock, target.repository) is None  # our repository lock is free again
+    failures_after, alerted = _backup_failures_alerted(bk)
+    assert failures_after == failures_before + 1 and alerted
+    # restic could not remove its lock from the unreachable center; the next run removes it (stale only).
     again = engine.backup(bk.ctx, target)
     assert again.status == "succeeded", again.message
-    check = bk.restic_on_center("ministry", "mn-db-1", bk.name("slow"), "check", "--no-lock", "--read-data")
+    assert _locks(bk, dataset) == set()
+    check = bk.restic_on_center("ministry", "mn-db-1", dataset, "check", "--no-lock", "--read-data")
     assert check.exit_code == 0, check.stdout + check.stderr
     assert "no errors were found" in check.stdout
 
@@ -372,60 +497,33 @@ def test_a_scheduled_job_runs_a_backup_from_the_persisted_scheduler(bk: BackupLa
     assert run is not None and run.status == "succeeded" and run.actor == "scheduler", run and run.summary
 
 
-def _restics_of(bk: BackupLab, host: str, dataset: str) -> list[str]:
-    """Command lines of the host's processes that work on a dataset's repository (restic, its ssh, its dump)."""
-    program = (
-        "import os, sys\n"
-        "for pid in os.listdir('/proc'):\n"
-        "    if pid.isdigit() and int(pid) != os.getpid():\n"
-        "        try: line = open(f'/proc/{pid}/cmdline', 'rb').read().replace(b'\\0', b' ').decode()\n"
-        "        except OSError: continue\n"
-        "        if sys.argv[1] in line and 'python3' not in line: print(pid, line)\n"
-    )
-    found = bk.sh(host, ["python3", "-c", program, dataset])
-    return [line for line in found.stdout.splitlines() if line.strip()]
-
-
 def test_cancelling_a_backup_stops_restic_and_its_dump_on_the_host_and_the_next_run_succeeds(bk: BackupLab) -> None:
     from controlplane.runs import request_cancel
 
     dataset = bk.name("slow")
     target = bk.ctx.target(dataset, "mn-db-1")
-    if not bk.ctx.vault.exists(target.password_secret):  # run alone: the repository must exist first
-        assert engine.backup(bk.ctx, target).ok
-
-    def backing_up() -> bool:
-        return any(" backup " in line for line in _restics_of(bk, "mn-db-1", dataset))
-
-    def locks() -> set[str]:
-        listed = bk.restic_on_center("ministry", "mn-db-1", dataset, "list", "locks", "--no-lock")
-        assert listed.exit_code == 0, listed.stderr
-        return set(listed.stdout.split())
-
-    # Earlier tests (the center cut off mid-backup) may leave stale locks: only new ones count.
-    stale = locks()
-    outcome: dict[str, Any] = {}
-    worker = threading.Thread(target=lambda: outcome.update(result=engine.backup(bk.ctx, target)))
-    worker.start()
-    try:
+    _ensure_repository(bk, target)
+    # Locks left by runs before this one (none when the run after a cut-off cleaned up): only new ones count.
+    stale = _locks(bk, dataset)
+    with backup_in_background(bk, target) as running:
         deadline = time.monotonic() + 60
-        while not backing_up() and time.monotonic() < deadline:
+        while not _backing_up(bk, dataset) and time.monotonic() < deadline:
             time.sleep(0.3)
-        assert backing_up(), "the backup was not seen running"
+        assert _backing_up(bk, dataset), "the backup was not seen running"
         time.sleep(3)  # well inside the 20 s dump
+        own = running["run_id"]()
+        assert own is not None
         with bk.ctx.store.session() as session:
-            run = session.scalars(select(Run).where(Run.target == f"{dataset}@mn-db-1", Run.status == "running")).one()
-            request_cancel(session, run.id)
+            request_cancel(session, own)
         cancelled_at = time.monotonic()
-    finally:
-        worker.join(timeout=120)
-    result = outcome["result"]
+        running["worker"].join(timeout=60)
+    result = running["result"]
     assert result.status == "cancelled", result.message
     assert time.monotonic() - cancelled_at < 20
     # Nothing of that backup is left on the host: restic, its dump command and its ssh to the center are gone.
     assert wait_until_empty(lambda: _restics_of(bk, "mn-db-1", dataset)) == []
     # restic was stopped by a signal it handles (SIGTERM), not cut off: it removed its own lock.
-    assert locks() - stale == set()
+    assert _locks(bk, dataset) - stale == set()
     after = engine.backup(bk.ctx, target)
     assert after.status == "succeeded", after.message
 

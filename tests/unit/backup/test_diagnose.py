@@ -65,3 +65,34 @@ def test_an_unknown_exit_code_is_a_failure_and_a_timeout_or_cancel_says_so() -> 
     assert diagnose(42, "").status == "failed"
     assert diagnose(-1, "", timed_out=True).reason == "timeout"
     assert diagnose(-1, "", cancelled=True).status == "cancelled"
+
+
+def test_the_center_watch_expires_only_after_restics_ssh_ended_and_the_grace_passed() -> None:
+    import time
+
+    from controlplane.backup.diagnose import CenterWatch
+
+    watch = CenterWatch(grace=0.2)
+    watch.feed('{"message_type":"status","percent_done":0.5}', "out")
+    watch.feed("subprocess ssh: Warning: Permanently added '10.198.0.21' to the list of known hosts.", "err")
+    assert watch.since is None and not watch.expired()
+    watch.feed("subprocess ssh: Timeout, server 10.198.0.21 not responding.", "err")
+    assert not watch.expired()
+    time.sleep(0.3)
+    assert watch.expired() and "not responding" in watch.line
+    other = CenterWatch(grace=0)
+    other.feed('{"message_type":"error","error":{"message":"ssh command exited: exit status 255"}}', "out")
+    time.sleep(0.01)
+    assert other.expired()
+
+
+def test_a_restic_stopped_after_its_ssh_to_the_center_ended_is_center_unreachable_not_cancelled() -> None:
+    found = diagnose(
+        -1,
+        "subprocess ssh: Timeout, server 10.198.0.21 not responding.",
+        center="the backup center bc-backup-1 (10.198.0.21)",
+        cancelled=True,
+        center_lost="subprocess ssh: Timeout, server 10.198.0.21 not responding.",
+    )
+    assert found.status == "failed" and found.reason == "center_unreachable" and found.alert
+    assert "bc-backup-1" in found.message and "not responding" in found.message and "was stopped" in found.message
