@@ -21,6 +21,7 @@ import click
 
 from controlplane.cli import Context, pass_context
 from controlplane.cli.common import audit, console, open_store, print_json
+from controlplane.cli.output import Column, echo, layout, lines, moment, plain, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
 
 STATUS_STYLE = {
@@ -34,6 +35,33 @@ STATUS_STYLE = {
     "skipped": "dim",
 }
 SEVERITY_STYLE = {"low": "dim", "medium": "yellow", "high": "red", "critical": "bold red"}
+RUNBOOK_COLUMNS = (
+    Column("NAME", key=True),
+    Column("TITLE"),
+    Column("标题", optional=1),
+    Column("SEVERITY", key=True),
+    Column("RTO GOAL", key=True, justify="right"),
+    Column("STATUS"),
+)
+STEP_COLUMNS = (
+    Column("#", key=True, justify="right"),
+    Column("PHASE", key=True),
+    Column("ACTIVITY"),
+    Column("STATUS", key=True),
+    Column("SECONDS", key=True, justify="right"),
+    Column("LAST OUTPUT", optional=1),
+)
+HISTORY_COLUMNS = (
+    Column("RUN", key=True, justify="right"),
+    Column("RUNBOOK", key=True),
+    Column("MODE", key=True),
+    Column("TARGETS", optional=2),
+    Column("ACTOR", optional=3),
+    Column("STATUS", key=True),
+    Column("STARTED (UTC)", key=True),
+    Column("RTO", key=True, justify="right"),
+    Column("GOAL", key=True, justify="right", optional=1),
+)
 
 
 @click.group()
@@ -53,8 +81,9 @@ def _inventory(context: Context) -> Any:
 
 @runbook.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def list_runbooks(context: Context, as_json: bool) -> None:
+def list_runbooks(context: Context, as_json: bool, wide: bool) -> None:
     """List the runbooks, with the error of any that does not load."""
     from controlplane.runbook.loader import load_runbooks
 
@@ -80,24 +109,20 @@ def list_runbooks(context: Context, as_json: bool) -> None:
     ]
     if as_json:
         print_json(rows)
+    elif not rows:
+        echo(f"no runbooks in {_folder(context)}")
     else:
-        from rich.table import Table
-
-        table = Table("name", "title", "标题", "severity", "RTO objective", "status")
+        table = []
         for row in rows:
             if row["ok"]:
-                style = SEVERITY_STYLE.get(row["severity"], "")
-                table.add_row(
-                    row["name"],
-                    row["title"],
-                    row["title_zh"],
-                    f"[{style}]{row['severity']}[/]",
-                    f"{row['rto_objective_seconds']:g} s",
-                    "[green]ok[/]",
-                )
+                table.append(
+                    [row["name"], row["title"], row["title_zh"],
+                     styled(row["severity"], SEVERITY_STYLE.get(row["severity"], "")),
+                     f"{row['rto_objective_seconds']:g} s", styled("ok", "green")]
+                )  # fmt: skip
             else:
-                table.add_row(row["name"], "", "", "", "", f"[red]does not load: {row['error']}[/]")
-        console().print(table if rows else f"no runbooks in {_folder(context)}")
+                table.append([row["name"], "", "", "", "", styled(f"does not load: {plain(row['error'])}", "red")])
+        show_table(RUNBOOK_COLUMNS, table, wide=wide)
     if any(not row["ok"] for row in rows):
         raise SystemExit(EXIT_FAILED)
 
@@ -115,26 +140,26 @@ def show(context: Context, name: str, as_json: bool) -> None:
         print_json(data)
         return
     out = console()
-    out.print(f"[bold]{data['name']}[/]: {data['title']} / {data['title_zh']}")
+    out.print(f"[bold]{safe(data['name'])}[/]: {safe(data['title'])} / {safe(data['title_zh'])}")
     out.print(
-        f"severity {data['severity']}, RTO objective {data['rto_objective_seconds']:g} s"
+        f"severity {safe(data['severity'])}, RTO objective {data['rto_objective_seconds']:g} s"
         + (", needs a second approver" if data["approvals_required"] > 1 else "")
     )
-    out.print(data["description"])
+    out.print(lines(data["description"]), markup=False)
     out.print("[bold]parameters[/]")
     for param in data["params"]:
         default = "(required)" if param["required"] else f"default {param['default']!r}"
-        out.print(f"  {param['name']} ({param['type']}, {default}): {param['help']}")
+        out.print(f"  {param['name']} ({param['type']}, {default}): {param['help']}", markup=False)
     out.print("[bold]steady state[/]")
     for probe in data["steady_state"]:
-        out.print(f"  - {probe['name']}")
+        out.print(f"  - {probe['name']}", markup=False)
     out.print("[bold]steps[/]")
     for index, step in enumerate(data["steps"], 1):
         undo = "rollback" if step["rollback"] else "no rollback"
-        out.print(f"  {index}. {step['name']} (timeout {step['timeout']:g} s, {step['retries']} retries, {undo})")
+        out.print(f"  {index}. {safe(step['name'])} (timeout {step['timeout']:g} s, {step['retries']} retries, {undo})")
     out.print("[bold]verification[/]")
     for probe in data["verification"]:
-        out.print(f"  - {probe['name']}")
+        out.print(f"  - {probe['name']}", markup=False)
 
 
 class LiveSteps:
@@ -161,21 +186,12 @@ class LiveSteps:
             self.live.__exit__(None, None, None)
 
     def render(self) -> Any:
-        from rich.table import Table
-
-        table = Table("#", "phase", "activity", "status", "seconds", "last output", title=self.title)
-        for seq, row in sorted(self.rows.items()):
-            style = STATUS_STYLE.get(row["status"], "")
-            seconds = f"{row['duration']:.2f}" if row.get("duration") is not None else ""
-            table.add_row(
-                str(seq),
-                row["phase"],
-                row["name"],
-                f"[{style}]{row['status']}[/]",
-                seconds,
-                (row.get("last") or "")[-60:],
-            )
-        return table
+        table = [
+            [seq, row["phase"], row["name"], styled(row["status"], STATUS_STYLE.get(row["status"], "")),
+             f"{row['duration']:.2f}" if row.get("duration") is not None else "", plain(row.get("last") or "")[-60:]]
+            for seq, row in sorted(self.rows.items())
+        ]  # fmt: skip
+        return layout(STEP_COLUMNS, table, self.console.width, title=plain(self.title))[0]
 
     def __call__(self, event: dict[str, Any]) -> None:
         with self.lock:
@@ -190,9 +206,7 @@ class LiveSteps:
                 row = self.rows.setdefault(seq, {"phase": event["phase"], "name": event["name"]})
                 row.update(status=event["status"], duration=event["duration"])
                 if self.live is None:
-                    click.echo(
-                        f"{event['phase']:>17}  {event['status']:<10} {event['duration']:7.2f} s  {event['name']}"
-                    )
+                    echo(f"{event['phase']:>17}  {event['status']:<10} {event['duration']:7.2f} s  {event['name']}")
             if self.live is not None:
                 self.live.update(self.render())
 
@@ -271,7 +285,7 @@ def _execute(
             line += f", RTO {rto:.2f} s (objective {figures['rto_objective_seconds']:g} s)"
         click.echo(line)
         if result.error:
-            click.echo(f"error: {result.error}", err=True)
+            click.echo(f"error: {lines(result.error)}", err=True)
         click.echo(f"journal: egov runbook journal {result.run_id}")
     if not result.ok:
         raise SystemExit(EXIT_FAILED)
@@ -388,8 +402,9 @@ def cancel(context: Context, run_id: int) -> None:
 @click.option("--name", help="Only this runbook.")
 @click.option("--limit", default=30, show_default=True, type=click.IntRange(1, 10000))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@wide_option
 @pass_context
-def history(context: Context, name: str | None, limit: int, as_json: bool) -> None:
+def history(context: Context, name: str | None, limit: int, as_json: bool, wide: bool) -> None:
     """Runbook runs, newest first, with mode, status and RTO against objective."""
     from controlplane.runbook.history import runbook_history
 
@@ -397,27 +412,16 @@ def history(context: Context, name: str | None, limit: int, as_json: bool) -> No
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table("run", "runbook", "mode", "targets", "actor", "status", "started (UTC)", "RTO", "objective")
+    table = []
     for row in rows:
-        style = STATUS_STYLE.get(row["status"], "")
-        rto = f"{row['rto_seconds']:.2f} s" if row["rto_seconds"] is not None else "-"
-        if row["rto_met"] is False:
-            rto = f"[red]{rto}[/]"
-        objective = f"{row['rto_objective_seconds']:g} s" if row["rto_objective_seconds"] else "-"
-        table.add_row(
-            str(row["run_id"]),
-            row["runbook"] or "?",
-            row["mode"] or "?",
-            row["target"],
-            row["actor"],
-            f"[{style}]{row['status']}[/]",
-            (row["started_at"] or "")[:19],
-            rto,
-            objective,
-        )
-    console().print(table)
+        rto = f"{row['rto_seconds']:.2f} s" if row["rto_seconds"] is not None else None
+        objective = f"{row['rto_objective_seconds']:g} s" if row["rto_objective_seconds"] else None
+        table.append(
+            [row["run_id"], row["runbook"], row["mode"], row["target"], row["actor"],
+             styled(row["status"], STATUS_STYLE.get(row["status"], "")), moment(row["started_at"]),
+             styled(rto, "red") if row["rto_met"] is False else rto, objective]
+        )  # fmt: skip
+    show_table(HISTORY_COLUMNS, table, wide=wide)
 
 
 @runbook.command()
@@ -435,7 +439,7 @@ def journal(context: Context, run_id: int, fmt: str, output: str | None) -> None
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"journal of run {run_id} written to {output}")
     else:
-        click.echo(text, nl=False)
+        click.echo(lines(text), nl=False)
 
 
 @runbook.command()
@@ -450,9 +454,7 @@ def locks(context: Context, as_json: bool) -> None:
         print_json(rows)
         return
     for row in rows:
-        click.echo(
-            f"{row['target']}: run {row['run_id']} ({row['runbook']}) by {row['actor']} since {row['acquired_at']}"
-        )
+        echo(f"{row['target']}: run {row['run_id']} ({row['runbook']}) by {row['actor']} since {row['acquired_at']}")
     if not rows:
         click.echo("no target is held")
 
@@ -473,7 +475,7 @@ def requests(context: Context, show_all: bool, as_json: bool) -> None:
         params = " ".join(f"{k}={v}" for k, v in row["params"].items())
         decided = f" by {row['decided_by']}" if row.get("decided_by") else ""
         run = f", run {row['run_id']}" if row.get("run_id") else ""
-        click.echo(
+        echo(
             f"{row['id']}  {row['runbook']} {params}  asked by {row['requester']} at {row['requested_at']}: "
             f"{row['status']}{decided}{run}"
         )

@@ -268,6 +268,7 @@ def test_every_shipped_runbook_loads() -> None:
         "failback-portal": None,
         "failover-portal": None,
         "isolate-host": None,
+        "recover-controlplane": None,
         "restore-to-dr": None,
     }
     for item in loaded:
