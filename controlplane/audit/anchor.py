@@ -26,8 +26,10 @@ an append-only account on the center would close that (see SECURITY.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -131,13 +133,29 @@ def append_local(config: Config, seq: int, head: str) -> Anchor:
 def remote_logs(config: Config, key_ids: list[str]) -> tuple[list[RemoteLog], list[str]]:
     """The anchor logs of the chain's audit keys on the backup centers, or notes saying why there are none.
 
-    There are none when the chain has no audit key yet, the backup policy
-    has no control-plane dataset (``local: true``) or the control plane has
-    no backup key yet (``egov backup setup`` makes it, with the center's
-    pinned host key). Loading the inventory costs about a second (ansible).
+    There are none when the chain has no audit key yet, or when
+    :func:`center_folders` finds no center to write to.
     """
     if not key_ids:
         return [], ["no remote anchor: the chain has no audit key yet"]
+    folders, notes = center_folders(config)
+    logs = [
+        dataclasses.replace(folder, path=f"{folder.path}/{REMOTE_NAME.format(key_id=key_id)}")
+        for folder in folders
+        for key_id in key_ids
+    ]
+    return logs, notes
+
+
+def center_folders(config: Config) -> tuple[list[RemoteLog], list[str]]:
+    """The control plane's folder on each backup center (``path`` is the folder), or notes saying why there is none.
+
+    There is none when the backup policy has no control-plane dataset
+    (``local: true``) or the control plane has no backup key yet (``egov
+    backup setup`` makes it, with the center's pinned host key). The audit
+    anchors and the recovery lease witness live there. Loading the inventory
+    costs about a second (ansible).
+    """
     from controlplane.backup.policy import CONTROLPLANE, load_policies
     from controlplane.inventory import load_inventory
     from controlplane.ssh import Target
@@ -157,16 +175,15 @@ def remote_logs(config: Config, key_ids: list[str]) -> tuple[list[RemoteLog], li
         if center is None:
             continue
         host = inventory.host(center.host)
-        for key_id in key_ids:
-            found.append(
-                RemoteLog(
-                    where=center.host,
-                    target=Target(center.host, str(host.address), center.port, center.sftp_user(CONTROLPLANE)),
-                    path=center.repository_path(CONTROLPLANE, CONTROLPLANE, REMOTE_NAME.format(key_id=key_id)),
-                    identity_file=keys / "id_ed25519",
-                    known_hosts=keys / "known_hosts",
-                )
+        found.append(
+            RemoteLog(
+                where=center.host,
+                target=Target(center.host, str(host.address), center.port, center.sftp_user(CONTROLPLANE)),
+                path=posixpath.dirname(center.repository_path(CONTROLPLANE, CONTROLPLANE, REMOTE_NAME)),
+                identity_file=keys / "id_ed25519",
+                known_hosts=keys / "known_hosts",
             )
+        )
     return found, []
 
 

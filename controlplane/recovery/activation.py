@@ -54,7 +54,13 @@ def continue_anchors(config: Config, store: Store, last_restored: int) -> list[s
     from controlplane.store.models import AuditRecord
 
     done = []
-    logs, notes = remote_logs(config)
+    with store.session() as session:
+        key_ids = sorted(
+            key for key in session.scalars(
+                select(AuditRecord.key_id).where(AuditRecord.seq <= last_restored).distinct()
+            ) if key
+        )  # fmt: skip
+    logs, notes = remote_logs(config, key_ids)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     for remote in logs:
         try:

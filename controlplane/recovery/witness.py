@@ -85,16 +85,16 @@ def publish(config: Config, holder: str, now: dt.datetime | None = None) -> list
     """Write the witness on every center the control plane reaches; return where (errors are logged)."""
     import paramiko
 
-    from controlplane.audit.anchor import remote_logs
+    from controlplane.audit.anchor import center_folders
     from controlplane.ssh import SSHPool
 
     now = now or dt.datetime.now(dt.UTC)
     written = []
-    logs, notes = remote_logs(config)
+    logs, notes = center_folders(config)
     for note in notes:
         log.debug("lease witness: %s", note)
     for remote in logs:
-        path = remote.path.rsplit("/", 1)[0] + "/" + NAME
+        path = remote.path + "/" + NAME
         pool = SSHPool(remote.identity_file, remote.known_hosts, connect_timeout=10.0)
         try:
             sftp = pool.client(remote.target).open_sftp()
