@@ -6,6 +6,13 @@ The cipher keys are derived from the master key with HKDF (one per cipher),
 and every row records the id of the key that wrote it. That id makes two
 things safe: a wrong key file is refused with a clear message, and a key
 rotation interrupted at any point loses nothing (see :meth:`Vault.rotate_key`).
+
+Rotation is also safe while any number of other processes (the console, the
+monitor, a scheduled backup, CLI commands) use the vault: the key files are
+only read and settled under ``KEY.lock`` (:func:`~controlplane.vault_keys.key_lock`),
+which a rotation holds throughout, and the store records the current key id
+(``vault.key_id``), which every write checks in its own transaction
+(:meth:`Vault.set`), so no write lands under a retired key.
 """
 
 from __future__ import annotations
