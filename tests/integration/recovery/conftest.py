@@ -66,6 +66,16 @@ def _policy(token: str) -> dict[str, Any]:
     return shipped
 
 
+def _witnessed(lab_config: Any, center: str, timeout: float = 60.0) -> bool:
+    """Whether the original's lease witness appears on a center within ``timeout`` (its job runs at start)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if exec_in_host(lab_config, center, ["test", "-s", f"{CP_FOLDER}/leader-lease.json"]).exit_code == 0:
+            return True
+        time.sleep(1)
+    return False
+
+
 def _serve(site: Site) -> subprocess.Popen[str]:
     child = subprocess.Popen(
         [sys.executable, "-m", "controlplane", "--config", str(site.config_path), "serve", "--port", "0",
@@ -132,6 +142,8 @@ def ministry_site(lab_config: Any, folder: Path) -> Iterator[Site]:
             assert done.returncode == 0, done.stdout + done.stderr
             done = made.egov("backup", "run", made.dataset("db"))  # the database now knows its kit
             assert done.returncode == 0, done.stdout + done.stderr
+            for center in CENTERS:  # what tells a restored copy whether the original still lives
+                assert _witnessed(lab_config, center), f"the original's lease witness never reached {center}"
         finally:
             serving.send_signal(signal.SIGTERM)  # the ministry's control plane is gone
             serving.wait(timeout=60)
