@@ -1,7 +1,8 @@
 """``egov serve`` on a restored copy: the scheduler and the monitor wait while the copy is passive.
 
 :class:`Background` is what ``egov serve`` starts its scheduler and monitor
-through. On an ordinary control plane, or an active restored one, it starts
+through (today: the leader elector, which runs them while it holds the
+lease). On an ordinary control plane, or an active restored one, it starts
 them at once. On a passive copy it starts a :class:`~.standing.LeaseWatcher`
 instead, and starts them only once the copy becomes active (activated, or
 the original's lease lapsed); a drill's copy never starts them.
@@ -12,12 +13,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .standing import LeaseWatcher, may_lead, read
 
 if TYPE_CHECKING:
     from controlplane.config import Config
+    from controlplane.leader import Elector
     from controlplane.store import Store
 
 log = logging.getLogger(__name__)
@@ -26,10 +28,9 @@ log = logging.getLogger(__name__)
 class Background:
     """Starts the scheduler and monitor now, or when a passive copy becomes active; knows what it started."""
 
-    def __init__(self, config: Config, store: Store, start: Callable[[], tuple[Any, Any]]) -> None:
+    def __init__(self, config: Config, store: Store, start: Callable[[], Elector]) -> None:
         self.config, self.store, self._start = config, store, start
-        self.scheduler: Any = None
-        self.monitor: Any = None
+        self.started: Elector | None = None
         self.watcher: LeaseWatcher | None = None
         self._lock = threading.Lock()
         self._stopped = False
@@ -47,9 +48,9 @@ class Background:
 
     def _start_now(self) -> None:
         with self._lock:
-            if self._stopped or self.scheduler is not None:
+            if self._stopped or self.started is not None:
                 return
-            self.scheduler, self.monitor = self._start()
+            self.started = self._start()
         log.warning("this control plane is active: the scheduler and the monitor run")
 
     def describe(self) -> str:
@@ -57,10 +58,10 @@ class Background:
         standing = read(self.store)
         return "active" if standing is None else f"{standing.mode} ({standing.reason})"
 
-    def stop(self) -> tuple[Any, Any]:
-        """Stop watching; return (scheduler, monitor) for the caller to stop (None when never started)."""
+    def stop(self) -> Elector | None:
+        """Stop watching; return what was started for the caller to stop (None when never started)."""
         with self._lock:
             self._stopped = True
         if self.watcher is not None:
             self.watcher.stop()
-        return self.scheduler, self.monitor
+        return self.started

@@ -363,7 +363,7 @@ def serve(
 
         # The scheduler and the monitor run in the one process holding the leader lease (controlplane/leader.py):
         # this process contends for it (once active) and starts them when it wins.
-        background = Background(config, store, lambda: (duties.elector().start(), None))
+        background = Background(config, store, lambda: duties.elector().start())
         if background.begin() != "started":
             click.echo(f"restored control plane, {background.describe()}: no schedules or probes run", err=True)
         signal.signal(signal.SIGTERM, _stop_on_signal)
@@ -384,7 +384,7 @@ def serve(
     finally:
         stop_workers(children)
         if background is not None:
-            elector, _nothing = background.stop()
+            elector = background.stop()
             if elector is not None:
                 elector.stop()  # stops the duties while the lease is still renewed, then releases it
         shutdown(app)
