@@ -2,7 +2,7 @@
 
 A :class:`Caller` is what a face knows about the person (or alert) asking:
 the sites it may touch (already expanded to the sites below them) and the
-permissions of controlplane/web/policy.py it holds. The engine's parameter
+permissions of controlplane/permissions.py it holds. The engine's parameter
 resolution (:func:`controlplane.runbook.params.prepare`) checks every host a
 runbook's parameters and targets name against it, and the runbook's extra
 ``permissions``; a refusal is :class:`ScopeRefused` (HTTP 403; exit 2 in the
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError
+from controlplane.permissions import PERMISSIONS
 
 if TYPE_CHECKING:
     from controlplane.inventory import Inventory
@@ -82,12 +83,9 @@ def expand_sites(sites: Iterable[str], inventory: Inventory) -> frozenset[str]:
 def caller_for_user(name: str, role: str, sites: Iterable[str] | None, inventory: Inventory) -> Caller:
     """The Caller of a console user: their role's permissions and their sites (empty: every site).
 
-    The permission table is controlplane/web/policy.py's (the single source
-    of truth), imported here lazily so the engine loads no web code unless a
-    user is the caller.
+    The permission table is :mod:`controlplane.permissions` (the single
+    source of truth the console's route policy enforces too).
     """
-    from controlplane.web.policy import PERMISSIONS
-
     names = list(sites or [])
     held = frozenset(permission for permission, roles in PERMISSIONS.items() if role in roles)
     return Caller(name, expand_sites(names, inventory) if names else None, held)

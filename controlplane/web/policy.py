@@ -1,6 +1,8 @@
 """The authorisation policy: one table decides every route and API call.
 
-``PERMISSIONS`` maps a permission to the roles that hold it. Every view
+``PERMISSIONS`` (:mod:`controlplane.permissions`, in the core so that engines
+deciding for a caller read the same table) maps a permission to the roles
+that hold it. Every view
 declares its permission and whether it is site-scoped with :func:`requires`;
 :func:`enforce` (a ``before_request`` hook) refuses any endpoint that declared
 nothing, so a new route is denied until someone writes down who may use it.
@@ -21,54 +23,8 @@ from typing import Any, TypeVar
 
 from flask import abort, current_app, g, request
 
-from controlplane.users import ROLES
+from controlplane.permissions import ANONYMOUS, ENROLMENT, PERMISSIONS, SECOND_FACTOR
 
-# Markers for permissions that are not role sets.
-ANONYMOUS = "anonymous"  # anyone, logged in or not (login page, static files, OpenAPI)
-SECOND_FACTOR = "second_factor"  # password accepted, TOTP code still due
-ENROLMENT = "enrolment"  # logged in, but maybe an admin who must enrol TOTP first
-
-ALL_ROLES: frozenset[str] = frozenset(ROLES)
-
-# permission -> roles allowed. The single source of truth for authorisation.
-PERMISSIONS: dict[str, frozenset[str]] = {
-    "dashboard.view": ALL_ROLES,
-    "sites.view": ALL_ROLES,
-    "hosts.view": ALL_ROLES,
-    "runs.view": ALL_ROLES,
-    "runs.start": frozenset({"admin", "operator"}),
-    "runs.cancel": frozenset({"admin", "operator"}),
-    "audit.view": frozenset({"admin", "security_officer", "auditor"}),
-    "users.manage": frozenset({"admin"}),
-    "self.profile": ALL_ROLES,
-    "self.tokens": ALL_ROLES,
-    "metrics.view": ALL_ROLES,
-    # Compliance: results and reports for those who fix, assess or audit; only a security officer waives.
-    "compliance.view": frozenset({"admin", "operator", "security_officer", "auditor"}),
-    "compliance.waive": frozenset({"security_officer"}),
-    # Backups: everyone sees status; operators run and drill; restores (which write over data) need an admin.
-    "backup.view": ALL_ROLES,
-    "backup.run": frozenset({"admin", "operator"}),
-    "backup.restore": frozenset({"admin"}),
-    # Alerts and host health: everyone sees them; those on call (and operators, admins) ack and silence.
-    "alerts.view": ALL_ROLES,
-    "alerts.manage": frozenset({"admin", "operator", "oncall"}),
-    # The tokens sites' own Alertmanagers post with (each speaks for one site): admins, within their scope.
-    "alerts.intake_tokens": frozenset({"admin"}),
-    # Runbooks: everyone sees plans, journals and drill results; operators and admins start them.
-    "runbooks.view": ALL_ROLES,
-    "runbooks.start": frozenset({"admin", "operator"}),
-    # The second person of a critical runbook's real run: another admin or operator whose scope covers it.
-    "runbooks.approve": frozenset({"admin", "operator"}),
-    # Provision and harden: everyone sees runs, per-host progress and drift; operators and admins start them.
-    "automation.view": ALL_ROLES,
-    "automation.start": frozenset({"admin", "operator"}),
-    # Service levels: everyone sees objectives, budgets and reports of their sites; those who plan the work
-    # (and on call) declare maintenance windows, which leave the budget and silence alerts (audited, in reports).
-    "availability.view": ALL_ROLES,
-    "maintenance.manage": frozenset({"admin", "operator", "oncall"}),
-    ENROLMENT: ALL_ROLES,
-}
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)
 
 # Endpoints Flask defines itself: declared here because they have no view of ours.
