@@ -10,8 +10,10 @@ process was down runs once on start (coalesced), never once per missed slot.
 
 Persisted jobs are referenced by their import path and cannot carry live
 objects, so a job finds the open store through :func:`current_store`.
-For now there is one job, ``housekeeping``; later issues add backups,
-probes and scans the same way.
+This module owns one job, ``housekeeping``; the features' jobs (scans,
+backups, retention, audit anchors, the lease witness, reports) come from
+the job sources the composition root hands :func:`start_scheduler`
+(:mod:`controlplane.web.schedules`), so the core imports no engine.
 """
 
 from __future__ import annotations
@@ -20,10 +22,19 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from controlplane.config import Config
+    from controlplane.store import Store
+
+    # Adds one feature's jobs to the scheduler (given the site Config and the open store).
+    JobSource = Callable[[BaseScheduler, Config, Store], None]
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +121,25 @@ def housekeeping_seconds() -> int:
     return HOUSEKEEPING_MINUTES * 60
 
 
-def start_scheduler(store: Any, config: Any = None, gate: Callable[[], bool] | None = None) -> Any:
+def start_scheduler(
+    store: Store,
+    config: Config | None = None,
+    gate: Callable[[], bool] | None = None,
+    job_sources: Sequence[JobSource] = (),
+) -> Any:
     """Create, fill and start the scheduler for a store; return it.
 
-    Given the open store, the site Config (which adds the features' jobs:
-    the daily compliance scan and the backup policies' schedules) and the
-    leader lease's gate (``egov serve``; None: always run). Jobs are
-    added with ``replace_existing`` so a restart updates their definition
-    instead of duplicating them.
+    ``job_sources`` add the features' jobs (the composition root,
+    :mod:`controlplane.web.schedules`, names them, so this core module knows
+    no engine); each is called with the scheduler, ``config`` and the store.
+    A source whose data is broken (an EgovError: a backup policy that does
+    not load) is logged and skipped, so one feature never stops the console.
+    ``gate`` is the leader lease's (``egov serve``; None: always run). Jobs
+    are added with ``replace_existing`` so a restart updates their
+    definition instead of duplicating them.
     """
+    from controlplane.errors import EgovError
+
     with _context_lock:
         _context["store"] = store
     scheduler = create_scheduler(store, gate)
@@ -131,35 +152,13 @@ def start_scheduler(store: Any, config: Any = None, gate: Callable[[], bool] | N
         replace_existing=True,
     )
     if config is not None:
-        _add_feature_jobs(scheduler, config, store)
+        for add_jobs in job_sources:
+            try:
+                add_jobs(scheduler, config, store)
+            except EgovError as error:
+                log.error("scheduled jobs not loaded (%s): %s", getattr(add_jobs, "__name__", add_jobs), error.message)
     scheduler.start()
     return scheduler
-
-
-def _add_feature_jobs(scheduler: Any, config: Any, store: Any) -> None:
-    """Add the jobs each feature owns; a broken backup policy must not stop the console."""
-    from controlplane.compliance.schedule import add_daily_scan
-
-    add_daily_scan(scheduler, config.source)
-    from controlplane.retention import add_retention_job
-
-    add_retention_job(scheduler, config.source)  # retention of run output, deliveries, probe history
-    from controlplane.audit.schedule import add_jobs as add_audit_jobs
-
-    add_audit_jobs(scheduler, config)  # anchor the audit head every few minutes, archive old records daily
-    from controlplane.recovery.witness import add_job as add_witness_job
-
-    add_witness_job(scheduler, config)  # the leader's lease witnessed on the backup centers (issue 19)
-    from controlplane.slo.schedule import add_jobs as add_slo_jobs
-
-    add_slo_jobs(scheduler, config.source)  # last month's availability reports; rollup retention (issue 17)
-    from controlplane.backup.schedule import sync_jobs
-    from controlplane.errors import EgovError
-
-    try:
-        sync_jobs(scheduler, config, store)
-    except EgovError as error:
-        log.error("backup schedules not loaded: %s", error.message)
 
 
 def stop_scheduler(scheduler: Any, wait: bool = True) -> None:

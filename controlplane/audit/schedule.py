@@ -1,7 +1,7 @@
 """The audit log's scheduled jobs: anchor the head every few minutes, archive old records daily.
 
-Wired by :func:`controlplane.scheduler.start_scheduler` through
-:func:`add_jobs`. Like every persisted job they carry only the egov.yml path
+Wired by ``egov serve``'s job sources (:mod:`controlplane.web.schedules`)
+through :func:`add_jobs`. Like every persisted job they carry only the egov.yml path
 and use the scheduler's open store (:func:`controlplane.scheduler.current_store`).
 """
 

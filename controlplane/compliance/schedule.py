@@ -1,6 +1,6 @@
 """The daily compliance scan as a scheduler job.
 
-Wire it where the scheduler is built (``controlplane.scheduler.start_scheduler``)::
+Wired where ``egov serve`` hands the scheduler its job sources (:mod:`controlplane.web.schedules`)::
 
     from controlplane.compliance.schedule import add_daily_scan
     add_daily_scan(scheduler, config.source)

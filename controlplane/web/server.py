@@ -137,7 +137,9 @@ class LeaderDuties:
         click.echo(
             f"leader: this process (pid {os.getpid()}) runs the scheduler and the monitor (term {term})", err=True
         )
-        self.scheduler = start_scheduler(self.store, self.config, gate=self.gate)
+        from controlplane.web.schedules import JOB_SOURCES
+
+        self.scheduler = start_scheduler(self.store, self.config, gate=self.gate, job_sources=JOB_SOURCES)
         try:
             self.monitor = start_monitor(self.config, self.store, gate=self.gate)
         except Exception as error:  # an unreadable inventory must not cost the site its schedules

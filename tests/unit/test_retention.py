@@ -106,8 +106,9 @@ def test_the_scheduled_job_applies_egov_yml_and_is_audited(config, store) -> Non
 def test_the_scheduler_runs_retention_as_a_persisted_job(config, store) -> None:
     from controlplane import scheduler
     from controlplane.retention import JOB_ID, JOB_MINUTES
+    from controlplane.web.schedules import JOB_SOURCES
 
-    running = scheduler.start_scheduler(store, config)
+    running = scheduler.start_scheduler(store, config, job_sources=JOB_SOURCES)
     try:
         job = running.get_job(JOB_ID)
         assert job is not None and job.trigger.interval == dt.timedelta(minutes=JOB_MINUTES)
