@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 from controlplane.errors import UnreachableError
 from controlplane.execute import TAIL_LINES, validate_argv
 
-from .steps import Deadline, Lines, exec_within, handshake, pump
+from .steps import Deadline, Lines, exec_within, handshake, pump, seconds_text
 
 if TYPE_CHECKING:
     import paramiko
@@ -201,7 +201,9 @@ class SSHPool:
                 self.drop(target)
                 if attempt == 2 or deadline.left() <= 0:
                     break
-        raise UnreachableError(f"{target.where}: opening an SSH channel did not succeed within {waited:.3g} s: {first}")
+        raise UnreachableError(
+            f"{target.where}: opening an SSH channel did not succeed within {seconds_text(waited)} s: {first}"
+        )
 
     def stream(
         self,

@@ -71,6 +71,11 @@ class Lines:
         return "\n".join(lines) + ("\n" if lines and self.ended_with_newline[stream] else "")
 
 
+def seconds_text(seconds: float) -> str:
+    """A step's time for a message, to the hundredth: a 1 s step measured as 0.9994 s left reads "1", not "0.999"."""
+    return f"{round(seconds, 2):g}"
+
+
 def handshake(
     target: Target, key_file: Path, known_hosts: Path, deadline: Deadline, keepalive_interval: float, dead_after: float
 ) -> paramiko.SSHClient:
@@ -91,7 +96,8 @@ def handshake(
     try:
         sock = socket.create_connection((target.address, target.port), timeout=deadline.step())
     except TimeoutError:
-        raise UnreachableError(f"{target.where}: TCP connect timed out after {deadline.step():.3g} s") from None
+        waited = seconds_text(deadline.step())
+        raise UnreachableError(f"{target.where}: TCP connect timed out after {waited} s") from None
     except OSError as error:
         raise UnreachableError(f"{target.where}: unreachable: {error.strerror or error}") from None
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
@@ -148,18 +154,18 @@ def _handshake_failure(
         return HostKeyError(f"host key of {target.where} is not pinned in {known_hosts}: refusing to connect")
     if isinstance(error, paramiko.AuthenticationException):
         if "timeout" in text.lower():
-            return UnreachableError(f"{target.where}: authentication did not finish within {step:.3g} s")
+            return UnreachableError(f"{target.where}: authentication did not finish within {seconds_text(step)} s")
         return EgovError(f"{target.where}: authentication with {key_file} failed")
     transport = client.get_transport()
     no_banner = not (transport is not None and transport.remote_version)
     silent = "banner" in text or "No existing session" in text or isinstance(error, OSError | EOFError)
     if no_banner and silent:
         return UnreachableError(
-            f"{target.where}: no SSH banner within {step:.3g} s "
+            f"{target.where}: no SSH banner within {seconds_text(step)} s "
             "(sshd accepts TCP connections but does not answer: wedged or overloaded?)"
         )
     if "No existing session" in text or "Negotiation" in text:
-        return UnreachableError(f"{target.where}: the SSH key exchange did not finish within {step:.3g} s")
+        return UnreachableError(f"{target.where}: the SSH key exchange did not finish within {seconds_text(step)} s")
     return UnreachableError(f"{target.where}: SSH failed: {text or type(error).__name__}")
 
 
@@ -187,7 +193,7 @@ def exec_within(target: Target, channel: paramiko.Channel, command: str, seconds
         channel.close()
         if expired.is_set():
             raise UnreachableError(
-                f"{target.where}: the exec request was not answered within {seconds:.3g} s"
+                f"{target.where}: the exec request was not answered within {seconds_text(seconds)} s"
             ) from None
         raise UnreachableError(f"{target.where}: the exec request failed: {error}") from None
     finally:
