@@ -1,7 +1,9 @@
 """Backups with restic: policies, command builders, the engine, schedules, restores, drills, reports.
 
 The pure core: policies are read and validated (:mod:`.policy`,
-:mod:`.schema`), restic argv lists are built (:mod:`.commands`), exit codes and
+:mod:`.policy_rules`, :mod:`.schema`), each dataset's units are resolved
+to their repositories on both centers, once (:mod:`.targets`), restic argv
+lists are built (:mod:`.commands`), exit codes and
 ``--json`` output are interpreted (:mod:`.exitcodes`, :mod:`.jsonout`,
 :mod:`.diagnose`), and restore-verification manifests are specified
 (:mod:`.manifest`). Nothing there starts a process or opens a connection.
@@ -9,13 +11,18 @@ The pure core: policies are read and validated (:mod:`.policy`,
 The engine on top (each module one concern):
 
 * :mod:`.context`: config, store, vault, inventory, policy and SSH in one
-  place; a unit's repository, its executor and its vault password;
-* :mod:`.executor`: argv on a managed host over SSH (streamed, masked) or on
-  the control plane itself;
+  place; a unit's Repo as a host sees it, its executor and its vault password;
+* :mod:`.executor`: argv on a managed host over SSH (streamed and masked by
+  :meth:`controlplane.ssh.SSHPool.stream`) or on the control plane itself;
+* :mod:`.operation`: the one skeleton around every operation (run, locks,
+  outcome, records); :mod:`.operations`: the operations by name, the table
+  the scheduler, the console, the runbook facade and the CLI use, and the
+  queued run a dispatcher hands back (``run_id``);
 * :mod:`.engine`: one backup, start to finish (init on first use, stale-lock
   unlock, a dump's exit-3 snapshot forgotten, manifest recorded);
 * :mod:`.maintenance`: ``check --read-data-subset``, ``forget --prune``,
   snapshot listing; :mod:`.restore`: restores into allowed roots and drills;
+  :mod:`.offsite`: copies to the secondary center;
 * :mod:`.locks`: our per-repository lock; :mod:`.records`: runs, snapshots,
   drills and status rows (:mod:`.models`), audit;
 * :mod:`.schedule`: APScheduler jobs; :mod:`.report`: readiness rows and the
@@ -39,7 +46,7 @@ Why so fine-grained:
   hourly database dump of the same host. One repository per dataset and host
   makes "never check while a backup of that repository runs" a per-job rule.
 * **Blast radius.** Each repository has its own password (vault secret
-  ``restic:<site>:<host>:<dataset>``, see :func:`.policy.password_secret_name`),
+  ``restic:<site>:<host>:<dataset>``, see :func:`.targets.password_secret_name`),
   so a compromised school host can delete (through its site's SFTP account)
   but never *read* another host's data; and the site account, chrooted by the
   backup center's sshd to ``<root>/<site>`` (``chrooted: true``, as the lab

@@ -9,18 +9,24 @@ password from the vault, created on first use.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets as secrets_module
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from controlplane.errors import BadInputError
+from controlplane.errors import EgovError
 from controlplane.ssh import SSHPool, Target
 
 from . import commands
 from .executor import Executor, LocalExecutor, RemoteExecutor
-from .policy import CONTROLPLANE, BackupTarget, Center, Dataset, Policy, load_policies, repository_url, targets_of
+from .policy import CONTROLPLANE, Center, Dataset, Policy, load_policies
+from .targets import BackupTarget, Resolver
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.store import Store
+    from controlplane.vault import Vault
 
 PASSWORD_BYTES = 32
 
@@ -29,10 +35,10 @@ PASSWORD_BYTES = 32
 class BackupContext:
     """The loaded pieces; build it with :func:`open_context` and close it when done."""
 
-    config: Any
-    store: Any
-    vault: Any
-    inventory: Any
+    config: Config
+    store: Store
+    vault: Vault | None  # None: a context that only plans (the scheduler's sync)
+    inventory: Inventory
     policy: Policy
     pool: SSHPool
     restic_remote: str
@@ -40,58 +46,40 @@ class BackupContext:
     actor: str = "system"
     trigger: str = "cli"
     active: str = "primary"
-    _targets: dict[str, list[BackupTarget]] = field(default_factory=dict)
+    _resolver: Resolver | None = None
 
-    # -- resolution --------------------------------------------------------
+    # -- resolution (all of it in :class:`Resolver`) --------------------------
+    @property
+    def resolver(self) -> Resolver:
+        """The policy's units on the active center, made on first use."""
+        if self._resolver is None or self._resolver.active != self.active:
+            self._resolver = Resolver(self.policy, self.inventory, self.active)
+        return self._resolver
+
     @property
     def center(self) -> Center:
         """The active backup center (:mod:`.centers`). Raises BadInputError when the policy lacks it."""
-        return self.named_center(self.active)
+        return self.resolver.center()
 
     def named_center(self, name: str) -> Center:
         """The policy's ``primary`` or ``secondary`` center. Raises BadInputError when it is not defined."""
-        center = self.policy.primary if name == "primary" else self.policy.secondary if name == "secondary" else None
-        if center is None:
-            raise BadInputError(f"no {name} backup center is defined (centers.{name} in backup/*.yml)")
-        return center
+        return self.resolver.center(name)
 
     def center_address(self, center: Center | None = None) -> str:
         """The center's address from the inventory."""
-        return str(self.inventory.host((center or self.center).host).address)
+        return self.resolver.address(center or self.center)
 
     def targets(self, dataset: Dataset) -> list[BackupTarget]:
-        """Every (dataset, host) unit of a dataset, cached."""
-        if dataset.name not in self._targets:
-            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset, self.center)
-        return self._targets[dataset.name]
-
-    def target_at(self, target: BackupTarget, center: Center) -> BackupTarget:
-        """The same unit with its repository on another center (same password secret)."""
-        location = repository_url(center, self.center_address(center), target.site, target.host, target.dataset.name)
-        return dataclasses.replace(target, repository=location)
+        """Every (dataset, host) unit of a dataset (:meth:`Resolver.targets`)."""
+        return self.resolver.targets(dataset)
 
     def select(self, dataset: str | None = None, host: str | None = None) -> list[BackupTarget]:
-        """The units matching an optional dataset name and host name.
-
-        Raises BadInputError for an unknown dataset, or when nothing matches.
-        """
-        datasets = [self.policy.dataset(dataset)] if dataset else list(self.policy.datasets)
-        found = [t for d in datasets for t in self.targets(d) if host is None or t.host == host]
-        if not found:
-            where = f"dataset {dataset!r}" if dataset else "any dataset"
-            raise BadInputError(f"host {host!r} is not a host of {where} in the backup policy")
-        return found
+        """The units matching an optional dataset and host (:meth:`Resolver.select`; BadInputError when none)."""
+        return self.resolver.select(dataset, host)
 
     def target(self, dataset: str, host: str | None) -> BackupTarget:
-        """Exactly one unit; ``host`` may be omitted when the dataset has one host.
-
-        Raises BadInputError when it is ambiguous or unknown.
-        """
-        found = self.select(dataset, host)
-        if len(found) > 1:
-            hosts = ", ".join(t.host for t in found)
-            raise BadInputError(f"dataset {dataset!r} runs on several hosts ({hosts}): give --host")
-        return found[0]
+        """Exactly one unit (:meth:`Resolver.target`; BadInputError when ambiguous or unknown)."""
+        return self.resolver.target(dataset, host)
 
     # -- where restic runs ---------------------------------------------------
     def executor(self, host: str) -> Executor:
@@ -104,23 +92,43 @@ class BackupContext:
         """Where the control plane keeps its own backup key and the center's pinned key."""
         return Path(self.config.state_dir) / "backup"
 
-    def repo(self, target: BackupTarget, on_host: str | None = None, retry_lock: bool = True) -> commands.Repo:
-        """The Repo of a unit as seen from the host that runs restic (default: the unit's host).
+    def repo(
+        self, target: BackupTarget, on_host: str | None = None, retry_lock: bool = True, *, center: str | None = None
+    ) -> commands.Repo:
+        """The Repo of a unit on a center (default: the active one) as seen from the host that runs restic.
 
         On the control plane the key and known_hosts live in the state folder;
         on a managed host in the center's ``identity_file``/``known_hosts``.
+        ``sftp.command`` names the center, so restic needs no other ssh words.
         """
         host = on_host or target.host
-        center = self.seen_from(self.center, host)
-        repo = commands.repo_for(
-            center,
-            self.center_address(),
+        name = center or self.active
+        where = self.named_center(name)
+        return commands.repo_for(
+            self.seen_from(where, host),
+            self.center_address(where),
             target.site,
-            target.repository,
-            restic=self.restic_local if host == CONTROLPLANE else self.restic_remote,
+            target.repository_on(name) if center else target.repository,
+            restic=self._restic(host),
             retry_lock=target.dataset.retry_lock if retry_lock else "",
         )
-        return repo
+
+    def copy_repo(self, target: BackupTarget, center: str, on_host: str | None = None) -> commands.Repo:
+        """The Repo of a unit on the ``primary`` or ``secondary`` center for ``restic copy``.
+
+        Its ssh words go by ``sftp.args`` (see :func:`commands.copy`): one
+        ``sftp.command`` cannot name both centers.
+        """
+        host = on_host or target.host
+        return commands.Repo(
+            location=target.repository_on(center),
+            restic=self._restic(host),
+            sftp_args=commands.sftp_args(self.seen_from(self.named_center(center), host)),
+            retry_lock=target.dataset.retry_lock,
+        )
+
+    def _restic(self, host: str) -> str:
+        return self.restic_local if host == CONTROLPLANE else self.restic_remote
 
     def seen_from(self, center: Center, host: str) -> Center:
         """The center with the key files as ``host`` has them (the control plane keeps its own)."""
@@ -131,16 +139,6 @@ class BackupContext:
             **{**center.__dict__, "identity_file": str(keys / "id_ed25519"), "known_hosts": str(keys / "known_hosts")}
         )
 
-    def copy_repo(self, target: BackupTarget, center: Center, on_host: str | None = None) -> commands.Repo:
-        """The Repo of a unit on ``center`` for ``restic copy`` (ssh words by ``sftp.args``, see commands.copy)."""
-        host = on_host or target.host
-        return commands.Repo(
-            location=self.target_at(target, center).repository,
-            restic=self.restic_local if host == CONTROLPLANE else self.restic_remote,
-            sftp_args=commands.sftp_args(self.seen_from(center, host)),
-            retry_lock=target.dataset.retry_lock,
-        )
-
     # -- passwords -----------------------------------------------------------
     def password(self, target: BackupTarget, create: bool = False) -> str | None:
         """The repository password from the vault; with ``create``, a new random one when missing.
@@ -148,6 +146,8 @@ class BackupContext:
         The new password is stored *before* the repository is initialised, so
         a crash between the two never leaves a repository nobody can open.
         """
+        if self.vault is None:
+            raise EgovError("this backup context was opened without a vault: it can plan, not run")
         if self.vault.exists(target.password_secret):
             return str(self.vault.get(target.password_secret))
         if not create:
@@ -162,7 +162,13 @@ class BackupContext:
 
 
 def open_context(
-    config: Any, store: Any, vault: Any, *, actor: str = "system", trigger: str = "cli", inventory: Any = None
+    config: Config,
+    store: Store,
+    vault: Vault | None,
+    *,
+    actor: str = "system",
+    trigger: str = "cli",
+    inventory: Inventory | None = None,
 ) -> BackupContext:
     """Load the inventory and policies and build a context on an open store and vault.
 

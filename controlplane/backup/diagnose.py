@@ -58,6 +58,16 @@ class Diagnosis:
     def ok(self) -> bool:
         return self.status == RunStatus.SUCCEEDED
 
+    def succeeded_as(self, message: str) -> Diagnosis:
+        """This outcome with the operation's own message when it succeeded (it is returned as is otherwise)."""
+        return Diagnosis(self.status, "ok", message, False, self.exit_code) if self.ok else self
+
+
+# A repository whose password the vault lacks was never written to: nothing to check, prune or copy.
+NEVER_BACKED_UP = Diagnosis(
+    RunStatus.FAILED, "no_repository", "no password in the vault: this repository was never backed up", True, -1
+)
+
 
 class CenterWatch:
     """Notices in restic's output that its ssh to the center ended, and when restic has had long enough to end.

@@ -22,9 +22,6 @@ For a unit (dataset, host) :func:`backup` does, as one run of kind ``backup``:
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import EgovError
@@ -34,34 +31,19 @@ from . import commands, exitcodes, jsonout, manifest
 from .context import BackupContext
 from .diagnose import CenterWatch, Diagnosis, diagnose
 from .executor import Executor, Result
-from .locks import RepositoryBusyError, other_active_runs, repository_lock
+from .locks import other_active_runs
 from .models import KIND_BACKUP, BackupStatus
-from .policy import BackupTarget
+from .operation import Finished, OperationResult, Plan, ProgressCallback, perform
 from .records import Recorder, audit_event, record_backup, target_name
+from .targets import BackupTarget
 
 if TYPE_CHECKING:
     from controlplane.store import Store
 
 log = logging.getLogger(__name__)
-ProgressCallback = Callable[[Any], None]
 MANIFEST_TIMEOUT = 3600.0
-LOCK_SLACK = 60.0
 # Outcomes after which restic may have left its lock on the center (it could not reach it to remove it).
 CUT_OFF_REASONS = ("center_unreachable", "timeout", "host_unreachable")
-
-
-@dataclass
-class OperationResult:
-    """What an operation ended as: run id, status, message and its figures."""
-
-    run_id: int
-    status: str
-    message: str
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == RunStatus.SUCCEEDED
 
 
 class ResticSession:
@@ -199,78 +181,62 @@ def previous_run_cut_off(store: Store, dataset: str, host: str) -> bool:
         return run is not None and (run.summary or {}).get("reason") in CUT_OFF_REASONS
 
 
-def lock_wait(target: BackupTarget) -> float:
-    """How long to wait for our own lock: the dataset's restic lock wait plus a minute."""
-    text = target.dataset.retry_lock
-    units = {"s": 1, "m": 60, "h": 3600}
-    try:
-        return int(text[:-1]) * units[text[-1]] + LOCK_SLACK
-    except (ValueError, KeyError, IndexError):
-        return 300 + LOCK_SLACK
+def backup_plan(ctx: BackupContext, target: BackupTarget) -> Plan:
+    """The run a backup of a unit makes: kind, params, summary keys, the repository it holds."""
+    unit = {"dataset": target.dataset.name, "host": target.host, "repository": target.repository}
+    return Plan(KIND_BACKUP, dict(unit), dict(unit), locks=(target.repository,), warn="backup")
 
 
-def backup(ctx: BackupContext, target: BackupTarget, *, on_progress: ProgressCallback | None = None) -> OperationResult:
+def backup(
+    ctx: BackupContext,
+    target: BackupTarget,
+    *,
+    on_progress: ProgressCallback | None = None,
+    run_id: int | None = None,
+) -> OperationResult:
     """Back up one dataset on one host (see the module docstring); return the result.
 
-    Never raises for a failed backup: every failure ends as a failed run with
-    its message. Raises only for programming errors.
+    ``run_id``: a queued run of this backup to record into (see
+    :func:`controlplane.backup.operations.queue_operation`) instead of a new
+    one. Never raises for a failed backup: every failure ends as a failed
+    run with its message. Raises BadInputError for a run id of another
+    operation, else only for programming errors.
     """
-    dataset = target.dataset
-    recorder = Recorder.start(
-        ctx.store,
-        kind=KIND_BACKUP,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        actor=ctx.actor,
-        trigger=ctx.trigger,
-        params={"dataset": dataset.name, "host": target.host, "repository": target.repository},
-    )
-    started = time.monotonic()
-    summary: dict[str, Any] = {"dataset": dataset.name, "host": target.host, "repository": target.repository}
-    try:
-        with repository_lock(ctx.store, target.repository, recorder.run_id, KIND_BACKUP, lock_wait(target)):
-            diagnosis, backup_summary, manifest_data, forgotten = _backup_locked(ctx, target, recorder, on_progress)
-    except RepositoryBusyError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "busy", error.message, True, -1)
-        backup_summary, manifest_data, forgotten = None, None, False
-    except EgovError as error:  # the host itself unreachable, a bad host key, ...
-        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
-        backup_summary, manifest_data, forgotten = None, None, False
-    duration = time.monotonic() - started
-    summary.update(
-        reason=diagnosis.reason, message=diagnosis.message, alert=diagnosis.alert, duration_seconds=round(duration, 3)
-    )
-    if backup_summary is not None:
-        summary.update(
-            snapshot_id=None if forgotten else backup_summary.snapshot_id,
-            files_new=backup_summary.files_new,
-            files_changed=backup_summary.files_changed,
-            files_unmodified=backup_summary.files_unmodified,
-            bytes_added=backup_summary.data_added,
-            bytes_added_packed=backup_summary.data_added_packed,
-            bytes_processed=backup_summary.total_bytes_processed,
-            restic_duration_seconds=backup_summary.total_duration,
-            manifest_files=len(manifest_data["files"]) if manifest_data else None,
+    made: dict[str, Any] = {"summary": None, "manifest": None, "forgotten": False}
+
+    def work(recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
+        diagnosis, summary, manifest_data, forgotten = _backup_locked(ctx, target, recorder, on_progress)
+        made.update(summary=summary, manifest=manifest_data, forgotten=forgotten)
+        if summary is not None:
+            figures.update(
+                snapshot_id=None if forgotten else summary.snapshot_id,
+                files_new=summary.files_new,
+                files_changed=summary.files_changed,
+                files_unmodified=summary.files_unmodified,
+                bytes_added=summary.data_added,
+                bytes_added_packed=summary.data_added_packed,
+                bytes_processed=summary.total_bytes_processed,
+                restic_duration_seconds=summary.total_duration,
+                manifest_files=len(manifest_data["files"]) if manifest_data else None,
+            )
+        return diagnosis
+
+    def record(done: Finished) -> None:
+        record_backup(
+            ctx.store,
+            run_id=done.run_id,
+            dataset=target.dataset.name,
+            host=target.host,
+            site=target.site,
+            status=done.diagnosis.status,
+            message=done.diagnosis.message,
+            duration=done.duration,
+            summary=made["summary"],
+            manifest=made["manifest"],
+            forgotten=made["forgotten"],
         )
-    if diagnosis.alert:
-        log.warning("backup %s@%s: %s", dataset.name, target.host, diagnosis.message)
-    recorder.note(diagnosis.message)
-    recorder.finish(diagnosis.status, summary, exit_code=diagnosis.exit_code)
-    record_backup(
-        ctx.store,
-        run_id=recorder.run_id,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        status=diagnosis.status,
-        message=diagnosis.message,
-        duration=duration,
-        summary=backup_summary,
-        manifest=manifest_data,
-        forgotten=forgotten,
-    )
-    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+
+    return perform(ctx, target, backup_plan(ctx, target), work, run_id=run_id, record=record)
 
 
 def _backup_locked(
@@ -294,7 +260,13 @@ def _backup_locked(
         if init.exit_code != 0:
             return session.diagnose(init), None, manifest_data, False
         audit_event(
-            ctx.store, ctx.actor, "backup.init", target.repository, "ok", dataset=dataset.name, host=target.host,
+            ctx.store,
+            ctx.actor,
+            "backup.init",
+            target.repository,
+            "ok",
+            dataset=dataset.name,
+            host=target.host,
             site=target.site,
         )
         result = session.run(argv)

@@ -5,8 +5,8 @@ restic >= 0.17 (the project ships 0.18) documents: 0 success, 1 fatal error
 10 repository does not exist, 11 repository locked, 12 wrong password, 130
 interrupted. Any other code (a crash, a signal) is a failure. The outcomes
 are :class:`controlplane.execute.Outcome` values, so a run's status reads the
-same whichever tool produced it; ``controlplane.execute.EXIT_CODES["restic"]``
-agrees with this table for every code.
+same whichever tool produced it. This is the only restic table:
+:mod:`controlplane.execute` returns the exit code and reads none.
 
 One rule is ours: for a **dump** backup, 3 is a failure. restic reports 3 when
 the dump command wrote nothing (checked with restic 0.18: ``no data read``),

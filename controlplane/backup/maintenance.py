@@ -8,7 +8,6 @@ Listing snapshots takes no lock of ours (restic's shared lock suffices).
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from controlplane.errors import EgovError
@@ -16,55 +15,46 @@ from controlplane.store.models import RunStatus
 
 from . import commands, exitcodes, jsonout
 from .context import BackupContext
-from .diagnose import Diagnosis
-from .engine import OperationResult, ResticSession, lock_wait
-from .locks import RepositoryBusyError, repository_lock
+from .diagnose import NEVER_BACKED_UP, Diagnosis
+from .engine import ResticSession
 from .models import KIND_CHECK, KIND_PRUNE
-from .policy import BackupTarget
+from .operation import Finished, OperationResult, Plan, perform
 from .records import Recorder, record_maintenance
+from .targets import BackupTarget
 
 
-def _maintain(ctx: BackupContext, target: BackupTarget, kind: str) -> OperationResult:
-    dataset = target.dataset
-    recorder = Recorder.start(
-        ctx.store,
-        kind=kind,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        actor=ctx.actor,
-        trigger=ctx.trigger,
-        params={"dataset": dataset.name, "host": target.host, "repository": target.repository},
-    )
-    started = time.monotonic()
-    figures: dict[str, Any] = {}
-    try:
-        with repository_lock(ctx.store, target.repository, recorder.run_id, kind, lock_wait(target)):
-            diagnosis = _run_locked(ctx, target, kind, recorder, figures)
-    except RepositoryBusyError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "busy", error.message, True, -1)
-    except EgovError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
-    summary = {
-        "dataset": dataset.name,
-        "host": target.host,
-        "reason": diagnosis.reason,
-        "message": diagnosis.message,
-        "alert": diagnosis.alert,
-        "duration_seconds": round(time.monotonic() - started, 3),
-        **figures,
-    }
-    recorder.note(diagnosis.message)
-    recorder.finish(diagnosis.status, summary, exit_code=diagnosis.exit_code)
-    record_maintenance(
-        ctx.store,
-        kind="check" if kind == KIND_CHECK else "prune",
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        status=diagnosis.status,
-    )
-    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+def maintenance_plan(kind: str, target: BackupTarget) -> Plan:
+    """The run a check or prune of a unit makes, holding its repository."""
+    unit = {"dataset": target.dataset.name, "host": target.host}
+    return Plan(kind, {**unit, "repository": target.repository}, unit, locks=(target.repository,))
+
+
+def check_plan(ctx: BackupContext, target: BackupTarget) -> Plan:
+    """The run :func:`check` makes."""
+    return maintenance_plan(KIND_CHECK, target)
+
+
+def prune_plan(ctx: BackupContext, target: BackupTarget) -> Plan:
+    """The run :func:`prune` makes."""
+    return maintenance_plan(KIND_PRUNE, target)
+
+
+def _maintain(ctx: BackupContext, target: BackupTarget, kind: str, run_id: int | None) -> OperationResult:
+
+    def record(done: Finished) -> None:
+        record_maintenance(
+            ctx.store,
+            kind="check" if kind == KIND_CHECK else "prune",
+            dataset=target.dataset.name,
+            host=target.host,
+            site=target.site,
+            status=done.diagnosis.status,
+        )
+
+    def work(recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
+        return _run_locked(ctx, target, kind, recorder, figures)
+
+    return perform(ctx, target, maintenance_plan(kind, target), work, run_id=run_id, record=record)
 
 
 def _run_locked(
@@ -72,9 +62,7 @@ def _run_locked(
 ) -> Diagnosis:
     password = ctx.password(target)
     if password is None:
-        return Diagnosis(
-            RunStatus.FAILED, "no_repository", "no password in the vault: this repository was never backed up", True, -1
-        )
+        return NEVER_BACKED_UP
     executor = ctx.executor(target.host)
     session = ResticSession(ctx, target, executor, recorder, password)
     repo = ctx.repo(target, executor.host)
@@ -100,39 +88,32 @@ def _run_locked(
                 )
         except ValueError:
             pass
-        if diagnosis.ok:
-            return Diagnosis(
-                diagnosis.status,
-                "ok",
-                f"repository is healthy (read {target.dataset.read_data_subset} of the data)",
-                False,
-                result.exit_code,
-            )
+        return diagnosis.succeeded_as(f"repository is healthy (read {target.dataset.read_data_subset} of the data)")
     else:
         try:
             groups = jsonout.parse_forget(result.stdout)
             figures.update(kept=sum(len(g.keep) for g in groups), removed=sum(len(g.remove) for g in groups))
         except ValueError:
             pass
-        if diagnosis.ok:
-            return Diagnosis(
-                diagnosis.status,
-                "ok",
-                f"retention applied: kept {figures.get('kept', '?')}, removed {figures.get('removed', '?')}",
-                False,
-                result.exit_code,
-            )
-    return diagnosis
+        return diagnosis.succeeded_as(
+            f"retention applied: kept {figures.get('kept', '?')}, removed {figures.get('removed', '?')}"
+        )
 
 
-def check(ctx: BackupContext, target: BackupTarget) -> OperationResult:
-    """``restic check --read-data-subset`` of one repository as a run of kind ``backup-check``."""
-    return _maintain(ctx, target, KIND_CHECK)
+def check(ctx: BackupContext, target: BackupTarget, *, run_id: int | None = None) -> OperationResult:
+    """``restic check --read-data-subset`` of one repository as a run of kind ``backup-check``.
+
+    ``run_id``: a queued run of this check to record into instead of a new one.
+    """
+    return _maintain(ctx, target, KIND_CHECK, run_id)
 
 
-def prune(ctx: BackupContext, target: BackupTarget) -> OperationResult:
-    """``restic forget --prune`` with the dataset's retention as a run of kind ``backup-prune``."""
-    return _maintain(ctx, target, KIND_PRUNE)
+def prune(ctx: BackupContext, target: BackupTarget, *, run_id: int | None = None) -> OperationResult:
+    """``restic forget --prune`` with the dataset's retention as a run of kind ``backup-prune``.
+
+    ``run_id``: a queued run of this prune to record into instead of a new one.
+    """
+    return _maintain(ctx, target, KIND_PRUNE, run_id)
 
 
 def snapshots(ctx: BackupContext, target: BackupTarget) -> list[jsonout.Snapshot]:

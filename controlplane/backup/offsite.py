@@ -41,21 +41,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from typing import Any
 
-from controlplane.errors import BadInputError, EgovError
+from controlplane.errors import BadInputError
 from controlplane.store.models import RunStatus, utcnow
 
 from . import commands, exitcodes, jsonout
 from .context import BackupContext
-from .diagnose import Diagnosis, diagnose
-from .engine import OperationResult, lock_wait
+from .diagnose import NEVER_BACKED_UP, Diagnosis, diagnose
 from .executor import Executor, Result
-from .locks import RepositoryBusyError, repository_lock
 from .models import KIND_COPY
-from .policy import BackupTarget
+from .operation import Finished, OperationResult, Plan, perform
 from .records import Recorder, audit_event, status_row
+from .targets import BackupTarget
 
 log = logging.getLogger(__name__)
 COPY_TIMEOUT = 6 * 3600.0
@@ -100,86 +98,65 @@ class _CopySession:
         )
 
 
-def copy(ctx: BackupContext, target: BackupTarget) -> OperationResult:
-    """Copy one unit's snapshots from the primary to the secondary center (see the module docstring).
+def copy_plan(ctx: BackupContext, target: BackupTarget) -> Plan:
+    """The run a copy makes, holding both repositories.
 
-    Given an open context and a unit; returns the run's result. Never raises
-    for a failed copy (it is a failed run with ``alert``). Raises
-    BadInputError, before any run is made, when no copy can run now
+    Raises BadInputError, before any run is made, when no copy can run now
     (:func:`copy_problem`).
     """
     problem = copy_problem(ctx)
     if problem:
         raise BadInputError(problem)
-    dataset = target.dataset
-    primary = ctx.target_at(target, ctx.named_center("primary"))
-    secondary = ctx.target_at(target, ctx.named_center("secondary"))
-    recorder = Recorder.start(
-        ctx.store,
-        kind=KIND_COPY,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        actor=ctx.actor,
-        trigger=ctx.trigger,
-        params={"dataset": dataset.name, "host": target.host, "from": primary.repository, "to": secondary.repository},
-    )
-    started = time.monotonic()
-    figures: dict[str, Any] = {}
-    try:
-        with (
-            repository_lock(ctx.store, primary.repository, recorder.run_id, KIND_COPY, lock_wait(target)),
-            repository_lock(ctx.store, secondary.repository, recorder.run_id, KIND_COPY, lock_wait(target)),
-        ):
-            diagnosis = _copy_locked(ctx, target, recorder, figures)
-    except RepositoryBusyError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "busy", error.message, True, -1)
-    except EgovError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
-    duration = time.monotonic() - started
-    newest = figures.pop("newest", None)
-    summary = {
-        "dataset": dataset.name,
-        "host": target.host,
-        "from": primary.repository,
-        "to": secondary.repository,
-        "reason": diagnosis.reason,
-        "message": diagnosis.message,
-        "alert": diagnosis.alert,
-        "duration_seconds": round(duration, 3),
-        **figures,
-    }
-    if diagnosis.alert:
-        log.warning("copy %s@%s: %s", dataset.name, target.host, diagnosis.message)
-    recorder.note(diagnosis.message)
-    recorder.finish(diagnosis.status, summary, exit_code=diagnosis.exit_code)
-    record_copy(
-        ctx.store, dataset=dataset.name, host=target.host, site=target.site, status=diagnosis.status, newest=newest
-    )
-    audit_event(
-        ctx.store,
-        ctx.actor,
-        "backup.copy",
-        secondary.repository,
-        diagnosis.status,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        run_id=recorder.run_id,
-    )
-    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+    source, destination = target.repository_on("primary"), target.repository_on("secondary")
+    unit = {"dataset": target.dataset.name, "host": target.host, "from": source, "to": destination}
+    return Plan(KIND_COPY, dict(unit), dict(unit), locks=(source, destination), warn="copy")
 
 
-def _copy_locked(ctx: BackupContext, target: BackupTarget, recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
+def copy(ctx: BackupContext, target: BackupTarget, *, run_id: int | None = None) -> OperationResult:
+    """Copy one unit's snapshots from the primary to the secondary center (see the module docstring).
+
+    ``run_id``: a queued run of this copy to record into instead of a new
+    one. Never raises for a failed copy (it is a failed run with ``alert``).
+    Raises BadInputError, before any run is made, when no copy can run now
+    (:func:`copy_problem`).
+    """
+    plan = copy_plan(ctx, target)
+    newest: list[dt.datetime] = []
+
+    def work(recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
+        return _copy_locked(ctx, target, recorder, figures, newest)
+
+    def record(done: Finished) -> None:
+        status = done.diagnosis.status
+        record_copy(
+            ctx.store, dataset=target.dataset.name, host=target.host, site=target.site, status=status,
+            newest=newest[0] if newest else None,
+        )  # fmt: skip
+        audit_event(
+            ctx.store,
+            ctx.actor,
+            "backup.copy",
+            plan.params["to"],
+            status,
+            dataset=target.dataset.name,
+            host=target.host,
+            site=target.site,
+            run_id=done.run_id,
+        )
+
+    return perform(ctx, target, plan, work, run_id=run_id, record=record)
+
+
+def _copy_locked(
+    ctx: BackupContext, target: BackupTarget, recorder: Recorder, figures: dict[str, Any], newest: list[dt.datetime]
+) -> Diagnosis:
     password = ctx.password(target)
     if password is None:
-        return Diagnosis(
-            RunStatus.FAILED, "no_repository", "no password in the vault: this repository was never backed up", True, -1
-        )
+        return NEVER_BACKED_UP
     executor = ctx.executor(target.host)
     session = _CopySession(ctx, executor, recorder, password)
-    source = ctx.copy_repo(target, ctx.named_center("primary"), executor.host)
-    destination = ctx.copy_repo(target, ctx.named_center("secondary"), executor.host)
+    source = ctx.copy_repo(target, "primary", executor.host)
+    destination = ctx.copy_repo(target, "secondary", executor.host)
     recorder.note(f"restic copy of {target.dataset.name}@{target.host} to the secondary center")
     argv = commands.copy(destination, source, host=target.host)
     result = session.run(argv, twice=True)
@@ -225,13 +202,13 @@ def _copy_locked(ctx: BackupContext, target: BackupTarget, recorder: Recorder, f
     figures["copied"] = copied
     if not found:
         return Diagnosis(RunStatus.SUCCEEDED, "ok", "nothing to copy yet: the primary has no snapshot", False, 0)
-    newest = found[-1]
-    figures["newest"] = newest.time
-    figures["newest_original"] = newest.original or newest.id
+    last = found[-1]
+    newest.append(last.time)
+    figures["newest_original"] = last.original or last.id
     return Diagnosis(
         RunStatus.SUCCEEDED,
         "ok",
-        f"{copied} snapshot(s) copied; the secondary holds {len(found)}, newest from {newest.time:%Y-%m-%d %H:%M} UTC",
+        f"{copied} snapshot(s) copied; the secondary holds {len(found)}, newest from {last.time:%Y-%m-%d %H:%M} UTC",
         False,
         0,
     )

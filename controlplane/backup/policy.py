@@ -8,8 +8,8 @@ with an inventory: hosts that exist and patterns that match). Every problem of
 every file is reported at once in one :class:`~controlplane.errors.ConfigError`
 whose key paths name the file (``portal.yml:datasets[0].schedule``).
 
-Resolution to repositories follows the layout documented in
-:mod:`controlplane.backup`: one repository per site, host and dataset.
+The rules a schema cannot say live in :mod:`.policy_rules`; where each
+dataset's backups go (its units and repositories) in :mod:`.targets`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 from controlplane.errors import BadInputError, ConfigError
 from controlplane.yamlfile import read_yaml, schema_problems
 
+from .policy_rules import dataset_problems, defaults_problems, inventory_problems
 from .schema import POLICY_SCHEMA, UNIX_USER
 
 # The pseudo site and host of the control plane's own repositories.
@@ -35,8 +36,6 @@ DEFAULT_COPY_SCHEDULE = "50 */2 * * *"
 # user plant a symlink where a restore (run as root) is about to write.
 DEFAULT_RESTORE_ROOTS = ("/var/lib/egov/restore",)
 DEFAULT_DRILL_ROOT = "/var/lib/egov/drill"
-# The vault's rule for secret names (controlplane.vault.SECRET_NAME).
-_SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _AGE_UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -188,17 +187,6 @@ class Policy:
         raise BadInputError(f"unknown dataset {name!r} (known: {known})")
 
 
-@dataclass(frozen=True)
-class BackupTarget:
-    """One unit of scheduling: a dataset on one host, with its repository."""
-
-    dataset: Dataset
-    host: str
-    site: str
-    repository: str
-    password_secret: str
-
-
 def parse_age(text: str) -> int:
     """Return an age such as ``90m``, ``2h``, ``1d`` or ``1w`` in seconds.
 
@@ -208,67 +196,6 @@ def parse_age(text: str) -> int:
     if match is None:
         raise BadInputError(f"{text!r} is not a duration like 30m, 2h, 1d or 1w")
     return int(match.group(1)) * _AGE_UNITS[match.group(2)]
-
-
-def cron_problem(expression: str) -> str | None:
-    """Return why a five-field cron expression is unusable, or None when it is fine.
-
-    Fields are checked by APScheduler (the scheduler that will run it). A
-    numeric weekday is refused: cron counts 0 = Sunday, APScheduler 0 = Monday,
-    so only names (mon-sun) mean the same to both.
-    """
-    from apscheduler.triggers.cron import CronTrigger
-
-    fields = expression.split()
-    if len(fields) != 5:
-        return f"{expression!r} must have five fields (minute hour day month weekday)"
-    if re.search(r"[0-9]", fields[4]):
-        return f"{expression!r}: write weekdays as names (mon-sun); cron and APScheduler number them differently"
-    try:
-        CronTrigger.from_crontab(expression, timezone="UTC")
-    except ValueError as error:
-        return f"{expression!r} is not a valid cron expression: {error}"
-    return None
-
-
-def subset_problem(subset: str) -> str | None:
-    """Return why a ``--read-data-subset`` value is out of range, or None."""
-    if subset.endswith("%"):
-        if not 0 < float(subset[:-1]) <= 100:
-            return f"{subset!r}: a percentage must be above 0 and at most 100"
-    elif "/" in subset:
-        part, total = (int(x) for x in subset.split("/"))
-        if part > total:
-            return f"{subset!r}: in n/t, n must not exceed t"
-    return None
-
-
-def password_secret_name(site: str, host: str, dataset: str) -> str:
-    """Return the vault secret holding one repository's password.
-
-    ``restic:<site>:<host>:<dataset>``. Raises BadInputError when the name
-    would break the vault's rules (too long).
-    """
-    name = f"restic:{site}:{host}:{dataset}"
-    if not _SECRET_NAME.match(name):
-        raise BadInputError(f"secret name {name!r} is longer than the vault allows (128)")
-    return name
-
-
-def repository_url(center: Center, address: str, site: str, host: str, dataset: str) -> str:
-    """Return the restic repository location of a dataset on a host.
-
-    Given the center, the center's address (from the inventory), and the
-    site, host and dataset; returns ``sftp:USER@ADDRESS:PATH`` for port 22,
-    else ``sftp://USER@ADDRESS:PORT//PATH`` (restic's form with a port; IPv6
-    addresses in brackets). Raises BadInputError for an invalid SFTP account.
-    """
-    user = center.sftp_user(site)
-    path = center.repository_path(site, host, dataset)
-    if center.port == 22 and ":" not in address:
-        return f"sftp:{user}@{address}:{path}"
-    where = f"[{address}]" if ":" in address else address
-    return f"sftp://{user}@{where}:{center.port}/{path}"
 
 
 def _center(data: dict[str, Any] | None) -> Center | None:
@@ -334,44 +261,6 @@ def _dataset(data: dict[str, Any], defaults: dict[str, Any], source: str) -> Dat
     )
 
 
-def _dataset_problems(data: dict[str, Any], defaults: dict[str, Any], where: str) -> list[tuple[str, str]]:
-    """The rules of one (schema-valid) dataset that a JSON schema cannot say clearly."""
-    problems: list[tuple[str, str]] = []
-    if ("hosts" in data) == bool(data.get("local")):
-        problems.append((where, "set either hosts (an inventory pattern) or local: true, not both or neither"))
-    if ("paths" in data) == ("dump" in data):
-        problems.append((where, "set either paths or dump, not both or neither"))
-    if "excludes" in data and "dump" in data:
-        problems.append((f"{where}.excludes", "excludes apply to paths only, not to a dump"))
-    if not data.get("local"):
-        for number, path in enumerate(data.get("paths", ())):
-            if not path.startswith("/"):
-                problems.append((f"{where}.paths[{number}]", f"{path!r} must be absolute (relative only with local)"))
-    if not data.get("retention") and not defaults.get("retention"):
-        problems.append((f"{where}.retention", "no retention here and none in defaults: forget would keep everything"))
-    schedules = [("schedule", data.get("schedule"))]
-    schedules += [(f"{key}.schedule", data.get(key, {}).get("schedule")) for key in ("check", "prune", "copy", "drill")]
-    for key, expression in schedules:
-        if expression and (problem := cron_problem(expression)):
-            problems.append((f"{where}.{key}", problem))
-    subset = data.get("check", {}).get("read_data_subset")
-    if subset and (problem := subset_problem(subset)):
-        problems.append((f"{where}.check.read_data_subset", problem))
-    return problems
-
-
-def _defaults_problems(defaults: dict[str, Any], where: str) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
-    for key in ("check", "prune", "copy"):
-        expression = defaults.get(key, {}).get("schedule")
-        if expression and (problem := cron_problem(expression)):
-            problems.append((f"{where}.{key}.schedule", problem))
-    subset = defaults.get("check", {}).get("read_data_subset")
-    if subset and (problem := subset_problem(subset)):
-        problems.append((f"{where}.check.read_data_subset", problem))
-    return problems
-
-
 def policy_files(folder: Path) -> list[Path]:
     """Return the policy files of a folder (``*.yml``, ``*.yaml``), sorted by name."""
     if not folder.is_dir():
@@ -418,7 +307,7 @@ def load_policies(folder: Path, inventory: Any | None = None) -> Policy:
                 problems.append((f"{name}:defaults", "defaults are defined in more than one file"))
             else:
                 defaults = data["defaults"]
-                problems += _defaults_problems(defaults, f"{name}:defaults")
+                problems += defaults_problems(defaults, f"{name}:defaults")
 
     datasets: list[Dataset] = []
     seen: dict[str, str] = {}
@@ -431,7 +320,7 @@ def load_policies(folder: Path, inventory: Any | None = None) -> Policy:
                 )
                 continue
             seen[item["name"]] = where
-            found = _dataset_problems(item, defaults, where)
+            found = dataset_problems(item, defaults, where)
             problems += found
             if not found:
                 datasets.append(_dataset(item, defaults, name))
@@ -451,60 +340,3 @@ def load_policies(folder: Path, inventory: Any | None = None) -> Policy:
     if problems:
         raise ConfigError(str(folder), sorted(problems))
     return policy
-
-
-def inventory_problems(
-    policy: Policy, inventory: Any, centers_file: str = "", where_of: dict[str, str] | None = None
-) -> list[tuple[str, str]]:
-    """Return every way the policy disagrees with the inventory.
-
-    Centers and drill targets must be inventory hosts; a dataset's host
-    pattern must match at least one host; every resulting repository must
-    have a valid SFTP account and secret name. Returns ``(key path, message)``.
-    """
-    problems: list[tuple[str, str]] = []
-    where_of = where_of or {}
-    names = {host.name for host in inventory.hosts}
-    for key, center in (("primary", policy.primary), ("secondary", policy.secondary)):
-        if center and center.host not in names:
-            problems.append((f"{centers_file}:centers.{key}.host", f"{center.host!r} is not an inventory host"))
-    if policy.primary and policy.secondary and policy.primary.host == policy.secondary.host:
-        problems.append((f"{centers_file}:centers.secondary.host", "the secondary center must be another host"))
-    for dataset in policy.datasets:
-        where = where_of.get(dataset.name, dataset.source)
-        if dataset.drill and dataset.drill.target not in names:
-            problems.append((f"{where}.drill.target", f"{dataset.drill.target!r} is not an inventory host"))
-        try:
-            targets_of(policy, inventory, dataset)
-        except BadInputError as error:
-            problems.append((f"{where}.hosts", error.message))
-    return problems
-
-
-def targets_of(policy: Policy, inventory: Any, dataset: Dataset, center: Center | None = None) -> list[BackupTarget]:
-    """Return the (dataset, host) units of one dataset with their repositories.
-
-    Given the policy, the Inventory, a dataset and the center (default: the
-    primary); returns one BackupTarget per matching host, or one for the
-    control plane itself when the dataset is ``local``. Raises BadInputError
-    when the pattern matches nothing, the center is not in the inventory or
-    an account or secret name is invalid.
-    """
-    center = center or policy.primary
-    if center is None:
-        raise BadInputError("no backup center is defined (centers.primary)")
-    address = inventory.host(center.host).address
-    if dataset.local:
-        hosts = [(CONTROLPLANE, CONTROLPLANE)]
-    else:
-        hosts = [(host.name, host.site) for host in inventory.select(dataset.hosts)]
-    return [
-        BackupTarget(
-            dataset=dataset,
-            host=host,
-            site=site,
-            repository=repository_url(center, address, site, host, dataset.name),
-            password_secret=password_secret_name(site, host, dataset.name),
-        )
-        for host, site in hosts
-    ]

@@ -1,7 +1,9 @@
 """Writing what backup operations did: run rows, output lines, snapshots, status, audit.
 
 Every operation is a run (:mod:`controlplane.runs`) with kind from
-:data:`controlplane.backup.models.RUN_KINDS` and target ``DATASET@HOST``.
+:data:`controlplane.backup.models.RUN_KINDS` and target ``DATASET@HOST``:
+made running by the operation itself, or made queued by a caller
+(:func:`queue_run`) and taken over by the operation (:meth:`Recorder.take`).
 Output lines reach this module already masked; restic's progress lines
 (one a second) are kept only every :data:`STATUS_EVERY` seconds so a long
 backup does not fill the store with them.
@@ -12,16 +14,26 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane import audit
-from controlplane.runs import append_output, create_run, finish_run
+from controlplane.errors import BadInputError
+from controlplane.runs import Owner, append_output, claim, create_run, finish_run
 from controlplane.store.models import Run, RunStatus, utcnow
 
 from .models import BackupDrill, BackupSnapshot, BackupStatus
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
+    from .targets import BackupTarget
+
 log = logging.getLogger(__name__)
 STATUS_EVERY = 10.0
+# How often a running operation asks the store whether someone pressed cancel:
+# the SSH pump polls every 20 ms, and a store read each time costs CPU that
+# restic, running on the same machine in the lab, would otherwise have.
+CANCEL_CHECK_EVERY = 1.0
 _STATUS_PREFIX = '{"message_type":"status"'
 
 
@@ -33,17 +45,19 @@ def target_name(dataset: str, host: str) -> str:
 class Recorder:
     """One run being recorded: buffered output lines, then a final state."""
 
-    def __init__(self, store: Any, run_id: int) -> None:
+    def __init__(self, store: Store, run_id: int) -> None:
         self.store = store
         self.run_id = run_id
         self._pending: list[tuple[str, str]] = []
         self._last_status = 0.0
         self._last_flush = time.monotonic()
+        self._cancel_checked = float("-inf")
+        self._cancelled = False
 
     @classmethod
     def start(
         cls,
-        store: Any,
+        store: Store,
         *,
         kind: str,
         dataset: str,
@@ -65,6 +79,35 @@ class Recorder:
                 params=params,
             )
             return cls(store, run.id)
+
+    @classmethod
+    def take(
+        cls, store: Store, run_id: int, *, kind: str, dataset: str, host: str, params: dict[str, Any]
+    ) -> Recorder | None:
+        """Take over a run made by :func:`queue_run`: queued, it becomes running, owned by this process.
+
+        A run a dispatcher of this process has claimed already (running,
+        owned by this process) is taken as it is. Returns None when the run
+        is neither (cancelled before it started, finished, or another
+        process's): nothing may be done for it then.
+        Raises BadInputError for an unknown run, or one of another kind, unit
+        or params than this operation's (a caller's mistake, never silently
+        recorded into).
+        """
+        with store.session() as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise BadInputError(f"no run {run_id}")
+            if run.kind != kind or run.target != target_name(dataset, host):
+                raise BadInputError(
+                    f"run {run_id} is a {run.kind} of {run.target}, not a {kind} of {target_name(dataset, host)}"
+                )
+            if (run.params or {}) != params:
+                raise BadInputError(f"run {run_id} was queued with other options ({run.params}) than given ({params})")
+            if run.status == RunStatus.RUNNING:
+                ours = Owner(run.owner_host or "", run.owner_pid or 0, run.owner_started) == Owner.current()
+                return cls(store, run_id) if ours else None
+            return cls(store, run_id) if claim(session, run_id) is not None else None
 
     def line(self, text: str, stream: str = "out") -> None:
         """Queue one output line (progress lines thinned out), flushing about once a second."""
@@ -96,16 +139,44 @@ class Recorder:
         self._last_flush = time.monotonic()
 
     def cancel_requested(self) -> bool:
-        """Whether someone asked to cancel this run (the console's cancel button)."""
-        with self.store.session() as session:
-            run = session.get(Run, self.run_id)
-            return bool(run and run.cancel_requested)
+        """Whether someone asked to cancel this run (the console's cancel button).
+
+        Reads the store at most every :data:`CANCEL_CHECK_EVERY` seconds (a
+        cancel is noticed within that); once seen, it stays seen.
+        """
+        now = time.monotonic()
+        if not self._cancelled and now - self._cancel_checked >= CANCEL_CHECK_EVERY:
+            self._cancel_checked = now
+            with self.store.session() as session:
+                run = session.get(Run, self.run_id)
+                self._cancelled = bool(run and run.cancel_requested)
+        return self._cancelled
 
     def finish(self, status: str, summary: dict[str, Any], exit_code: int | None = None) -> None:
         """Flush and put the run in its final state."""
         self.flush()
         with self.store.session() as session:
             finish_run(session, session.get(Run, self.run_id), status, summary=summary, exit_code=exit_code)
+
+
+def queue_run(store: Store, kind: str, target: BackupTarget, actor: str, trigger: str, params: dict[str, Any]) -> int:
+    """Create a queued run of an operation on a unit, for the operation to take over later; return its id.
+
+    Use :func:`controlplane.backup.operations.queue_operation`, which gives
+    the params the operation itself would record.
+    """
+    with store.session() as session:
+        run = create_run(
+            session,
+            kind=kind,
+            target=target_name(target.dataset.name, target.host),
+            actor=actor,
+            trigger=trigger,
+            site=target.site,
+            params=params,
+            start=False,
+        )
+        return run.id
 
 
 def status_row(session: Any, dataset: str, host: str, site: str) -> BackupStatus:

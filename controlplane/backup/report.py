@@ -18,11 +18,19 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.store.models import RunStatus, utcnow
 
 from .models import BackupStatus
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.store import Store
+
+    from .policy import Dataset
+    from .targets import BackupTarget
 
 WARN_SHARE = 0.8
 DRILL_MAX_AGE = 35 * 86400
@@ -262,28 +270,27 @@ def render_html(data: dict[str, Any]) -> str:
 class PolicyView:
     """What :func:`readiness` needs without SSH or vault: store, policy, config, targets per dataset.
 
-    For the console and the metrics side, which only read.
+    For the console and the metrics side, which only read. The units come
+    from the same :class:`~controlplane.backup.targets.Resolver` as the
+    engine's, on the active center.
     """
 
-    def __init__(self, config: Any, store: Any, inventory: Any) -> None:
+    def __init__(self, config: Config, store: Store, inventory: Inventory) -> None:
         from pathlib import Path
 
+        from .centers import active_center
         from .policy import load_policies
+        from .targets import Resolver
 
         self.config = config
         self.store = store
         self.inventory = inventory
-        from .centers import active_center
-
         self.policy = load_policies(Path(config.backup), inventory)
         self.active = active_center(store)
-        self._targets: dict[str, list[Any]] = {}
+        # A failover to a secondary the policy no longer defines still shows the units (on the primary).
+        shown = self.active if self.active != "secondary" or self.policy.secondary else "primary"
+        self.resolver = Resolver(self.policy, inventory, shown)
 
-    def targets(self, dataset: Any) -> list[Any]:
-        """The (dataset, host) units of a dataset, cached."""
-        from .policy import targets_of
-
-        if dataset.name not in self._targets:
-            center = self.policy.secondary if self.active == "secondary" else self.policy.primary
-            self._targets[dataset.name] = targets_of(self.policy, self.inventory, dataset, center)
-        return self._targets[dataset.name]
+    def targets(self, dataset: Dataset) -> list[BackupTarget]:
+        """The (dataset, host) units of a dataset, cached (:meth:`Resolver.targets`)."""
+        return self.resolver.targets(dataset)

@@ -28,11 +28,13 @@ from controlplane.store.models import RunStatus, utcnow
 from . import commands, jsonout, manifest
 from .context import BackupContext
 from .diagnose import Diagnosis
-from .engine import OperationResult, ProgressCallback, ResticSession
+from .engine import ResticSession
 from .executor import Executor
 from .models import KIND_DRILL, KIND_RESTORE, BackupDrill
-from .policy import CONTROLPLANE, BackupTarget
+from .operation import Finished, OperationResult, Plan, ProgressCallback, perform
+from .policy import CONTROLPLANE
 from .records import Recorder, audit_event, manifest_for, record_drill
+from .targets import BackupTarget
 
 VERIFY_TIMEOUT = 3600.0
 
@@ -78,7 +80,7 @@ def _restore_into(
     return session.diagnose(result), session.progress.restore_summary, time.monotonic() - started
 
 
-def restore(
+def restore_plan(
     ctx: BackupContext,
     target: BackupTarget,
     *,
@@ -87,38 +89,41 @@ def restore(
     to_host: str | None = None,
     includes: Sequence[str] = (),
     in_place: bool = False,
-    on_progress: ProgressCallback | None = None,
-) -> OperationResult:
-    """Restore a snapshot of a unit into ``directory`` on its host or ``to_host``; return the result.
+) -> Plan:
+    """The run a restore makes, after its checks: the folder and host are refused before any run exists.
 
-    Raises BadInputError before any work for a refused folder or an unknown
-    host; every later failure ends as a failed run.
+    Raises BadInputError for a refused folder or an unknown host.
     """
     folder = check_restore_dir(directory, ctx.policy.restore_roots, in_place=in_place)
     host = to_host or target.host
     if host != CONTROLPLANE:
         ctx.inventory.host(host)  # raises BadInputError for an unknown host
-    dataset = target.dataset
-    recorder = Recorder.start(
-        ctx.store,
-        kind=KIND_RESTORE,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        actor=ctx.actor,
-        trigger=ctx.trigger,
-        params={
-            "dataset": dataset.name,
-            "host": target.host,
-            "to_host": host,
-            "target_dir": folder,
-            "snapshot": snapshot,
-            "includes": list(includes),
-            "in_place": in_place,
-        },
-    )
-    figures: dict[str, Any] = {}
-    try:
+    where = {"dataset": target.dataset.name, "host": target.host, "to_host": host, "target_dir": folder}
+    params = {**where, "snapshot": snapshot, "includes": list(includes), "in_place": in_place}
+    return Plan(KIND_RESTORE, params, {**where, "snapshot": snapshot}, timed=False)
+
+
+def restore(
+    ctx: BackupContext,
+    target: BackupTarget,
+    *,
+    on_progress: ProgressCallback | None = None,
+    run_id: int | None = None,
+    **options: Any,
+) -> OperationResult:
+    """Restore a snapshot of a unit into a folder on its host or another; return the result.
+
+    ``options`` are :func:`restore_plan`'s (``directory``, ``snapshot``,
+    ``to_host``, ``includes``, ``in_place``); ``run_id``: a queued run of
+    this restore to record into instead of a new one. Raises BadInputError
+    before any work for a refused folder or an unknown host; every later
+    failure ends as a failed run.
+    """
+    plan = restore_plan(ctx, target, **options)
+    host, folder, snapshot = plan.params["to_host"], plan.params["target_dir"], plan.params["snapshot"]
+    includes, in_place = plan.params["includes"], plan.params["in_place"]
+
+    def work(recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
         password = ctx.password(target)
         if password is None:
             raise EgovError(f"no password in the vault for {target.password_secret}: nothing was ever backed up")
@@ -128,48 +133,32 @@ def restore(
             recorder.note(f"authorising {host} to read the repositories of site {target.site}")
             setup(ctx, sites=[target.site], extra_readers={target.site: [host]}, centers=[ctx.center])
         session = ResticSession(ctx, target, ctx.executor(host), recorder, password, on_progress)
-        recorder.note(f"restoring {snapshot} of {dataset.name}@{target.host} into {host}:{folder}")
+        recorder.note(f"restoring {snapshot} of {target.dataset.name}@{target.host} into {host}:{folder}")
         diagnosis, final, seconds = _restore_into(session, ctx, target, host, folder, snapshot, includes)
         figures["restore_seconds"] = round(seconds, 3)
         if final is not None:
             figures.update(files_restored=final.files_restored, bytes_restored=final.bytes_restored)
         if diagnosis.ok:
-            diagnosis = Diagnosis(
-                RunStatus.SUCCEEDED,
-                "ok",
-                f"restored {figures.get('files_restored', '?')} files into {host}:{folder}",
-                False,
-                0,
-            )
-    except EgovError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
-    summary = {
-        "dataset": dataset.name,
-        "host": target.host,
-        "to_host": host,
-        "target_dir": folder,
-        "snapshot": snapshot,
-        "reason": diagnosis.reason,
-        "message": diagnosis.message,
-        "alert": diagnosis.alert,
-        **figures,
-    }
-    recorder.note(diagnosis.message)
-    recorder.finish(diagnosis.status, summary, exit_code=diagnosis.exit_code)
-    audit_event(
-        ctx.store,
-        ctx.actor,
-        "backup.restore",
-        f"{dataset.name}@{target.host}",
-        diagnosis.status,
-        to_host=host,
-        site=target.site,
-        target_dir=folder,
-        snapshot=snapshot,
-        in_place=in_place,
-        run_id=recorder.run_id,
-    )
-    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+            message = f"restored {figures.get('files_restored', '?')} files into {host}:{folder}"
+            return Diagnosis(RunStatus.SUCCEEDED, "ok", message, False, 0)
+        return diagnosis
+
+    def record(done: Finished) -> None:
+        audit_event(
+            ctx.store,
+            ctx.actor,
+            "backup.restore",
+            f"{target.dataset.name}@{target.host}",
+            done.diagnosis.status,
+            to_host=host,
+            site=target.site,
+            target_dir=folder,
+            snapshot=snapshot,
+            in_place=in_place,
+            run_id=done.run_id,
+        )
+
+    return perform(ctx, target, plan, work, run_id=run_id, record=record)
 
 
 def drill_dir(root: str, target: BackupTarget, run_id: int) -> str:
@@ -187,82 +176,73 @@ def _cleanup(executor: Executor, root: str, folder: str) -> bool:
     return result.exit_code == 0
 
 
-def drill(ctx: BackupContext, target: BackupTarget, *, on_progress: ProgressCallback | None = None) -> OperationResult:
+def drill_plan(ctx: BackupContext, target: BackupTarget) -> Plan:
+    """The run a drill makes. Raises BadInputError when the dataset has no drill target."""
+    if target.dataset.drill is None:
+        raise BadInputError(f"dataset {target.dataset.name!r} has no drill target (drill.target in its policy)")
+    unit = {"dataset": target.dataset.name, "host": target.host, "drill_host": target.dataset.drill.target}
+    return Plan(KIND_DRILL, dict(unit), dict(unit), timed=False)
+
+
+def drill(
+    ctx: BackupContext,
+    target: BackupTarget,
+    *,
+    on_progress: ProgressCallback | None = None,
+    run_id: int | None = None,
+) -> OperationResult:
     """Run a restore drill of one unit (see the module docstring); return the result.
 
-    Raises BadInputError when the dataset has no drill target; every other
-    failure is a failed run.
+    ``run_id``: a queued run of this drill to record into instead of a new
+    one. Raises BadInputError when the dataset has no drill target; every
+    other failure is a failed run.
     """
-    dataset = target.dataset
-    if dataset.drill is None:
-        raise BadInputError(f"dataset {dataset.name!r} has no drill target (drill.target in its policy)")
-    plan = dataset.drill
-    recorder = Recorder.start(
-        ctx.store,
-        kind=KIND_DRILL,
-        dataset=dataset.name,
-        host=target.host,
-        site=target.site,
-        actor=ctx.actor,
-        trigger=ctx.trigger,
-        params={"dataset": dataset.name, "host": target.host, "drill_host": plan.target},
-    )
-    record = BackupDrill(
-        dataset=dataset.name,
-        host=target.host,
-        drill_host=plan.target,
-        run_id=recorder.run_id,
-        started_at=utcnow(),
-        message="",
-    )
-    figures: dict[str, Any] = {}
-    folder = drill_dir(plan.restore_root, target, recorder.run_id)
-    executor = None
-    try:
-        diagnosis = _drill_steps(ctx, target, recorder, record, figures, folder, on_progress)
-        executor = ctx.executor(plan.target)
-    except EgovError as error:
-        diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
-    if executor is not None:
+    plan = drill_plan(ctx, target)
+    dataset, spec = target.dataset, target.dataset.drill  # the drill target and its checks
+    assert spec is not None  # noqa: S101 - drill_plan() refused a dataset without one
+    record = BackupDrill(dataset=dataset.name, host=target.host, drill_host=spec.target, message="")
+
+    def work(recorder: Recorder, figures: dict[str, Any]) -> Diagnosis:
+        record.run_id, record.started_at = recorder.run_id, utcnow()
+        folder = drill_dir(spec.restore_root, target, recorder.run_id)
+        executor = None
         try:
-            figures["cleaned_up"] = _cleanup(executor, plan.restore_root, folder)
+            diagnosis = _drill_steps(ctx, target, recorder, record, figures, folder, on_progress)
+            executor = ctx.executor(spec.target)
         except EgovError as error:
-            figures["cleaned_up"] = False
-            recorder.note(f"clean-up failed: {error.message}")
-    record.finished_at = utcnow()
-    record.passed = diagnosis.ok
-    record.message = diagnosis.message[:2000]
-    summary = {
-        "dataset": dataset.name,
-        "host": target.host,
-        "drill_host": plan.target,
-        "reason": diagnosis.reason,
-        "message": diagnosis.message,
-        "alert": not diagnosis.ok,
-        "passed": diagnosis.ok,
-        "data_age_seconds": record.data_age_seconds,
-        "rto_seconds": record.rto_seconds,
-        "restore_seconds": record.restore_seconds,
-        "snapshot_id": record.snapshot_id,
-        **figures,
-    }
-    recorder.note(diagnosis.message)
-    recorder.finish(
-        diagnosis.status if not diagnosis.ok else RunStatus.SUCCEEDED, summary, exit_code=diagnosis.exit_code
-    )
-    record_drill(ctx.store, record, target.site)
-    audit_event(
-        ctx.store,
-        ctx.actor,
-        "backup.drill",
-        f"{dataset.name}@{target.host}",
-        diagnosis.status,
-        site=target.site,
-        drill_host=plan.target,
-        run_id=recorder.run_id,
-        passed=diagnosis.ok,
-    )
-    return OperationResult(recorder.run_id, diagnosis.status, diagnosis.message, summary)
+            diagnosis = Diagnosis(RunStatus.FAILED, "host_unreachable", error.message, True, -1)
+        if executor is not None:
+            try:
+                figures["cleaned_up"] = _cleanup(executor, spec.restore_root, folder)
+            except EgovError as error:
+                figures["cleaned_up"] = False
+                recorder.note(f"clean-up failed: {error.message}")
+        return diagnosis
+
+    def conclude(diagnosis: Diagnosis, summary: dict[str, Any]) -> None:
+        record.finished_at = utcnow()
+        record.passed = diagnosis.ok
+        record.message = diagnosis.message[:2000]
+        summary.update(alert=not diagnosis.ok, passed=diagnosis.ok, data_age_seconds=record.data_age_seconds)
+        summary.update(
+            rto_seconds=record.rto_seconds, restore_seconds=record.restore_seconds, snapshot_id=record.snapshot_id
+        )
+
+    def finished(done: Finished) -> None:
+        record_drill(ctx.store, record, target.site)
+        audit_event(
+            ctx.store,
+            ctx.actor,
+            "backup.drill",
+            f"{dataset.name}@{target.host}",
+            done.diagnosis.status,
+            site=target.site,
+            drill_host=spec.target,
+            run_id=done.run_id,
+            passed=done.diagnosis.ok,
+        )
+
+    return perform(ctx, target, plan, work, run_id=run_id, conclude=conclude, record=finished)
 
 
 def _drill_steps(

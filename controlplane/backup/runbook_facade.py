@@ -65,7 +65,7 @@ def restore(
     the restore failed.
     """
     from . import maintenance
-    from . import restore as restores
+    from .operations import run_operation
 
     with _context(config, store) as ctx:
         target = ctx.target(dataset, source_host)
@@ -75,7 +75,7 @@ def restore(
             if not found:
                 raise EgovError(f"{dataset}@{source_host} has no snapshot on the {ctx.active} center to restore")
             snapshot_id = found[-1].id
-        result = restores.restore(ctx, target, directory=restore_dir, snapshot=snapshot_id, to_host=target_host)
+        result = run_operation(ctx, "restore", target, directory=restore_dir, snapshot=snapshot_id, to_host=target_host)
         if not result.ok:
             raise EgovError(f"restore run {result.run_id} {result.status}: {result.message}")
         return {
@@ -182,11 +182,11 @@ def backup_now(config: Any, store: Any, *, dataset: str, host: str) -> dict[str,
     Raises BadInputError for an unknown dataset or host, EgovError when the
     backup did not succeed.
     """
-    from .engine import backup
+    from .operations import run_operation
 
     with _context(config, store) as ctx:
         target = ctx.target(dataset, host)
-        result = backup(ctx, target)
+        result = run_operation(ctx, "backup", target)
         if not result.ok:
             raise EgovError(f"backup run {result.run_id} {result.status}: {result.message}")
         return {

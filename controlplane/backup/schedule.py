@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 JOB_PREFIX = "backup:"
 JOB_FUNCTION = "controlplane.backup.schedule:run_job"
 JITTER_SECONDS = 120
-KINDS = ("backup", "check", "prune", "drill", "copy")
+KINDS = ("backup", "check", "prune", "drill", "copy")  # the scheduled ones of operations.OPERATIONS
 
 _config: dict[str, Any] = {}
 _config_lock = threading.Lock()
@@ -131,16 +131,16 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
     from controlplane.scheduler import current_store
     from controlplane.vault import open_vault
 
-    from . import maintenance, offsite, restore
+    from . import offsite
     from .context import open_context
-    from .engine import backup
+    from .operations import run_operation
 
     with _config_lock:
         config = _config.get("config")
     if config is None:
         raise RuntimeError("backup jobs need controlplane.backup.schedule.configure(config) first")
     store = current_store()
-    from controlplane.bootstrap import in_progress
+    from controlplane.providers import bootstrap_run as in_progress  # egov bootstrap's run, handed over by the root
 
     if (building := in_progress(store)) is not None:
         # The lab is being built (accounts, keys, data): the job could only fail; the bootstrap backs it up.
@@ -152,14 +152,7 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
         if kind == "copy" and (problem := offsite.copy_problem(ctx)):
             log.info("scheduled copy of %s@%s skipped: %s", dataset, host, problem)
             return {"run_id": None, "status": "skipped", "message": problem}
-        operations = {
-            "backup": backup,
-            "check": maintenance.check,
-            "prune": maintenance.prune,
-            "drill": restore.drill,
-            "copy": offsite.copy,
-        }
-        result = operations[kind](ctx, target)
+        result = run_operation(ctx, kind, target)
     finally:
         ctx.close()
     log.info("scheduled %s of %s@%s: %s (run %s)", kind, dataset, host, result.status, result.run_id)

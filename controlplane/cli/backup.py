@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import console, open_store, open_vault, print_json
 from controlplane.cli.output import MISSING, Column, echo, moment, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
@@ -55,7 +55,7 @@ def snapshot_rows(found: list[Any]) -> list[list[Any]]:
 
 
 @contextmanager
-def backup_context(context: Context) -> Iterator[Any]:
+def backup_context(context: CliContext) -> Iterator[Any]:
     """Open store, vault and backup context for one command; close them after."""
     from controlplane.audit import cli_actor
     from controlplane.backup.context import open_context
@@ -123,7 +123,7 @@ def backup() -> None:
 @backup.command("setup")
 @click.option("--site", "sites", multiple=True, help="Only these sites (default: every site with a dataset).")
 @pass_context
-def setup_command(context: Context, sites: tuple[str, ...]) -> None:
+def setup_command(context: CliContext, sites: tuple[str, ...]) -> None:
     """Create the per-site SFTP accounts on the backup center and the hosts' backup keys (idempotent)."""
     from controlplane.backup.records import audit_event
     from controlplane.backup.setup import setup
@@ -152,9 +152,9 @@ def setup_command(context: Context, sites: tuple[str, ...]) -> None:
 @click.option("--host", help="Only this host of the dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_context
-def run_command(context: Context, dataset: str | None, host: str | None, as_json: bool) -> None:
+def run_command(context: CliContext, dataset: str | None, host: str | None, as_json: bool) -> None:
     """Back up DATASET (default: every dataset) now, on each of its hosts."""
-    from controlplane.backup.engine import backup as run_backup
+    from controlplane.backup.operations import run_operation
 
     out = console()
     results = []
@@ -162,10 +162,10 @@ def run_command(context: Context, dataset: str | None, host: str | None, as_json
         for target in ctx.select(dataset, host):
             label = f"{target.dataset.name}@{target.host}"
             if as_json:
-                results.append(run_backup(ctx, target))
+                results.append(run_operation(ctx, "backup", target))
                 continue
             with ProgressBar(out, f"backup {label}") as bar:
-                result = run_backup(ctx, target, on_progress=bar.update)
+                result = run_operation(ctx, "backup", target, on_progress=bar.update)
             results.append(result)
             _show(out, label, result)
             summary = result.summary
@@ -184,7 +184,7 @@ def run_command(context: Context, dataset: str | None, host: str | None, as_json
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @wide_option
 @pass_context
-def list_command(context: Context, as_json: bool, wide: bool) -> None:
+def list_command(context: CliContext, as_json: bool, wide: bool) -> None:
     """Every dataset and host with its last backup, age against RPO, last check and drill."""
     from controlplane.backup.report import readiness
 
@@ -226,9 +226,10 @@ def _center_line(ctx: Any) -> str:
 @click.option("--host", help="Only this host of the dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_context
-def copy_command(context: Context, dataset: str | None, host: str | None, as_json: bool) -> None:
+def copy_command(context: CliContext, dataset: str | None, host: str | None, as_json: bool) -> None:
     """Copy DATASET's snapshots (default: every dataset's) to the secondary center (restic copy)."""
-    from controlplane.backup.offsite import copy, copy_problem
+    from controlplane.backup.offsite import copy_problem
+    from controlplane.backup.operations import run_operation
 
     out = console()
     results = []
@@ -241,7 +242,7 @@ def copy_command(context: Context, dataset: str | None, host: str | None, as_jso
                 if dataset and host:
                     raise BadInputError(f"{target.dataset.name}@{target.host} was never backed up: nothing to copy")
                 continue
-            result = copy(ctx, target)
+            result = run_operation(ctx, "copy", target)
             results.append(result)
             if not as_json:
                 _show(out, f"{target.dataset.name}@{target.host}", result)
@@ -254,7 +255,7 @@ def copy_command(context: Context, dataset: str | None, host: str | None, as_jso
 @click.argument("name", required=False, type=click.Choice(["primary", "secondary"]))
 @click.option("--yes", is_flag=True, help="Switch without asking.")
 @pass_context
-def center_command(context: Context, name: str | None, yes: bool) -> None:
+def center_command(context: CliContext, name: str | None, yes: bool) -> None:
     """Show the active backup center, or switch backups to NAME (primary or secondary); audited."""
     from controlplane.backup.centers import set_active_center
 
@@ -278,7 +279,7 @@ def center_command(context: Context, name: str | None, yes: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @wide_option
 @pass_context
-def snapshots_command(context: Context, dataset: str, host: str | None, as_json: bool, wide: bool) -> None:
+def snapshots_command(context: CliContext, dataset: str, host: str | None, as_json: bool, wide: bool) -> None:
     """List the snapshots of DATASET on a host, read from the repository itself."""
     from controlplane.backup.maintenance import snapshots
 
@@ -302,15 +303,15 @@ def snapshots_command(context: Context, dataset: str, host: str | None, as_json:
     show_table(SNAPSHOT_COLUMNS, snapshot_rows(found), wide=wide)
 
 
-def _maintenance(context: Context, dataset: str | None, host: str | None, what: str) -> None:
-    from controlplane.backup import maintenance
+def _maintenance(context: CliContext, dataset: str | None, host: str | None, what: str) -> None:
+    from controlplane.backup.operations import run_operation
 
     out = console()
     results = []
     with backup_context(context) as ctx:
         for target in ctx.select(dataset, host):
             if what == "check" or ctx.password(target) is not None:
-                result = getattr(maintenance, what)(ctx, target)
+                result = run_operation(ctx, what, target)
                 results.append(result)
                 _show(out, f"{target.dataset.name}@{target.host}", result)
     _exit_for(results)
@@ -320,7 +321,7 @@ def _maintenance(context: Context, dataset: str | None, host: str | None, what: 
 @click.argument("dataset", required=False)
 @click.option("--host", help="Only this host of the dataset.")
 @pass_context
-def check_command(context: Context, dataset: str | None, host: str | None) -> None:
+def check_command(context: CliContext, dataset: str | None, host: str | None) -> None:
     """Verify repositories (restic check --read-data-subset of the policy)."""
     _maintenance(context, dataset, host, "check")
 
@@ -329,7 +330,7 @@ def check_command(context: Context, dataset: str | None, host: str | None) -> No
 @click.argument("dataset", required=False)
 @click.option("--host", help="Only this host of the dataset.")
 @pass_context
-def prune_command(context: Context, dataset: str | None, host: str | None) -> None:
+def prune_command(context: CliContext, dataset: str | None, host: str | None) -> None:
     """Apply retention: restic forget --prune with the policy's keep rules."""
     _maintenance(context, dataset, host, "prune")
 
@@ -338,9 +339,9 @@ def prune_command(context: Context, dataset: str | None, host: str | None) -> No
 @click.argument("dataset", required=False)
 @click.option("--host", help="Only this host of the dataset.")
 @pass_context
-def drill_command(context: Context, dataset: str | None, host: str | None) -> None:
+def drill_command(context: CliContext, dataset: str | None, host: str | None) -> None:
     """Restore the latest snapshot on the drill target, verify it, record RPO/RTO, clean up."""
-    from controlplane.backup.restore import drill
+    from controlplane.backup.operations import run_operation
 
     out = console()
     results = []
@@ -352,7 +353,7 @@ def drill_command(context: Context, dataset: str | None, host: str | None) -> No
                 continue
             label = f"{target.dataset.name}@{target.host}"
             with ProgressBar(out, f"drill {label} on {target.dataset.drill.target}") as bar:
-                result = drill(ctx, target, on_progress=bar.update)
+                result = run_operation(ctx, "drill", target, on_progress=bar.update)
             results.append(result)
             _show(out, label, result)
     _exit_for(results)
@@ -369,7 +370,7 @@ def drill_command(context: Context, dataset: str | None, host: str | None) -> No
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation of --in-place.")
 @pass_context
 def restore_command(
-    context: Context,
+    context: CliContext,
     dataset: str,
     host: str | None,
     snapshot: str,
@@ -380,7 +381,8 @@ def restore_command(
     yes: bool,
 ) -> None:
     """Restore DATASET from the backup center into --target (audited)."""
-    from controlplane.backup.restore import check_restore_dir, restore
+    from controlplane.backup.operations import run_operation
+    from controlplane.backup.restore import check_restore_dir
 
     out = console()
     with backup_context(context) as ctx:
@@ -391,8 +393,9 @@ def restore_command(
                 f"Restore {snapshot} of {dataset}@{target.host} OVER {to_host or target.host}:{folder}?", abort=True
             )
         with ProgressBar(out, f"restore {dataset}@{target.host}") as bar:
-            result = restore(
+            result = run_operation(
                 ctx,
+                "restore",
                 target,
                 directory=folder,
                 snapshot=snapshot,
@@ -407,7 +410,7 @@ def restore_command(
 
 @backup.command("schedule")
 @pass_context
-def schedule_command(context: Context) -> None:
+def schedule_command(context: CliContext) -> None:
     """Show the backup, check, prune and drill jobs the scheduler runs."""
     from controlplane.backup.schedule import planned_jobs
 
@@ -420,7 +423,7 @@ def schedule_command(context: Context) -> None:
 @click.option("--format", "fmt", type=click.Choice(["json", "html"]), default="json", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write to a file instead of stdout.")
 @pass_context
-def dr_report_command(context: Context, fmt: str, output: str | None) -> None:
+def dr_report_command(context: CliContext, fmt: str, output: str | None) -> None:
     """DR readiness: per dataset and host, last success, age vs RPO, last check and drill, verdict."""
     from controlplane.backup.report import render_html, report_data
 

@@ -102,7 +102,8 @@ def _centers(config: Config, policy: Policy, inventory: Inventory) -> list[dict[
 
 
 def _datasets(config: Config, vault: Vault, policy: Policy, inventory: Inventory) -> list[dict[str, Any]]:
-    from controlplane.backup.policy import CONTROLPLANE, password_secret_name, repository_url
+    from controlplane.backup.policy import CONTROLPLANE
+    from controlplane.backup.targets import password_secret_name, repository_url
 
     database = relative_to_root(config, sqlite_file(config), "state database")
     key_file = relative_to_root(config, Path(config.key_file), "vault master key")

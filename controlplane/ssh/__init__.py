@@ -21,8 +21,9 @@ socket make a black-holed peer's connection die in that time at the TCP
 level, so idle pooled connections to it are not reused.
 
 :meth:`SSHPool.stream` is the one way a command runs (lines to a callback
-as they come, cancel, a stop hook); :meth:`SSHPool.run` is it without a
-callback.
+as they come, cancel, a stop hook, optionally in a process group of its own
+that is stopped with it: :mod:`.groups`); :meth:`SSHPool.run` is it without
+a callback.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING
 from controlplane.errors import UnreachableError
 from controlplane.execute import TAIL_LINES, validate_argv
 
+from .groups import GROUP_WRAPPER, Group
 from .steps import Deadline, Lines, exec_within, handshake, pump, seconds_text
 
 if TYPE_CHECKING:
@@ -217,6 +219,7 @@ class SSHPool:
         on_stop: Callable[[paramiko.Channel], None] | None = None,
         timeout: float | None = None,
         idle_timeout: float | None = None,
+        own_group: bool = False,
     ) -> RemoteResult:
         """Run an argv on a host, handing each masked output line to ``on_line(line, "out"|"err")`` as it comes.
 
@@ -226,11 +229,17 @@ class SSHPool:
         ``should_cancel()`` returning true and a connection that stops
         answering; ``on_stop(channel)`` is then called while the channel is
         still open (to stop the remote processes), except when the connection
-        itself is dead. Returns the RemoteResult. Raises HostKeyError, and
-        UnreachableError naming the host and step for every step before the
-        command runs (connect, banner, key exchange, auth, channel, exec).
+        itself is dead. With ``own_group`` the command runs in a process
+        group of its own (:mod:`.groups`), which a stop also ends (TERM,
+        then KILL after a grace time). Returns the RemoteResult. Raises
+        HostKeyError, and UnreachableError naming the host and step for
+        every step before the command runs (connect, banner, key exchange,
+        auth, channel, exec).
         """
-        command = remote_command(argv)
+        group = Group(on_line) if own_group else None
+        if group is not None:
+            on_line, on_stop = group.line, group.stopper(self, target, on_stop)
+        command = remote_command([*GROUP_WRAPPER, *argv] if group is not None else argv)
         limit = timeout or self.command_timeout
         idle = self.idle_timeout if idle_timeout is None else idle_timeout
         started = time.monotonic()
@@ -269,7 +278,7 @@ class SSHPool:
             on_stop(channel)
         exit_code = -1 if stop else channel.recv_exit_status()
         channel.close()
-        stderr = lines.text("err")
+        stderr = lines.text("err") if group is None else group.stderr(lines.text("err"))
         if reason:
             stderr += ("\n" if stderr and not stderr.endswith("\n") else "") + f"({reason})\n"
         return RemoteResult(

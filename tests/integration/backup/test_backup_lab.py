@@ -280,7 +280,7 @@ STALL_MARGIN = 10.0
 
 def _stall_bound(stall: float) -> float:
     from controlplane.backup.diagnose import CENTER_LOST_GRACE
-    from controlplane.backup.executor import TERM_GRACE
+    from controlplane.ssh.groups import TERM_GRACE
 
     return stall + CENTER_LOST_GRACE + TERM_GRACE + STALL_MARGIN
 
@@ -320,10 +320,11 @@ def _backup_failures_alerted(bk: BackupLab) -> tuple[float, bool]:
     """The shipped failed-runs check and rules, run once through the monitor: (runs_failed{kind=backup}, alerted)."""
     from controlplane.monitoring.models import AlertRecord
     from controlplane.monitoring.service import Monitor
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
+    from controlplane.runbook.catalog import RunbookFolder
     from tests.conftest import REPO
 
-    shipped = load_monitoring(REPO / "monitoring", None, runbooks=REPO / "runbooks")
+    shipped = load_monitoring(REPO / "monitoring", None, runbooks=RunbookFolder(REPO / "runbooks"))
     monitor = Monitor(bk.config, bk.ctx.store, spec=shipped, inventory=bk.ctx.inventory)
     try:
         # Only the store check runs: the lab hosts' own probes are not what this test is about.

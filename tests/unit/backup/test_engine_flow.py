@@ -139,3 +139,89 @@ def test_a_partial_paths_backup_is_kept_but_alerted(ctx: Any) -> None:
     with ctx.store.session() as session:
         assert session.query(BackupSnapshot).one().partial is True
         assert session.get(BackupStatus, ("oa-data", "mn-oa-1")).last_success_at is None
+
+
+def test_a_backup_given_a_queued_run_records_into_that_run_and_creates_no_other(ctx: Any) -> None:
+    from controlplane.backup.operations import queue_operation, run_operation
+
+    target = ctx.target("oa-data", "mn-oa-1")
+    run_id = queue_operation(ctx, "backup", target)
+    with ctx.store.session() as session:
+        queued = session.get(Run, run_id)
+        assert queued.status == "queued" and queued.params == engine.backup_plan(ctx, target).params
+    executor = Scripted({"backup": [0]})
+    ctx.executor = lambda _host: executor  # type: ignore[method-assign]
+    result = run_operation(ctx, "backup", target, run_id=run_id)
+    assert result.ok and result.run_id == run_id
+    with ctx.store.session() as session:
+        assert [run.id for run in session.query(Run).all()] == [run_id]
+        run = session.get(Run, run_id)
+        assert run.status == "succeeded" and run.owner_pid is not None and run.output_lines > 0
+        assert session.query(BackupSnapshot).one().run_id == run_id
+        assert session.get(BackupStatus, ("oa-data", "mn-oa-1")).last_run_id == run_id
+
+
+def test_a_queued_run_cancelled_before_it_started_is_left_alone(ctx: Any) -> None:
+    from controlplane.backup.operations import queue_operation, run_operation
+    from controlplane.runs import request_cancel
+
+    target = ctx.target("oa-data", "mn-oa-1")
+    run_id = queue_operation(ctx, "backup", target)
+    with ctx.store.session() as session:
+        request_cancel(session, run_id)
+    executor = Scripted({})
+    ctx.executor = lambda _host: executor  # type: ignore[method-assign]
+    result = run_operation(ctx, "backup", target, run_id=run_id)
+    assert result.status == "cancelled" and executor.calls == []
+    with ctx.store.session() as session:
+        assert session.query(Run).count() == 1 and session.get(Run, run_id).status == "cancelled"
+
+
+def test_an_unknown_operation_or_a_run_of_another_unit_is_refused(ctx: Any) -> None:
+    from controlplane.backup.operations import queue_operation, run_operation
+    from controlplane.errors import BadInputError
+
+    target = ctx.target("oa-data", "mn-oa-1")
+    with pytest.raises(BadInputError, match="unknown backup operation"):
+        run_operation(ctx, "defragment", target)
+    run_id = queue_operation(ctx, "check", target)
+    with pytest.raises(BadInputError, match="not a backup of"):
+        run_operation(ctx, "backup", target, run_id=run_id)
+    restore_id = queue_operation(ctx, "restore", target, directory="/var/lib/egov/restore/a")
+    with pytest.raises(BadInputError, match="queued with other options"):
+        run_operation(ctx, "restore", target, run_id=restore_id, directory="/var/lib/egov/restore/b")
+    with ctx.store.session() as session:
+        assert {run.status for run in session.query(Run).all()} == {"queued"}
+
+
+def test_a_run_a_dispatcher_of_this_process_claimed_is_carried_out_from_the_run_row_alone(ctx: Any) -> None:
+    from controlplane.backup.operations import queue_operation, run_queued
+    from controlplane.runs import claim
+
+    run_id = queue_operation(ctx, "backup", ctx.target("oa-data", "mn-oa-1"))
+    with ctx.store.session() as session:
+        claimed = claim(session, run_id)
+    executor = Scripted({"backup": [0]})
+    ctx.executor = lambda _host: executor  # type: ignore[method-assign]
+    result = run_queued(ctx, claimed)
+    assert result.ok and result.run_id == run_id and executor.commands() == ["python3", "backup"]
+    with ctx.store.session() as session:
+        assert session.query(Run).count() == 1 and session.get(Run, run_id).status == "succeeded"
+
+
+def test_a_queued_restore_keeps_its_options_in_the_run_so_the_run_alone_can_carry_it_out(ctx: Any) -> None:
+    from controlplane.backup.operations import OPERATIONS, queue_operation
+
+    target = ctx.target("oa-data", "mn-oa-1")
+    run_id = queue_operation(ctx, "restore", target, directory="/var/lib/egov/restore//y/", snapshot="latest")
+    with ctx.store.session() as session:
+        params = session.get(Run, run_id).params
+    options = {option: params[key] for option, key in OPERATIONS["restore"].options.items()}
+    assert options == {
+        "directory": "/var/lib/egov/restore/y",
+        "snapshot": "latest",
+        "to_host": "mn-oa-1",
+        "includes": [],
+        "in_place": False,
+    }
+    assert OPERATIONS["restore"].plan(ctx, target, **options).params == params

@@ -77,7 +77,7 @@ def _ctx(store: Any) -> Any:
     policy = load_policies(REPO / "backup", inventory)
 
     def targets(dataset: Any) -> Any:
-        from controlplane.backup.policy import targets_of
+        from controlplane.backup.targets import targets_of
 
         return targets_of(policy, inventory, dataset)
 

@@ -6,8 +6,9 @@ import os
 import subprocess
 import time
 
-from controlplane.backup.executor import GROUP_MARK, GROUP_WRAPPER, RemoteExecutor
+from controlplane.backup.executor import RemoteExecutor
 from controlplane.ssh import SSHPool, Target
+from controlplane.ssh.groups import GROUP_MARK, GROUP_WRAPPER
 from tests.unit.test_ssh import sshd  # noqa: F401 - the real sshd fixture
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from controlplane import execute
 from controlplane.backup import exitcodes
-from controlplane.execute import EXIT_CODES, Outcome, outcome_for
+from controlplane.execute import Outcome
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -48,10 +49,14 @@ def test_a_dump_that_left_exit_code_3_is_a_failure_not_a_partial_success() -> No
     assert meaning.outcome == Outcome.FAILED and "not a good backup" in meaning.message
 
 
-def test_the_table_agrees_with_the_executor_for_every_listed_code() -> None:
-    for code, row in exitcodes.RESTIC_EXIT_CODES.items():
-        assert outcome_for("restic", code) == row.outcome, code
-    assert set(EXIT_CODES["restic"]) <= set(exitcodes.RESTIC_EXIT_CODES)
+def test_restic_codes_are_read_from_this_table_alone_not_from_the_process_runner() -> None:
+    # Moved from tests/unit/test_execute.py with the table (issue 14): execute.py knows no tool.
+    assert exitcodes.meaning(0).outcome == Outcome.OK
+    assert exitcodes.meaning(3).outcome == Outcome.PARTIAL
+    assert exitcodes.meaning(12).outcome == Outcome.FAILED
+    assert exitcodes.meaning(99).outcome == Outcome.FAILED
+    assert execute.outcome_of(3) == Outcome.FAILED
+    assert not hasattr(execute, "EXIT_CODES")
 
 
 @pytest.mark.parametrize(

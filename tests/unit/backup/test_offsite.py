@@ -116,7 +116,7 @@ def test_a_copy_job_is_planned_per_dataset_and_host_only_with_a_secondary_center
 
     inventory = _inventory()
     policy = load_policies(REPO / "backup", inventory)
-    from controlplane.backup.policy import targets_of
+    from controlplane.backup.targets import targets_of
 
     ctx = SimpleNamespace(targets=lambda d: targets_of(policy, inventory, d))
     jobs = {job.id: job for job in planned_jobs(policy, ctx)}

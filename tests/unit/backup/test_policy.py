@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from controlplane.backup import policy
+from controlplane.backup import targets as resolution
 from controlplane.backup.schema import POLICY_SCHEMA, sample_yaml
 from controlplane.errors import BadInputError, ConfigError
 from controlplane.inventory import load_inventory
@@ -55,7 +56,7 @@ def test_the_shipped_lab_policies_load_against_the_lab_inventory(inventory) -> N
 
 def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset_inside_the_site_chroot(inventory) -> None:  # type: ignore[no-untyped-def]
     loaded = policy.load_policies(REPO / "backup", inventory)
-    targets = policy.targets_of(loaded, inventory, loaded.dataset("oa-data"))
+    targets = resolution.targets_of(loaded, inventory, loaded.dataset("oa-data"))
     assert [(t.host, t.site, t.repository, t.password_secret) for t in targets] == [
         (
             "mn-oa-1",
@@ -72,9 +73,25 @@ def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset_insid
     ]
 
 
+def test_each_unit_carries_its_repository_on_both_centers_and_the_active_one_is_its_repository(inventory) -> None:  # type: ignore[no-untyped-def]
+    loaded = policy.load_policies(REPO / "backup", inventory)
+    dataset = loaded.dataset("oa-data")
+    [primary] = [t for t in resolution.targets_of(loaded, inventory, dataset) if t.host == "mn-oa-1"]
+    [failed_over] = [t for t in resolution.targets_of(loaded, inventory, dataset, "secondary") if t.host == "mn-oa-1"]
+    on_primary = "sftp:backup-ministry@10.198.0.21:/mn-oa-1/oa-data"
+    on_secondary = "sftp:backup-ministry@10.198.0.32:/mn-oa-1/oa-data"
+    assert (primary.repository, primary.repository_on("primary"), primary.repository_on("secondary")) == (
+        on_primary,
+        on_primary,
+        on_secondary,
+    )
+    assert (failed_over.repository, failed_over.repository_on("primary")) == (on_secondary, on_primary)
+    assert failed_over.password_secret == primary.password_secret
+
+
 def test_the_control_plane_dataset_uses_the_controlplane_pseudo_site_and_host(inventory) -> None:  # type: ignore[no-untyped-def]
     loaded = policy.load_policies(REPO / "backup", inventory)
-    [target] = policy.targets_of(loaded, inventory, loaded.dataset("controlplane-db"))
+    [target] = resolution.targets_of(loaded, inventory, loaded.dataset("controlplane-db"))
     assert target.repository == ("sftp:backup-controlplane@10.198.0.21:/controlplane/controlplane-db")
 
 
@@ -216,20 +233,20 @@ def test_dataset_values_override_defaults_and_retention_is_taken_whole(tmp_path:
 
 def test_repository_urls_follow_the_port_chroot_and_site_account_settings() -> None:
     center = policy.Center(host="bc", root="/srv/restic/", site_users={"school-gd-1": "bk-gd1"})
-    assert policy.repository_url(center, "10.0.0.2", "ministry", "h1", "d") == (
+    assert resolution.repository_url(center, "10.0.0.2", "ministry", "h1", "d") == (
         "sftp:backup-ministry@10.0.0.2:/srv/restic/ministry/h1/d"
     )
     assert (
-        policy.repository_url(center, "10.0.0.2", "school-gd-1", "h1", "d")
+        resolution.repository_url(center, "10.0.0.2", "school-gd-1", "h1", "d")
         == "sftp:bk-gd1@10.0.0.2:/srv/restic/school-gd-1/h1/d"
     )
     chrooted = policy.Center(host="bc", root="/srv/restic", chrooted=True, port=2222)
     assert (
-        policy.repository_url(chrooted, "10.0.0.2", "ministry", "h1", "d")
+        resolution.repository_url(chrooted, "10.0.0.2", "ministry", "h1", "d")
         == "sftp://backup-ministry@10.0.0.2:2222//h1/d"
     )
     assert (
-        policy.repository_url(chrooted, "fd00::2", "ministry", "h1", "d")
+        resolution.repository_url(chrooted, "fd00::2", "ministry", "h1", "d")
         == "sftp://backup-ministry@[fd00::2]:2222//h1/d"
     )
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from controlplane.backup import records, report
 from controlplane.backup.models import BackupDrill
-from controlplane.backup.policy import load_policies, targets_of
+from controlplane.backup.policy import load_policies
+from controlplane.backup.targets import targets_of
 from controlplane.inventory import load_inventory
 from controlplane.store.models import utcnow
 
