@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from controlplane.automation import exitcodes
 from controlplane.store.models import RunStatus
 
 MAX_MESSAGE_CHARS = 2000
@@ -224,7 +225,7 @@ def run_status(tallies: Mapping[str, HostTally], runner_status: str, rc: int | N
     host fine -> succeeded; some hosts failed or unreachable and others fine
     -> partial; none fine -> failed. ansible exit codes other than 0 (ok),
     2 (a host failed) and 4 (a host unreachable) mean ansible itself failed
-    (syntax, missing file...): failed.
+    (syntax, missing file...): failed (:mod:`.exitcodes` reads them).
     """
     if runner_status == "canceled":
         return RunStatus.CANCELLED
@@ -232,7 +233,7 @@ def run_status(tallies: Mapping[str, HostTally], runner_status: str, rc: int | N
         return RunStatus.FAILED
     bad = [t for t in tallies.values() if t.outcome in ("failed", "unreachable")]
     good = [t for t in tallies.values() if t.outcome in ("ok", "changed")]
-    if rc not in (0, 2, 4, None):
+    if exitcodes.ansible_failed(rc):
         return RunStatus.PARTIAL if good and bad else RunStatus.FAILED
     if not tallies:
         return RunStatus.SUCCEEDED if rc == 0 else RunStatus.FAILED

@@ -2,8 +2,9 @@
 
 Runs against a subset of hosts (one per role that matters) to keep the time
 reasonable; the session's lab comes from tests/integration/conftest.py.
-The last test brings the hosts back to a fresh state (lab down --purge, up)
-so later lab tests see unhardened hosts.
+A module fixture brings the hosts back to a fresh state (lab down --purge,
+up) after the last test of this module, so later lab tests see unhardened
+hosts whatever order the tests run in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,16 @@ def remote(pool: SSHPool, host: str, *argv: str) -> str:
     result = pool.run(Target(host, ADDRESS[host]), list(argv))
     assert result.ok, result.stderr
     return result.stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hosts_are_reset_for_the_tests_after_us(lab: Lab) -> Iterator[None]:
+    """After this module's tests, purge and restart the lab (its hosts were provisioned and hardened here)."""
+    yield
+    from controlplane.lab import manager
+
+    manager.down(lab.config, purge=True)
+    assert lab.egov("lab", "up").returncode == 0
 
 
 @pytest.fixture(scope="module")
@@ -191,10 +203,3 @@ def test_a_cancelled_run_leaves_no_ansible_process(lab: Lab, hardened: dict[str,
 def test_bad_input_exits_2_naming_the_cause(lab: Lab) -> None:
     unknown = lab.egov("harden", "--limit", "no-such-host")
     assert unknown.returncode == 2 and "no-such-host" in unknown.stderr
-
-
-def test_zz_hosts_are_reset_for_the_tests_after_us(lab: Lab) -> None:
-    from controlplane.lab import manager
-
-    manager.down(lab.config, purge=True)
-    assert lab.egov("lab", "up").returncode == 0
