@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask, Response, jsonify, request
 
 from controlplane.errors import BadInputError, EgovError
+from controlplane.web.api.docs import WRITE_ERRORS, any_object, items_of, operation, path_param, query_param, ref
 from controlplane.web.errors import ApiError, json_error
 from controlplane.web.helpers import audit_event, client_address, current_user
 from controlplane.web.policy import ANONYMOUS, current_scope, require_site, requires
@@ -330,12 +331,14 @@ def intake_token_revoke(token_id: int) -> Any:
     return jsonify(data)
 
 
-def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of the alerts API (merged into the document by controlplane.web.openapi)."""
-    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param, _query
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS = SCHEMAS
 
-    row = {"type": "object", "additionalProperties": True}
-    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the alerts API (assembled by controlplane.web.openapi)."""
+    row = any_object()
+    items = items_of(row)
     counts = {
         "type": "object",
         "required": ["received", "firing", "resolved", "ignored", "refused", "refusals"],
@@ -380,7 +383,7 @@ def openapi_paths() -> dict[str, Any]:
             "legacy_token_configured": {"type": "boolean"},
         },
     }
-    intake = _op(
+    intake = operation(
         "Intake of an Alertmanager webhook payload (version 4) from a site's own Alertmanager",
         counts,
         body="AlertmanagerWebhook",
@@ -398,30 +401,30 @@ def openapi_paths() -> dict[str, Any]:
     )
     intake["responses"]["403"] = {
         "description": "no intake token is configured on this site (intake disabled)",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": ref("Error")}},
     }
     return {
         "/api/v1/alerts": {
-            "get": _op(
+            "get": operation(
                 "Alerts in the caller's scope, firing first",
                 items,
-                params=[_query("state", {"enum": list(FILTERS)}, "only alerts in this state")],
+                params=[query_param("state", {"enum": list(FILTERS)}, "only alerts in this state")],
                 tag="alerts",
             )
         },
         "/api/v1/alerts/{fingerprint}/ack": {
-            "post": _op(
+            "post": operation(
                 "Acknowledge a firing alert (stops repeats and escalation)",
                 row,
                 body="AlertAck",
-                params=[_path_param("fingerprint")],
+                params=[path_param("fingerprint")],
                 errors=WRITE_ERRORS,
                 tag="alerts",
             )
         },
         "/api/v1/alerts/silences": {
-            "get": _op("Active silences the caller may see", items, tag="alerts"),
-            "post": _op(
+            "get": operation("Active silences the caller may see", items, tag="alerts"),
+            "post": operation(
                 "Create a silence (a site-scoped caller must pin it with site= or host=)",
                 row,
                 status=201,
@@ -431,18 +434,18 @@ def openapi_paths() -> dict[str, Any]:
             ),
         },
         "/api/v1/alerts/silences/{silence_id}": {
-            "delete": _op(
+            "delete": operation(
                 "End a silence now",
                 {"type": "object", "properties": {"expired": {"type": "string"}}},
-                params=[_path_param("silence_id")],
+                params=[path_param("silence_id")],
                 errors=WRITE_ERRORS,
                 tag="alerts",
             )
         },
         "/api/v1/alerts/alertmanager": {"post": intake},
         "/api/v1/alerts/intake-tokens": {
-            "get": _op("Intake tokens of the sites in the admin's scope", token_list, tag="alerts"),
-            "post": _op(
+            "get": operation("Intake tokens of the sites in the admin's scope", token_list, tag="alerts"),
+            "post": operation(
                 "Make an intake token for a site (the token is in this answer only)",
                 token,
                 status=201,
@@ -452,10 +455,10 @@ def openapi_paths() -> dict[str, Any]:
             ),
         },
         "/api/v1/alerts/intake-tokens/{token_id}": {
-            "delete": _op(
+            "delete": operation(
                 "Revoke an intake token",
                 token,
-                params=[_path_param("token_id", "integer")],
+                params=[path_param("token_id", "integer")],
                 errors=WRITE_ERRORS,
                 tag="alerts",
             )

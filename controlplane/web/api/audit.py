@@ -9,6 +9,7 @@ from flask import jsonify
 
 from controlplane import audit
 from controlplane.web.api import bp
+from controlplane.web.api.docs import list_of, operation, query_param, ref
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
@@ -58,3 +59,54 @@ def audit_verify() -> Any:
     if not scope.all_sites:
         result = audit.for_sites(result, state().store, scope.sites)
     return jsonify(result.as_dict())
+
+
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "AuditRecord": {
+        "type": "object",
+        "required": ["seq", "at", "actor", "action", "target", "outcome", "client", "hash"],
+        "properties": {
+            "seq": {"type": "integer"},
+            "at": {"type": "string"},
+            "actor": {"type": "string"},
+            "action": {"type": "string"},
+            "target": {"type": "string"},
+            "outcome": {"type": "string"},
+            "client": {"type": "string"},
+            "details": {"type": "object"},
+            "hash": {"type": "string"},
+        },
+    },
+    "AuditVerification": {
+        "type": "object",
+        "required": ["ok", "count", "head"],
+        "properties": {
+            "ok": {"type": "boolean"},
+            "count": {"type": "integer"},
+            "head": {"type": "string"},
+            "bad_seq": {"type": ["integer", "null"]},
+            "reason": {"type": "string"},
+        },
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of this module: the audit records and the chain verification."""
+    return {
+        "/api/v1/audit": {
+            "get": operation(
+                "Audit records, newest first",
+                list_of("AuditRecord"),
+                params=[
+                    query_param("before", {"type": "integer", "minimum": 0}, "only records before this seq"),
+                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "most records"),
+                    query_param("actor", {"type": "string"}, "only this actor"),
+                    query_param("action", {"type": "string"}, "only actions starting with this"),
+                ],
+                tag="audit",
+            )
+        },
+        "/api/v1/audit/verify": {"get": operation("Verify the hash chain", ref("AuditVerification"), tag="audit")},
+    }

@@ -17,11 +17,10 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request, url_for
 
+from controlplane.web.api.docs import WRITE_ERRORS, any_object, items_of, operation, path_param, query_param
 from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, requires
-from controlplane.web.state import state
-from controlplane.web.validation import query_int, validate
-from controlplane.web.views.automation import (
+from controlplane.web.services.automation import (
     KINDS,
     MAX_LIMIT,
     drift_in_scope,
@@ -30,6 +29,8 @@ from controlplane.web.views.automation import (
     scoped_history,
     start_playbook,
 )
+from controlplane.web.state import state
+from controlplane.web.validation import query_int, validate
 
 bp = Blueprint("automation_api", __name__, url_prefix="/api/v1/automation")
 
@@ -120,12 +121,14 @@ def history(name: str) -> Any:
         return jsonify({"host": host.name, "items": scoped_history(db, host), "drift": host_drift(db, [host.name])})
 
 
-def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of the automation API (merged into the document by controlplane.web.openapi)."""
-    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param, _query
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS = SCHEMAS
 
-    row = {"type": "object", "additionalProperties": True}
-    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of the automation API (assembled by controlplane.web.openapi)."""
+    row = any_object()
+    items = items_of(row)
     counters = {key: {"type": "integer"} for key in ("ok", "changed", "failed", "unreachable", "skipped")}
     progress = {
         "type": "object",
@@ -163,13 +166,15 @@ def openapi_paths() -> dict[str, Any]:
     }
     return {
         "/api/v1/automation/runs": {
-            "get": _op(
+            "get": operation(
                 "Recent provision and harden runs in the caller's scope",
                 items,
-                params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many (default 30)")],
+                params=[
+                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "how many (default 30)")
+                ],
                 tag="automation",
             ),
-            "post": _op(
+            "post": operation(
                 "Start provision or harden (check = drift report only) on the hosts of a pattern in scope",
                 started,
                 status=202,
@@ -179,18 +184,18 @@ def openapi_paths() -> dict[str, Any]:
             ),
         },
         "/api/v1/automation/runs/{run_id}/hosts": {
-            "get": _op(
+            "get": operation(
                 "Per-host progress of a provision or harden run",
                 progress,
-                params=[_path_param("run_id", "integer")],
+                params=[path_param("run_id", "integer")],
                 tag="automation",
             )
         },
         "/api/v1/automation/drift": {
-            "get": _op("Per host and playbook: what the newest check run would change", items, tag="automation")
+            "get": operation("Per host and playbook: what the newest check run would change", items, tag="automation")
         },
         "/api/v1/automation/hosts/{name}/history": {
-            "get": _op(
+            "get": operation(
                 "Provision and harden runs that touched a host, with its drift",
                 {
                     **items,
@@ -200,7 +205,7 @@ def openapi_paths() -> dict[str, Any]:
                         "drift": {"type": "array", "items": row},
                     },
                 },
-                params=[_path_param("name")],
+                params=[path_param("name")],
                 tag="automation",
             )
         },

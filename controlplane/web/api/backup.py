@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Blueprint, abort, jsonify, request
 
+from controlplane.web.api.docs import WRITE_ERRORS, any_object, items_of, operation, path_param
 from controlplane.web.policy import current_scope, requires
+from controlplane.web.services.backup import ACTIONS, find_unit, policy_view, start_operation
 from controlplane.web.state import state
-from controlplane.web.views.backup import ACTIONS, find_unit, policy_view, start_operation
 
 bp = Blueprint("backup_api", __name__, url_prefix="/api/v1/backup")
 
@@ -97,37 +98,49 @@ def run(dataset: str, host: str) -> Any:
     action = body.get("action", "backup")
     if action not in ACTIONS or (action == "drill" and unit.dataset.drill is None):
         abort(400)
-    start_operation(action, dataset, host)
-    return jsonify({"started": action, "dataset": dataset, "host": host}), 202
+    run_id = start_operation(action, dataset, host)
+    return jsonify({"started": action, "dataset": dataset, "host": host, "run_id": run_id}), 202
+
+
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+# run() checks the request by hand; it also takes the "copy" of ACTIONS, which this never listed.
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "BackupRunRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"action": {"enum": ["backup", "drill"]}},
+    },
+}
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of the backup API (merged into the document by controlplane.web.openapi)."""
-    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param
-
-    row = {"type": "object", "additionalProperties": True}
-    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
-    unit = [_path_param("dataset"), _path_param("host")]
+    """The OpenAPI path items of the backup API (assembled by controlplane.web.openapi)."""
+    row = any_object()
+    items = items_of(row)
+    unit = [path_param("dataset"), path_param("host")]
     return {
         "/api/v1/backup/status": {
-            "get": _op("DR readiness per dataset and host in the caller's scope", items, tag="backup")
+            "get": operation("DR readiness per dataset and host in the caller's scope", items, tag="backup")
         },
         "/api/v1/backup/{dataset}/{host}/snapshots": {
-            "get": _op("Snapshots of one dataset on one host, newest first", items, params=unit, tag="backup")
+            "get": operation("Snapshots of one dataset on one host, newest first", items, params=unit, tag="backup")
         },
         "/api/v1/backup/{dataset}/{host}/drills": {
-            "get": _op("Restore drills of one dataset on one host, newest first", items, params=unit, tag="backup")
+            "get": operation(
+                "Restore drills of one dataset on one host, newest first", items, params=unit, tag="backup"
+            )
         },
         "/api/v1/backup/{dataset}/{host}/run": {
-            "post": _op(
+            "post": operation(
                 "Start a backup or a restore drill of one dataset on one host now",
                 {
                     "type": "object",
-                    "required": ["started", "dataset", "host"],
+                    "required": ["started", "dataset", "host", "run_id"],
                     "properties": {
                         "started": {"enum": list(ACTIONS)},
                         "dataset": {"type": "string"},
                         "host": {"type": "string"},
+                        "run_id": {"type": "integer", "description": "the queued run (GET /api/v1/runs/{id})"},
                     },
                 },
                 status=202,

@@ -9,6 +9,7 @@ from flask import jsonify
 
 from controlplane.web import queries
 from controlplane.web.api import bp
+from controlplane.web.api.docs import operation, path_param
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 
@@ -83,10 +84,14 @@ def compliance_waivers() -> Any:
     )
 
 
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+# No component schemas: the answers reuse the compliance report's schema inline.
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {}
+
+
 def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of the compliance API (merged into the document by controlplane.web.openapi)."""
+    """The OpenAPI path items of the compliance API (assembled by controlplane.web.openapi)."""
     from controlplane.compliance.report import REPORT_SCHEMA
-    from controlplane.web.openapi import _op, _path_param
 
     score = REPORT_SCHEMA["properties"]["scores"]["properties"]["overall"]
     result = REPORT_SCHEMA["properties"]["results"]["items"]
@@ -96,7 +101,7 @@ def openapi_paths() -> dict[str, Any]:
     waiver = REPORT_SCHEMA["properties"]["waivers"]["properties"]["active"]["items"]
     return {
         "/api/v1/compliance/scores": {
-            "get": _op(
+            "get": operation(
                 "Current compliance scores per site and per host (each host's newest scan)",
                 {
                     "type": "object",
@@ -110,7 +115,7 @@ def openapi_paths() -> dict[str, Any]:
             )
         },
         "/api/v1/compliance/hosts/{name}": {
-            "get": _op(
+            "get": operation(
                 "One host's current results with evidence and fix",
                 {
                     "type": "object",
@@ -124,12 +129,12 @@ def openapi_paths() -> dict[str, Any]:
                         "results": {"type": "array", "items": result},
                     },
                 },
-                params=[_path_param("name")],
+                params=[path_param("name")],
                 tag="compliance",
             )
         },
         "/api/v1/compliance/waivers": {
-            "get": _op(
+            "get": operation(
                 "Waivers in the caller's scope (in force and expired)",
                 {
                     "type": "object",

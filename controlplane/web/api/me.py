@@ -13,19 +13,30 @@ from typing import Any
 
 from flask import g, jsonify, request
 
-from controlplane import sessions, users
+from controlplane import users
 from controlplane.errors import BadInputError
 from controlplane.store.models import User
+from controlplane.users import sessions
 from controlplane.web import actions
 from controlplane.web.api import bp
+from controlplane.web.api.docs import (
+    NULLABLE_TIME,
+    WRITE_ERRORS,
+    list_of,
+    operation,
+    optional_body,
+    path_param,
+    ref,
+)
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import audit_event, client_address
 from controlplane.web.policy import ENROLMENT, requires
 from controlplane.web.security import current_session_key
 from controlplane.web.state import state
 from controlplane.web.validation import PASSWORD, json_body, validate
+from controlplane.web.validation import SCHEMAS as SHARED_SCHEMAS
 
-# Request bodies of this module (merged into the OpenAPI document by controlplane.web.openapi).
+# Request bodies only this module validates (documented through OPENAPI_SCHEMAS below).
 SCHEMAS: dict[str, dict[str, Any]] = {
     "TotpChange": {
         "type": "object",
@@ -234,3 +245,144 @@ def me_sessions_end() -> Any:
         count = sessions.end_all(db, g.egov_user.id, keep=current_session_key())
     audit_event("session.end_others", g.egov_user.name, sessions=count)
     return jsonify({"ended": count})
+
+
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    **SCHEMAS,
+    **{name: SHARED_SCHEMAS[name] for name in ("MeUpdate", "PasswordChange", "TokenCreate", "TotpCode")},
+    "Me": {
+        "allOf": [
+            ref("User"),
+            {
+                "type": "object",
+                "properties": {
+                    "auth": {"enum": ["session", "token"]},
+                    "totp_enrolment_required": {"type": "boolean"},
+                    "visible_sites": {"type": ["array", "null"], "items": {"type": "string"}},
+                },
+            },
+        ]
+    },
+    "LoginSession": {
+        "type": "object",
+        "required": ["id", "created_at", "last_seen_at", "address", "user_agent", "current"],
+        "properties": {
+            "id": {"type": "integer"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "last_seen_at": {"type": "string", "format": "date-time"},
+            "address": {"type": "string"},
+            "user_agent": {"type": "string"},
+            "current": {"type": "boolean"},
+        },
+    },
+    "SessionsEnded": {
+        "type": "object",
+        "required": ["ended"],
+        "properties": {"ended": {"type": "integer", "minimum": 0}},
+    },
+    "Token": {
+        "type": "object",
+        "required": ["id", "name", "prefix", "revoked"],
+        "properties": {
+            "id": {"type": "integer"},
+            "name": {"type": "string"},
+            "prefix": {"type": "string"},
+            "created_at": NULLABLE_TIME,
+            "last_used_at": NULLABLE_TIME,
+            "expires_at": NULLABLE_TIME,
+            "revoked": {"type": "boolean"},
+        },
+    },
+    "TokenCreated": {
+        "allOf": [
+            ref("Token"),
+            {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
+        ]
+    },
+    "TotpEnrolment": {
+        "type": "object",
+        "required": ["secret", "otpauth_uri"],
+        "properties": {"secret": {"type": "string"}, "otpauth_uri": {"type": "string"}},
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of this module: the caller's account, password, TOTP, tokens and sessions."""
+    return {
+        "/api/v1/me": {
+            "get": operation("The caller's account", ref("Me"), tag="me", errors=(401,)),
+            "patch": operation(
+                "Change display name or language", ref("User"), body="MeUpdate", tag="me", errors=WRITE_ERRORS
+            ),
+        },
+        "/api/v1/me/password": {
+            "post": operation(
+                "Change the caller's password (revokes every API token of the caller, this one included)",
+                {
+                    "type": "object",
+                    "properties": {"changed": {"type": "boolean"}, "tokens_revoked": {"type": "integer"}},
+                },
+                body="PasswordChange",
+                tag="me",
+                # 429: wrong current passwords count as failed logins and lock the account for a while.
+                errors=(*WRITE_ERRORS, 429),
+            )
+        },
+        # Enrol without a body; while TOTP is on, re-enrol with the password and a current code.
+        "/api/v1/me/totp": {
+            "post": optional_body(
+                operation(
+                    "Begin TOTP enrolment, or re-enrolment while TOTP is on (then send the password and a current "
+                    "code)",
+                    ref("TotpEnrolment"),
+                    body="TotpChange",
+                    tag="me",
+                    errors=(400, 401, 403, 409, 413, 415, 429),
+                )
+            )
+        },
+        "/api/v1/me/totp/confirm": {
+            "post": operation("Confirm TOTP enrolment", ref("User"), body="TotpCode", tag="me", errors=WRITE_ERRORS)
+        },
+        "/api/v1/me/totp/disable": {
+            "post": operation(
+                "Turn TOTP off (not admins): needs the password and a current code, throttled like logins",
+                ref("User"),
+                body="TotpChange",
+                tag="me",
+                errors=(*WRITE_ERRORS, 429),
+            )
+        },
+        "/api/v1/tokens": {
+            "get": operation("The caller's API tokens", list_of("Token"), tag="me"),
+            "post": operation(
+                "Create an API token (returned once)",
+                ref("TokenCreated"),
+                status=201,
+                body="TokenCreate",
+                tag="me",
+                errors=WRITE_ERRORS,
+            ),
+        },
+        "/api/v1/tokens/{token_id}": {
+            "delete": operation(
+                "Revoke an API token",
+                ref("Token"),
+                params=[path_param("token_id", "integer")],
+                tag="me",
+            )
+        },
+        "/api/v1/me/sessions": {
+            "get": operation("The caller's live console login sessions", list_of("LoginSession"), tag="me")
+        },
+        "/api/v1/me/sessions/end": {
+            "post": operation(
+                "End the caller's console sessions (all but the calling one)",
+                ref("SessionsEnded"),
+                tag="me",
+                errors=WRITE_ERRORS,
+            )
+        },
+    }

@@ -17,22 +17,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify, request, url_for
+from flask import Blueprint, jsonify, request, url_for
 
-from controlplane.errors import BadInputError
+from controlplane.web.api.docs import (
+    WRITE_ERRORS,
+    any_object,
+    items_of,
+    operation,
+    optional_body,
+    path_param,
+    query_param,
+)
 from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, requires
-from controlplane.web.runbook_requests import (
+from controlplane.web.services import runbooks as service
+from controlplane.web.services.runbook_approvals import (
     MAX_REASON,
     DecisionRefused,
-    ask_for_approval,
+    approve_and_start,
     decide,
-    start_approved,
     visible_requests,
 )
+from controlplane.web.services.runbooks import get_runbook_run, listing, visible_history
 from controlplane.web.state import state
 from controlplane.web.validation import NO_CONTROL, query_int, query_text, validate
-from controlplane.web.views.runbooks import get_runbook_run, listing, prepare_start, start_runbook, visible_history
 
 bp = Blueprint("runbooks_api", __name__, url_prefix="/api/v1/runbooks")
 MODES = ("dry-run", "drill", "run")
@@ -102,11 +110,12 @@ def start(name: str) -> Any:
     body = _json_body(required=True)
     validate(body, SCHEMAS["RunbookStart"])
     mode = body["mode"]
-    definition, resolved = prepare_start(name, mode, body.get("params") or {}, body.get("confirm", ""))
-    if mode == "run" and definition.approvals_required > 1:
-        made = ask_for_approval(definition, resolved, g.egov_user.name, body.get("reason", ""), channel="api")
-        return jsonify(_request_answer(made)), 202
-    run_id = start_runbook(definition, mode, resolved, f"{g.egov_user.name}@api")
+    started = service.start(
+        name, mode, body.get("params") or {}, body.get("confirm", ""), channel="api", reason=body.get("reason", "")
+    )
+    if started.request is not None:
+        return jsonify(_request_answer(started.request)), 202
+    run_id = started.run_id
     return (
         jsonify(
             {
@@ -134,14 +143,11 @@ def requests() -> Any:
     return jsonify({"items": [_request_answer(item) for item in visible_requests()]})
 
 
-def _decision(request_id: str, approve: bool) -> dict[str, Any]:
-    """Decide a request as the caller over the API; refusals become the API's error (403/404/409)."""
+def _decision_reason() -> str:
+    """The optional reason of a decision body (validated)."""
     body = _json_body(required=False)
     validate(body, SCHEMAS["RunbookDecision"])
-    try:
-        return decide(request_id, approve=approve, reason=body.get("reason", ""), channel="api")
-    except DecisionRefused as error:
-        raise ApiError(error.status, error.code, error.message) from None
+    return str(body.get("reason", ""))
 
 
 @bp.post("/requests/<request_id>/approve")
@@ -152,11 +158,13 @@ def approve(request_id: str) -> Any:
     409 ``not_started`` when the approval is recorded but the run could not
     start (the reason is also noted on the request).
     """
-    decided = _decision(request_id, approve=True)
+    reason = _decision_reason()
     try:
-        definition, run_id = start_approved(decided, "api")
-    except (BadInputError, ApiError) as error:
-        raise ApiError(409, "not_started", f"approved, but the run did not start: {error.message}") from None
+        decided, definition, run_id, not_started = approve_and_start(request_id, reason, "api")
+    except DecisionRefused as error:
+        raise ApiError(error.status, error.code, error.message) from None
+    if not_started is not None or definition is None:
+        raise ApiError(409, "not_started", f"approved, but the run did not start: {not_started}")
     answer = _request_answer({**decided, "run_id": run_id})
     answer.update(runbook=definition.name, journal=url_for("runbooks_api.journal", run_id=run_id))
     return jsonify(answer), 202
@@ -166,7 +174,12 @@ def approve(request_id: str) -> Any:
 @requires("runbooks.approve", scoped=True)
 def reject(request_id: str) -> Any:
     """Reject a pending run request (not one's own): it will not run; the decided request."""
-    return jsonify(_request_answer(_decision(request_id, approve=False)))
+    reason = _decision_reason()
+    try:
+        decided = decide(request_id, approve=False, reason=reason, channel="api")
+    except DecisionRefused as error:
+        raise ApiError(error.status, error.code, error.message) from None
+    return jsonify(_request_answer(decided))
 
 
 @bp.get("/history")
@@ -188,18 +201,14 @@ def journal(run_id: int) -> Any:
     return jsonify(read_journal(state().store, run_id))
 
 
-def _optional_body(operation: dict[str, Any]) -> dict[str, Any]:
-    """The operation with its request body marked optional (an empty body means no reason)."""
-    operation["requestBody"]["required"] = False
-    return operation
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS = SCHEMAS
 
 
 def openapi_paths() -> dict[str, Any]:
-    """The OpenAPI path items of the runbooks API (merged into the document by controlplane.web.openapi)."""
-    from controlplane.web.openapi import WRITE_ERRORS, _op, _path_param, _query
-
-    row = {"type": "object", "additionalProperties": True}
-    items = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": row}}}
+    """The OpenAPI path items of the runbooks API (assembled by controlplane.web.openapi)."""
+    row = any_object()
+    items = items_of(row)
     started = {
         "type": "object",
         "required": ["run_id", "runbook", "mode", "journal"],
@@ -250,72 +259,72 @@ def openapi_paths() -> dict[str, Any]:
             "journal": text,
         },
     }
-    listed = {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": run_request}}}
+    listed = items_of(run_request)
     return {
         "/api/v1/runbooks": {
-            "get": _op("Every runbook, with the error of those that do not load", items, tag="runbooks")
+            "get": operation("Every runbook, with the error of those that do not load", items, tag="runbooks")
         },
         "/api/v1/runbooks/requests": {
-            "get": _op(
+            "get": operation(
                 "Run requests of runbooks needing a second approver whose targets all lie in the caller's scope",
                 listed,
                 tag="runbooks",
             )
         },
         "/api/v1/runbooks/requests/{request_id}/approve": {
-            "post": _optional_body(
-                _op(
+            "post": optional_body(
+                operation(
                     "Approve another person's pending run request (scope covering every target): the run starts "
                     "as the requester",
                     approved,
                     status=202,
                     body="RunbookDecision",
-                    params=[_path_param("request_id")],
+                    params=[path_param("request_id")],
                     errors=WRITE_ERRORS,
                     tag="runbooks",
                 )
             )
         },
         "/api/v1/runbooks/requests/{request_id}/reject": {
-            "post": _optional_body(
-                _op(
+            "post": optional_body(
+                operation(
                     "Reject another person's pending run request: it will not run",
                     {**run_request, "properties": {**request_fields, "status": {"const": "rejected"}}},
                     body="RunbookDecision",
-                    params=[_path_param("request_id")],
+                    params=[path_param("request_id")],
                     errors=WRITE_ERRORS,
                     tag="runbooks",
                 )
             )
         },
         "/api/v1/runbooks/{name}/start": {
-            "post": _op(
+            "post": operation(
                 "Start a runbook (dry-run, drill, or run with the name as confirmation); a real run of a "
                 "runbook needing a second approver answers with a pending run request instead",
                 {"oneOf": [started, waiting]},
                 status=202,
                 body="RunbookStart",
-                params=[_path_param("name")],
+                params=[path_param("name")],
                 errors=WRITE_ERRORS,
                 tag="runbooks",
             )
         },
         "/api/v1/runbooks/history": {
-            "get": _op(
+            "get": operation(
                 "Runbook runs in the caller's scope, newest first, with RTO against objective",
                 items,
                 params=[
-                    _query("name", {"type": "string"}, "only runs of this runbook"),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most runs"),
+                    query_param("name", {"type": "string"}, "only runs of this runbook"),
+                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "most runs"),
                 ],
                 tag="runbooks",
             )
         },
         "/api/v1/runbooks/runs/{run_id}/journal": {
-            "get": _op(
+            "get": operation(
                 "One runbook run and its journal",
                 row,
-                params=[_path_param("run_id", "integer")],
+                params=[path_param("run_id", "integer")],
                 tag="runbooks",
             )
         },

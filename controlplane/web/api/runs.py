@@ -8,24 +8,21 @@ from flask import jsonify, url_for
 
 from controlplane.runs import read_output
 from controlplane.store.models import RunStatus
-from controlplane.web import actions, queries
+from controlplane.web import actions
 from controlplane.web.api import bp
-from controlplane.web.policy import current_scope, requires
+from controlplane.web.api.docs import NULLABLE_TIME, WRITE_ERRORS, operation, path_param, query_param, ref
+from controlplane.web.policy import requires
+from controlplane.web.services.runs import list_runs, runs_query
 from controlplane.web.state import state
-from controlplane.web.validation import json_body, query_choice, query_int, query_text
+from controlplane.web.validation import SCHEMAS, json_body, query_int
 
 
 @bp.get("/runs")
 @requires("runs.view", scoped=True)
 def runs() -> Any:
     """Return one page of runs, newest first (filters: status, kind; page, per_page)."""
-    scope = current_scope()
-    status = query_choice("status", RunStatus.ALL)
-    kind = query_text("kind", r"^[a-z0-9_-]{1,32}$")
-    page = query_int("page", 1, 1, 100000)
-    per_page = query_int("per_page", 25, 1, 100)
     with state().store.session() as db:
-        listing = queries.list_runs(db, scope, status=status, kind=kind, page=page, per_page=per_page)
+        listing = list_runs(db, runs_query(per_page_allowed=True))
     return jsonify(
         {
             "items": [run.as_dict() for run in listing.items],
@@ -87,3 +84,110 @@ def run_cancel(run_id: int) -> Any:
     response = jsonify({**found.as_dict(), "cancel_requested": True})
     response.status_code = 202
     return response
+
+
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "RunCreate": SCHEMAS["RunCreate"],
+    "Run": {
+        "type": "object",
+        "required": ["id", "kind", "target", "status", "actor", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "kind": {"type": "string"},
+            "target": {"type": "string"},
+            "site": {"type": ["string", "null"]},
+            "actor": {"type": "string"},
+            "trigger": {"type": "string"},
+            "status": {"enum": list(RunStatus.ALL)},
+            "dry_run": {"type": "boolean"},
+            "params": {"type": "object"},
+            "summary": {"type": "object"},
+            "exit_code": {"type": ["integer", "null"]},
+            "created_at": {"type": "string", "format": "date-time"},
+            "started_at": NULLABLE_TIME,
+            "finished_at": NULLABLE_TIME,
+            "duration_seconds": {"type": ["number", "null"]},
+            "output_lines": {"type": "integer"},
+            "cancel_requested": {"type": "boolean"},
+        },
+    },
+    "RunPage": {
+        "type": "object",
+        "required": ["items", "page", "per_page", "total"],
+        "properties": {
+            "items": {"type": "array", "items": ref("Run")},
+            "page": {"type": "integer"},
+            "per_page": {"type": "integer"},
+            "total": {"type": "integer"},
+        },
+    },
+    "RunOutput": {
+        "type": "object",
+        "required": ["run_id", "status", "final", "lines", "next_after"],
+        "properties": {
+            "run_id": {"type": "integer"},
+            "status": {"type": "string"},
+            "final": {"type": "boolean"},
+            "next_after": {"type": "integer"},
+            "lines": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "seq": {"type": "integer"},
+                        "stream": {"type": "string"},
+                        "text": {"type": "string"},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of this module: the run list, one run, its output, start and cancel."""
+    run_id = [path_param("run_id", "integer")]
+    return {
+        "/api/v1/runs": {
+            "get": operation(
+                "Runs, newest first",
+                ref("RunPage"),
+                params=[
+                    query_param("status", {"enum": list(RunStatus.ALL)}, "only runs in this status"),
+                    query_param("kind", {"type": "string", "pattern": "^[a-z0-9_-]{1,32}$"}, "only runs of this kind"),
+                    query_param("page", {"type": "integer", "minimum": 1}, "page number"),
+                    query_param("per_page", {"type": "integer", "minimum": 1, "maximum": 100}, "runs per page"),
+                ],
+                tag="runs",
+            ),
+            "post": operation(
+                "Start a harmless run (simulated ping, no network traffic)",
+                ref("Run"),
+                status=201,
+                body="RunCreate",
+                tag="runs",
+                errors=(*WRITE_ERRORS, 429),
+            ),
+        },
+        "/api/v1/runs/{run_id}": {"get": operation("One run", ref("Run"), params=run_id, tag="runs")},
+        "/api/v1/runs/{run_id}/output": {
+            "get": operation(
+                "Output lines after a sequence number",
+                ref("RunOutput"),
+                params=[
+                    *run_id,
+                    query_param("after", {"type": "integer", "minimum": 0}, "last seq already read"),
+                    query_param("limit", {"type": "integer", "minimum": 1, "maximum": 5000}, "most lines to return"),
+                ],
+                tag="runs",
+            )
+        },
+        "/api/v1/runs/{run_id}/cancel": {
+            "post": operation(
+                "Ask a run to stop", ref("Run"), status=202, params=run_id, tag="runs", errors=WRITE_ERRORS
+            )
+        },
+    }

@@ -6,11 +6,12 @@ from typing import Any
 
 from flask import jsonify, url_for
 
-from controlplane.users import user_summary
+from controlplane.users import LANGUAGES, ROLES, user_summary
 from controlplane.web import actions
 from controlplane.web.api import bp
+from controlplane.web.api.docs import NULLABLE_TIME, WRITE_ERRORS, list_of, operation, path_param, ref
 from controlplane.web.policy import requires
-from controlplane.web.validation import json_body
+from controlplane.web.validation import SCHEMAS, json_body
 
 
 @bp.get("/users")
@@ -64,3 +65,64 @@ def user_totp_reset(name: str) -> Any:
 def user_sessions_end(name: str) -> Any:
     """End every console session of the user (e.g. a laptop lost while logged in)."""
     return jsonify({"ended": actions.end_user_sessions(name)})
+
+
+# The OpenAPI part of this module (assembled by controlplane.web.openapi; see controlplane.web.api.docs).
+OPENAPI_SCHEMAS: dict[str, dict[str, Any]] = {
+    "UserCreate": SCHEMAS["UserCreate"],
+    "UserUpdate": SCHEMAS["UserUpdate"],
+    "User": {
+        "type": "object",
+        "required": ["name", "role", "sites", "totp_enabled", "disabled"],
+        "properties": {
+            "name": {"type": "string"},
+            "display_name": {"type": ["string", "null"]},
+            "role": {"enum": list(ROLES)},
+            "sites": {"type": "array", "items": {"type": "string"}},
+            "language": {"enum": [*LANGUAGES, None]},
+            "totp_enabled": {"type": "boolean"},
+            "disabled": {"type": "boolean"},
+            "created_at": NULLABLE_TIME,
+            "last_login_at": NULLABLE_TIME,
+        },
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI path items of this module: user administration."""
+    user_name = [path_param("name")]
+    return {
+        "/api/v1/users": {
+            "get": operation("Users this admin manages", list_of("User"), tag="users"),
+            "post": operation(
+                "Create a user", ref("User"), status=201, body="UserCreate", tag="users", errors=WRITE_ERRORS
+            ),
+        },
+        "/api/v1/users/{name}": {
+            "get": operation("One user", ref("User"), params=user_name, tag="users"),
+            "patch": operation(
+                "Change role, sites, name, language or disabled",
+                ref("User"),
+                body="UserUpdate",
+                params=user_name,
+                tag="users",
+                errors=WRITE_ERRORS,
+            ),
+            "delete": operation(
+                "Disable a user (never deleted)", ref("User"), params=user_name, tag="users", errors=WRITE_ERRORS
+            ),
+        },
+        "/api/v1/users/{name}/sessions/end": {
+            "post": operation(
+                "End every console session of a user",
+                ref("SessionsEnded"),
+                params=user_name,
+                tag="users",
+                errors=WRITE_ERRORS,
+            )
+        },
+        "/api/v1/users/{name}/totp-reset": {
+            "post": operation("Reset a user's TOTP", ref("User"), params=user_name, tag="users", errors=WRITE_ERRORS)
+        },
+    }
