@@ -85,10 +85,10 @@ def create_run(
 ) -> Run:
     """Create a run; with ``start`` it is running and owned by this process.
 
-    Given the kind (e.g. ``provision``), the target (host pattern, dataset...),
-    the actor (user name), the trigger (cli, console, api, schedule, alert),
-    the site for scoping, JSON-safe params and the dry-run flag. Returns the
-    flushed Run (its id is set). Raises BadInputError for an empty kind/actor.
+    ``site`` scopes who may see the run; ``params`` must be JSON-safe. The
+    run is flushed, not committed, so its id is set and it commits or rolls
+    back with the caller's session. Raises BadInputError for an empty kind
+    or actor.
     """
     if not kind or not actor:
         raise BadInputError("a run needs a kind and an actor")
@@ -127,22 +127,10 @@ def claim_next(session: Session, kinds: Sequence[str] | None = None) -> Run | No
     query = select(Run.id).where(Run.status == RunStatus.QUEUED).order_by(Run.id).limit(5)
     if kinds:
         query = query.where(Run.kind.in_(list(kinds)))
-    owner = Owner.current()
     for run_id in session.scalars(query).all():
-        result = session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
-            .values(
-                status=RunStatus.RUNNING,
-                started_at=utcnow(),
-                owner_host=owner.host,
-                owner_pid=owner.pid,
-                owner_started=owner.started,
-            )
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            session.flush()
-            return session.get(Run, run_id, populate_existing=True)
+        run = claim(session, run_id)
+        if run is not None:
+            return run
     return None
 
 
@@ -214,7 +202,7 @@ def request_cancel(session: Session, run_id: int) -> Run:
 
 
 def recover_interrupted(session: Session) -> list[int]:
-    """Mark running runs whose owner process is gone as interrupted.
+    """Mark running runs whose owner process is gone, and queued runs whose dispatcher is gone, interrupted.
 
     Called whenever a process opens the store. Returns the ids it marked.
     """
@@ -224,6 +212,12 @@ def recover_interrupted(session: Session) -> list[int]:
         if run.owner_host is None or not owner.alive():
             finish_run(session, run, RunStatus.INTERRUPTED, summary={"interrupted": "owner process ended"})
             marked.append(run.id)
+    # A queued run reserved by a dispatcher that died would wait forever; one never reserved is left alone.
+    queued = select(Run).where(Run.status == RunStatus.QUEUED, Run.owner_host.is_not(None))
+    for run in session.scalars(queued):
+        if not Owner(run.owner_host or "", run.owner_pid or 0, run.owner_started).alive():
+            finish_run(session, run, RunStatus.INTERRUPTED, summary={"interrupted": "dispatcher process ended"})
+            marked.append(run.id)
     return marked
 
 
@@ -231,3 +225,43 @@ def counts_by_status(session: Session) -> dict[str, int]:
     """Return the number of runs in each status."""
     rows = session.execute(select(Run.status, func.count()).group_by(Run.status))
     return {status: count for status, count in rows}
+
+
+def reserve(session: Session, run_id: int) -> None:
+    """Record this process as the dispatcher of a queued run (the status stays ``queued``).
+
+    Why: a run waiting in this process's queue when the process dies would
+    otherwise stay ``queued`` forever; :func:`recover_interrupted` ends the
+    queued runs whose dispatcher is gone. Raises BadInputError for an unknown
+    run or one that is not queued.
+    """
+    run = session.get(Run, run_id)
+    if run is None or run.status != RunStatus.QUEUED:
+        raise BadInputError(f"run {run_id} is not queued")
+    owner = Owner.current()
+    run.owner_host, run.owner_pid, run.owner_started = owner.host, owner.pid, owner.started
+    session.flush()
+
+
+def claim(session: Session, run_id: int) -> Run | None:
+    """Claim one queued run for this process (a conditional UPDATE, like :func:`claim_next`).
+
+    Returns the running Run, or None when it is no longer queued (cancelled
+    before it started, or another worker took it).
+    """
+    owner = Owner.current()
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.QUEUED)
+        .values(
+            status=RunStatus.RUNNING,
+            started_at=utcnow(),
+            owner_host=owner.host,
+            owner_pid=owner.pid,
+            owner_started=owner.started,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.flush()
+    return session.get(Run, run_id, populate_existing=True)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
     from controlplane.config import Config
+    from controlplane.dispatch import Dispatcher
     from controlplane.store import Store
 
     # Adds one feature's jobs to the scheduler (given the site Config and the open store).
@@ -54,6 +55,17 @@ def current_store() -> Any:
     if store is None:
         raise RuntimeError("the scheduler is not running")
     return store
+
+
+def current_dispatcher() -> Dispatcher | None:
+    """The dispatcher the running scheduler's jobs hand their runs to (None: a job runs its work itself).
+
+    ``egov serve`` passes the console's dispatcher, so that a scheduled
+    backup is a queued run executed like one started from the console;
+    a scheduler started without one (tests, tools) keeps running jobs inline.
+    """
+    with _context_lock:
+        return _context.get("dispatcher")
 
 
 def housekeeping() -> dict[str, int]:
@@ -126,6 +138,7 @@ def start_scheduler(
     config: Config | None = None,
     gate: Callable[[], bool] | None = None,
     job_sources: Sequence[JobSource] = (),
+    dispatcher: Dispatcher | None = None,
 ) -> Any:
     """Create, fill and start the scheduler for a store; return it.
 
@@ -142,6 +155,7 @@ def start_scheduler(
 
     with _context_lock:
         _context["store"] = store
+        _context["dispatcher"] = dispatcher
     scheduler = create_scheduler(store, gate)
     scheduler.add_job(
         "controlplane.scheduler:housekeeping",
@@ -169,3 +183,4 @@ def stop_scheduler(scheduler: Any, wait: bool = True) -> None:
     finally:
         with _context_lock:
             _context.pop("store", None)
+            _context.pop("dispatcher", None)

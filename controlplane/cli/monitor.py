@@ -12,14 +12,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, moment, plain, show_table, styled, wide_option
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.monitoring.autorun import AutoStart, Runner
+    from controlplane.store import Store
 
 RUNBOOK_GRACE = 120.0  # seconds `monitor run` waits at exit for runbooks that alerts started
 STATE_STYLE = {"firing": "red", "pending": "yellow", "resolved": "green"}
@@ -79,17 +86,19 @@ def probe_rows(results: list[Any]) -> list[list[Any]]:
     ]  # fmt: skip
 
 
-def _receiver_names(context: Context) -> tuple[str, ...] | None:
+def _receiver_names(context: CliContext) -> tuple[str, ...] | None:
     # Routes are checked against egov.yml's receivers once the site has any:
     # a fresh site (no receivers yet) can still run probes and list alerts.
     names = tuple(r.name for r in context.config.receivers)
     return names or None
 
 
-def _spec(context: Context) -> Any:
-    from controlplane.monitoring.spec import load_monitoring
+def _spec(context: CliContext) -> Any:
+    from controlplane.monitoring.spec_loader import load_monitoring
+    from controlplane.runbook.catalog import RunbookFolder
 
-    return load_monitoring(context.config.monitoring, _receiver_names(context), runbooks=context.config.runbooks)
+    config = context.config
+    return load_monitoring(config.monitoring, _receiver_names(context), runbooks=RunbookFolder(config.runbooks))
 
 
 @click.group()
@@ -99,7 +108,7 @@ def monitor() -> None:
 
 @monitor.command("check")
 @pass_context
-def check(context: Context) -> None:
+def check(context: CliContext) -> None:
     """Validate the monitoring folder (every problem at once, exit 2)."""
     from controlplane.inventory import load_inventory
     from controlplane.monitoring.spec import expand_checks
@@ -118,12 +127,13 @@ def check(context: Context) -> None:
 @click.option("--site", help="Only hosts of this site.")
 @wide_option
 @pass_context
-def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | None, wide: bool) -> None:
+def once(context: CliContext, as_json: bool, only: tuple[str, ...], site: str | None, wide: bool) -> None:
     """Run every probe now and show the results (exit 1 when any failed)."""
+    from controlplane.lab.probe import bridge_is_up
     from controlplane.monitoring.service import Monitor
 
     store = open_store(context)
-    engine = Monitor(context.config, store, spec=_spec(context))
+    engine = Monitor(context.config, store, spec=_spec(context), lab_bridge_up=bridge_is_up)
     try:
         if only or site:
             engine.runner.checks = [
@@ -143,15 +153,26 @@ def once(context: Context, as_json: bool, only: tuple[str, ...], site: str | Non
 @monitor.command("run")
 @click.option("--tick", default=0.5, show_default=True, type=click.FloatRange(0.05, 60), help="Seconds per step.")
 @pass_context
-def run(context: Context, tick: float) -> None:
+def run(context: CliContext, tick: float) -> None:
     """Run probes, alerts and notifications in the foreground until SIGTERM or Ctrl-C."""
     import signal
     import threading
 
+    from controlplane.inventory import load_inventory
+    from controlplane.lab.probe import bridge_is_up
     from controlplane.monitoring.service import Monitor
 
     store = open_store(context)
-    engine = Monitor(context.config, store, spec=_spec(context))
+    inventory = load_inventory(context.config.inventory)
+    autorunner = inline_alert_runner(context.config, store, inventory)
+    engine = Monitor(
+        context.config,
+        store,
+        spec=_spec(context),
+        inventory=inventory,
+        lab_bridge_up=bridge_is_up,
+        autorunner=autorunner,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"monitoring {len(engine.checks)} check(s); SIGTERM or Ctrl-C stops", err=True)
@@ -165,6 +186,32 @@ def run(context: Context, tick: float) -> None:
             click.echo(f"waiting up to {RUNBOOK_GRACE:g} s for {len(running)} runbook(s) started by alerts", err=True)
             engine.autorunner.join(RUNBOOK_GRACE)
         engine.close()
+
+
+def inline_alert_runner(config: Config, store: Store, inventory: Inventory) -> Runner:
+    """How ``egov monitor run`` starts an alert's runbook: it has no dispatcher, so the run executes in its thread.
+
+    (``egov serve`` hands its monitor a runner that queues the run for the
+    console's dispatcher instead: :func:`controlplane.web.services.runbooks.alert_runner`.)
+    """
+    from controlplane.monitoring.autorun import actor_of
+    from controlplane.runbook.alert_starts import run_for_alert
+
+    def start(auto: AutoStart, on_run: Callable[[int], None]) -> object:
+        assert auto.rule.runbook is not None  # noqa: S101 - only rules with a runbook are claimed
+        return run_for_alert(
+            config,
+            store,
+            inventory,
+            auto.rule.runbook.name,
+            mode=auto.mode,
+            params=auto.params,
+            actor=actor_of(auto.rule),
+            host=auto.labels.get("host"),
+            on_run=on_run,
+        )
+
+    return start
 
 
 @click.group()
@@ -183,9 +230,9 @@ def _actor() -> str:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def list_alerts(context: Context, state: str | None, as_json: bool, wide: bool) -> None:
+def list_alerts(context: CliContext, state: str | None, as_json: bool, wide: bool) -> None:
     """Show alerts, firing first, with acks, silences and inhibitions."""
-    from controlplane.monitoring.api import list_alerts as query
+    from controlplane.monitoring.alert_actions import list_alerts as query
 
     rows = query(open_store(context), _spec(context), state=state)
     if as_json:
@@ -222,9 +269,9 @@ def list_alerts(context: Context, state: str | None, as_json: bool, wide: bool) 
 @click.argument("fingerprint")
 @click.option("-m", "--comment", default="", help="What you are doing about it.")
 @pass_context
-def ack(context: Context, fingerprint: str, comment: str) -> None:
+def ack(context: CliContext, fingerprint: str, comment: str) -> None:
     """Acknowledge a firing alert (stops repeats and escalation)."""
-    from controlplane.monitoring.api import ack_alert
+    from controlplane.monitoring.alert_actions import ack_alert
 
     row = ack_alert(open_store(context), fingerprint, _actor(), comment)
     echo(f"acknowledged {row['fingerprint']} {plain(row['name'])} as {plain(row['acked_by'])}")
@@ -250,11 +297,11 @@ def _parse_until(text: str | None) -> dt.datetime | None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
 def silence(
-    context: Context, matchers: tuple[str, ...], duration: str | None, until: str | None, comment: str, as_json: bool
+    context: CliContext, matchers: tuple[str, ...], duration: str | None, until: str | None, comment: str, as_json: bool
 ) -> None:
     """Silence alerts matching all MATCHERS (host=mn-db-1 alertname=~Disk.*)."""
     from controlplane.errors import BadInputError
-    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.alert_actions import create_silence
     from controlplane.monitoring.labels import parse_duration
 
     try:
@@ -274,9 +321,9 @@ def silence(
 @alerts.command("unsilence")
 @click.argument("silence_id")
 @pass_context
-def unsilence(context: Context, silence_id: str) -> None:
+def unsilence(context: CliContext, silence_id: str) -> None:
     """End a silence now."""
-    from controlplane.monitoring.api import expire_silence
+    from controlplane.monitoring.alert_actions import expire_silence
 
     expire_silence(open_store(context), silence_id, _actor())
     click.echo(f"silence {silence_id} ended")
@@ -287,9 +334,9 @@ def unsilence(context: Context, silence_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def silences(context: Context, include_expired: bool, as_json: bool, wide: bool) -> None:
+def silences(context: CliContext, include_expired: bool, as_json: bool, wide: bool) -> None:
     """Show silences (from the store and from monitoring/silences.yml)."""
-    from controlplane.monitoring.api import list_silences
+    from controlplane.monitoring.alert_actions import list_silences
 
     rows = list_silences(open_store(context), _spec(context), include_expired=include_expired)
     if as_json:
@@ -313,7 +360,7 @@ def silences(context: Context, include_expired: bool, as_json: bool, wide: bool)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def deliveries(context: Context, limit: int, as_json: bool, wide: bool) -> None:
+def deliveries(context: CliContext, limit: int, as_json: bool, wide: bool) -> None:
     """Show the delivery log (newest first)."""
     from controlplane.monitoring.delivery import delivery_log
 
@@ -339,7 +386,7 @@ def intake_token() -> None:
 @click.option("--site", required=True, help="The site (and the sites below it) the token may raise alerts for.")
 @click.option("--name", help="A label for people (default: '<site> alertmanager').")
 @pass_context
-def intake_token_create(context: Context, site: str, name: str | None) -> None:
+def intake_token_create(context: CliContext, site: str, name: str | None) -> None:
     """Make an intake token; it is printed once on stdout (only its hash is kept)."""
     from controlplane.cli.common import audit
     from controlplane.inventory import load_inventory
@@ -362,7 +409,7 @@ def intake_token_create(context: Context, site: str, name: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def intake_token_list(context: Context, include_revoked: bool, as_json: bool, wide: bool) -> None:
+def intake_token_list(context: CliContext, include_revoked: bool, as_json: bool, wide: bool) -> None:
     """Show the intake tokens (never the tokens themselves) and whether the legacy site-wide one is set."""
     from controlplane.cli.common import open_vault
     from controlplane.monitoring import intake_tokens
@@ -390,7 +437,7 @@ def intake_token_list(context: Context, include_revoked: bool, as_json: bool, wi
 @intake_token.command("revoke")
 @click.argument("token_id", type=click.IntRange(1, 2**31 - 1))
 @pass_context
-def intake_token_revoke(context: Context, token_id: int) -> None:
+def intake_token_revoke(context: CliContext, token_id: int) -> None:
     """Revoke an intake token: its Alertmanager's posts are refused from now on."""
     from controlplane.cli.common import audit
     from controlplane.monitoring.intake_tokens import revoke_token
@@ -412,7 +459,7 @@ def export() -> None:
 @click.option("-o", "--output", "folder", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @click.option("--interval", default="15s", show_default=True, help="Scrape and evaluation interval.")
 @pass_context
-def prometheus(context: Context, folder: str, interval: str) -> None:
+def prometheus(context: CliContext, folder: str, interval: str) -> None:
     """Write prometheus.yml (scraping /metrics) and egov-rules.yml (our alert rules in PromQL)."""
     from controlplane.errors import BadInputError
     from controlplane.monitoring.export import export_prometheus

@@ -14,8 +14,10 @@ min_interval, host_vars}``, see :class:`~controlplane.monitoring.spec.RuleRunboo
   conditional write of the rule's row in the ``settings`` table, so two
   monitor processes cannot both start it, and the rate limit survives a
   restart;
-* the runbook runs in a background thread through the normal engine (its
-  run row, journal, target locks and audit records), with the actor
+* the runbook starts through the runner the composition root handed in
+  (``egov serve``: a queued run for the console's dispatcher; ``egov
+  monitor run``: executed in a thread of its own), so it is a normal run
+  (run row, journal, target locks, audit records) with the actor
   ``alert:<AlertName>``; the monitor loop never waits for it;
 * the run is linked from the alert: annotation ``runbook_run`` (the console
   URL of the run's journal) and ``runbook_run_id``;
@@ -41,15 +43,21 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from controlplane.errors import EgovError
 from controlplane.monitoring.alerts import FIRING, Alert, render
 from controlplane.monitoring.spec import MonitoringSpec, Rule
 from controlplane.store.models import Setting
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 RULE_PREFIX = "autorun.rule:"
@@ -274,38 +282,20 @@ Runner = Callable[[AutoStart, Callable[[int], None]], Any]
 
 
 class AutoRunner:
-    """Launches claimed starts in background threads through the runbook engine, and audits them.
+    """Launches claimed starts in background threads through the runner it was given, and audits them.
 
-    Given the site Config, the open Store and the loaded Inventory; ``runner``
-    may replace the engine call (given the start and an ``on_run`` callback).
+    The runner (``start, on_run -> anything``) belongs to the composition
+    root: ``egov serve`` queues the run for the console's dispatcher,
+    ``egov monitor run`` executes it here (both in
+    :mod:`controlplane.runbook.alert_starts`); this engine never imports the
+    runbook engine. Without one, every automatic start is refused, audited
+    with the reason.
     """
 
-    def __init__(self, config: Any, store: Any, inventory: Any, runner: Runner | None = None) -> None:
+    def __init__(self, config: Config, store: Store, inventory: Inventory, runner: Runner | None = None) -> None:
         self.config, self.store, self.inventory = config, store, inventory
-        self.runner = runner or self._execute
+        self.runner = runner or _no_runner
         self.threads: list[threading.Thread] = []
-
-    def _execute(self, start: AutoStart, on_run: Callable[[int], None]) -> Any:
-        from controlplane.runbook.engine import execute
-        from controlplane.runbook.loader import get_runbook
-        from controlplane.runbook.scope import caller_for_alert
-
-        assert start.rule.runbook is not None  # noqa: S101 - only rules with a runbook are claimed
-        runbook = get_runbook(self.config.runbooks, start.rule.runbook.name)
-        caller = caller_for_alert(actor_of(start.rule), start.labels.get("host"), self.inventory)
-        return execute(
-            self.config,
-            self.store,
-            self.inventory,
-            runbook,
-            mode=start.mode,
-            params=start.params,
-            actor=actor_of(start.rule),
-            trigger="alert",
-            confirmed=start.mode == "run",  # the rule says run: that is the operator's written confirmation
-            on_run=on_run,
-            caller=caller,
-        )
 
     def launch(self, decision: Decision) -> list[threading.Thread]:
         """Audit the skipped starts and start a thread per claimed one; return the threads."""
@@ -332,7 +322,6 @@ class AutoRunner:
 
     def _work(self, start: AutoStart) -> None:
         from controlplane import audit
-        from controlplane.errors import EgovError
 
         assert start.rule.runbook is not None  # noqa: S101 - only rules with a runbook are claimed
         name = start.rule.runbook.name
@@ -389,6 +378,11 @@ class AutoRunner:
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self.threads):
             thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+
+def _no_runner(start: AutoStart, on_run: Callable[[int], None]) -> None:
+    """The runner of a monitor built without one: every automatic start is refused (and audited)."""
+    raise EgovError(f"this process starts no runbooks: the alert {start.rule.alert} could not start its runbook")
 
 
 def actor_of(rule: Rule) -> str:

@@ -8,7 +8,8 @@ use, translations compile only when their source changed.
 
 Tests pass ``test_config``: any Flask setting, plus injected objects
 (``EGOV_CONFIG``, ``EGOV_STORE``, ``EGOV_INVENTORY``, ``EGOV_VAULT``,
-``EGOV_REGISTRY``) so a suite can share one migrated store or inventory.
+``EGOV_REGISTRY``, ``EGOV_DISPATCHER``) so a suite can share one migrated
+store or inventory, or record what would start.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "EGOV_RUN_INTERVAL": 0.3,
     "EGOV_TLS": False,
 }
-INJECTED = ("EGOV_CONFIG", "EGOV_STORE", "EGOV_INVENTORY", "EGOV_VAULT", "EGOV_REGISTRY")
+INJECTED = ("EGOV_CONFIG", "EGOV_STORE", "EGOV_INVENTORY", "EGOV_VAULT", "EGOV_REGISTRY", "EGOV_DISPATCHER")
 # Row ids are 32-bit on PostgreSQL (64-bit on SQLite): a larger number in a URL is no row (404, not a 500).
 MAX_ROW_ID = 2**31 - 1
 
@@ -82,11 +83,15 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     """
     from prometheus_client import CollectorRegistry
 
+    from controlplane.cli.wiring import wire
+    from controlplane.dispatch import PoolDispatcher
+    from controlplane.simulated_ping import SimulatedPing
     from controlplane.web import errors, i18n, security, state
-    from controlplane.web.harmless import HarmlessRunner
     from controlplane.web.sse import StreamLimiter
+    from controlplane.web.tasks import task_table
     from controlplane.web.views import metrics
 
+    wire()  # the engines' answers the core needs (controlplane.providers), as every egov command has them
     settings = dict(test_config or {})
     site = _resolve_config(config, settings)
     app = Flask(__name__)
@@ -115,7 +120,12 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = state.secret_key(site, vault)
     app.extensions["egov.owns_store"] = owns_store
-    app.extensions["egov.runner"] = HarmlessRunner(store, interval=float(app.config["EGOV_RUN_INTERVAL"]))
+    pings = SimulatedPing(store, interval=float(app.config["EGOV_RUN_INTERVAL"]))
+    app.extensions["egov.runner"] = pings
+    # Every background run starts through this one dispatcher (controlplane.dispatch).
+    app.extensions["egov.dispatcher"] = settings.get("EGOV_DISPATCHER") or PoolDispatcher(
+        store, task_table(app.extensions["egov"], pings)
+    )
     app.extensions["egov.streams"] = StreamLimiter(int(app.config["EGOV_STREAM_LIMIT"]))
 
     # Order matters: the latency timer first, then authentication and policy.
@@ -146,32 +156,36 @@ def prepare_site(site: Any) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from controlplane.web.api import bp as api
-    from controlplane.web.views import audit, auth, dashboard, hosts, profile, runs, users
+    """Register the console pages, then the API blueprints of the catalog (the list the OpenAPI document uses).
 
-    for module in (auth, dashboard, hosts, runs, audit, users, profile):
+    No hook depends on the order of pages and API: the alerts intake guard
+    places itself by name (controlplane.web.api.alerts).
+    """
+    from controlplane.web.api.catalog import api_blueprints
+    from controlplane.web.views import (
+        alerts,
+        audit,
+        auth,
+        automation,
+        availability,  # service levels: /availability and the public /status
+        backup,
+        compliance,
+        dashboard,
+        hosts,
+        monitoring,
+        profile,
+        runbooks,
+        runs,
+        users,
+    )
+
+    for module in (
+        auth, dashboard, hosts, runs, audit, users, profile, compliance, backup, alerts, monitoring, runbooks,
+        automation, availability,
+    ):  # fmt: skip
         app.register_blueprint(module.bp)
-    from controlplane.web.api import backup as backup_api
-    from controlplane.web.views import backup, compliance
-
-    app.register_blueprint(compliance.bp)
-    app.register_blueprint(backup.bp)
-    app.register_blueprint(api)
-    app.register_blueprint(backup_api.bp)
-    from controlplane.web.api import alerts as alerts_api
-    from controlplane.web.api import runbooks as runbooks_api
-    from controlplane.web.views import alerts, monitoring, runbooks
-
-    for module in (alerts, monitoring, runbooks, alerts_api, runbooks_api):
-        app.register_blueprint(module.bp)
-    from controlplane.web.api import automation as automation_api
-    from controlplane.web.views import automation
-
-    for module in (automation, automation_api):
-        app.register_blueprint(module.bp)
-    from controlplane.web.views import availability  # service levels: /availability and the public /status
-
-    app.register_blueprint(availability.bp)
+    for blueprint in api_blueprints():
+        app.register_blueprint(blueprint)
 
 
 def _template_helpers(app: Flask) -> None:
@@ -217,7 +231,7 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.globals["stage"] = lambda: g.get("egov_stage")
     app.jinja_env.globals["lang_tag"] = lang_tag
     app.jinja_env.filters["when"] = when
-    from controlplane.recovery.web import register as register_recovery_banner
+    from controlplane.web.recovery_banner import register as register_recovery_banner
 
     register_recovery_banner(app)  # a restored copy's standing, a stale recovery kit (issue 19)
 
@@ -225,5 +239,6 @@ def _template_helpers(app: Flask) -> None:
 def shutdown(app: Flask) -> None:
     """Stop the app's background runs (they end interrupted) and close the store it opened."""
     app.extensions["egov.runner"].shutdown()
+    app.extensions["egov.dispatcher"].close(timeout=5.0)
     if app.extensions.get("egov.owns_store"):
         app.extensions["egov"].store.close()

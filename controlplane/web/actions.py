@@ -13,20 +13,22 @@ from typing import Any
 
 from flask import current_app
 
-from controlplane import sessions, users
+from controlplane import users
 from controlplane.errors import BadInputError
-from controlplane.runs import create_run, finish_run, request_cancel
+from controlplane.runs import create_run, request_cancel
+from controlplane.simulated_ping import MAX_ACTIVE, SimulatedPing
 from controlplane.store.models import Run, RunStatus, User
+from controlplane.users import sessions
 from controlplane.web.errors import ApiError
-from controlplane.web.harmless import MAX_ACTIVE, HarmlessRunner, TooManyRuns
 from controlplane.web.helpers import audit_event, current_user
 from controlplane.web.policy import current_scope, require_site, require_user_scope
+from controlplane.web.services.dispatching import dispatch
 from controlplane.web.state import state
 from controlplane.web.validation import RUN_KINDS
 
 
-def runner() -> HarmlessRunner:
-    """The app's harmless-run executor."""
+def runner() -> SimulatedPing:
+    """The app's simulated-ping executor (what a harmless run runs)."""
     return current_app.extensions["egov.runner"]  # type: ignore[no-any-return]
 
 
@@ -68,16 +70,13 @@ def start_harmless_run(kind: str, host_name: str, trigger: str) -> Run:
             trigger=trigger,
             site=host.site,
             params={"host": host.name, "simulated": True},
+            start=False,
         )
     audit_event("run.create", f"run:{run.id}", kind=kind, host=host.name, site=host.site)
     try:
-        executor.start(run.id, host.name)
-    except TooManyRuns:
-        with state().store.session() as db:
-            row = db.get(Run, run.id)
-            if row is not None:
-                finish_run(db, row, RunStatus.FAILED, summary={"error": "too many runs executing"})
-        raise ApiError(429, "too_many_runs", "too many runs are executing; try again shortly") from None
+        dispatch(run.id)
+    except ApiError as error:
+        raise ApiError(429, "too_many_runs", "too many runs are executing; try again shortly") from error
     return run
 
 

@@ -52,7 +52,9 @@ import click
 
 if TYPE_CHECKING:
     from controlplane.config import Config
+    from controlplane.dispatch import Dispatcher
     from controlplane.leader import Elector
+    from controlplane.monitoring.autorun import Runner
     from controlplane.store import Store
 
 CONNECTION_TIMEOUT = 60
@@ -62,7 +64,9 @@ class _Stop(SystemExit):
     """Raised by the signal handler to leave the server loop."""
 
 
-def start_monitor(config: Config, store: Store, gate: Callable[[], bool] | None = None) -> tuple[Any, Any, Any] | None:
+def start_monitor(
+    config: Config, store: Store, gate: Callable[[], bool] | None = None, autorunner: Runner | None = None
+) -> tuple[Any, Any, Any] | None:
     """Start the probe and alert loop in a thread when the site has a monitoring folder.
 
     Given the Config, the open store and the leader lease's gate (asked
@@ -76,10 +80,15 @@ def start_monitor(config: Config, store: Store, gate: Callable[[], bool] | None 
 
     if not config.monitoring.is_dir():
         return None
+    from controlplane.lab.probe import bridge_is_up
     from controlplane.monitoring.service import Monitor
+    from controlplane.runbook.catalog import RunbookFolder
 
     try:
-        monitor = Monitor(config, store)
+        # Lab addresses only while its bridge is up; rules' runbooks checked by the runbook engine's loader.
+        monitor = Monitor(
+            config, store, lab_bridge_up=bridge_is_up, runbooks=RunbookFolder(config.runbooks), autorunner=autorunner
+        )
     except EgovError as error:
         click.echo(f"monitoring not started: {error.message}", err=True)
         return None
@@ -110,8 +119,12 @@ class LeaderDuties:
     running job; one that lost the lease leaves it to finish in its thread.
     """
 
-    def __init__(self, config: Config, store: Store) -> None:
+    def __init__(
+        self, config: Config, store: Store, dispatcher: Dispatcher | None = None, autorunner: Runner | None = None
+    ) -> None:
         self.config, self.store = config, store
+        # Scheduled backups and alert-started runbooks become runs of the console's dispatcher.
+        self.dispatcher, self.autorunner = dispatcher, autorunner
         self.gate: Callable[[], bool] = lambda: False
         self.scheduler: Any = None
         self.monitor: tuple[Any, Any, Any] | None = None
@@ -139,9 +152,11 @@ class LeaderDuties:
         )
         from controlplane.web.schedules import JOB_SOURCES
 
-        self.scheduler = start_scheduler(self.store, self.config, gate=self.gate, job_sources=JOB_SOURCES)
+        self.scheduler = start_scheduler(
+            self.store, self.config, gate=self.gate, job_sources=JOB_SOURCES, dispatcher=self.dispatcher
+        )
         try:
-            self.monitor = start_monitor(self.config, self.store, gate=self.gate)
+            self.monitor = start_monitor(self.config, self.store, gate=self.gate, autorunner=self.autorunner)
         except Exception as error:  # an unreadable inventory must not cost the site its schedules
             click.echo(f"monitoring not started: {error}", err=True)
 
@@ -348,8 +363,11 @@ def serve(
     except BaseException:
         stop_workers(children)
         raise
-    store = app.extensions["egov"].store
-    duties = LeaderDuties(config, store)
+    from controlplane.web.services.runbooks import alert_runner
+
+    console = app.extensions["egov"]
+    store, dispatcher = console.store, app.extensions["egov.dispatcher"]
+    duties = LeaderDuties(config, store, dispatcher, alert_runner(console, dispatcher))
     background = None
     try:
         if tls:

@@ -5,7 +5,7 @@ the alerts of the sites in scope only (an alert without a site label, such
 as a control-plane check, is ministry level). A silence made by a site-scoped
 user must be pinned to that scope by an equality matcher on ``site`` or on an
 inventory ``host``, so nobody mutes another site's alerts. The engine
-functions (:mod:`controlplane.monitoring.api`) do the work and write the
+functions (:mod:`controlplane.monitoring.alert_actions`) do the work and write the
 audit records, with the console user as actor and the client address.
 """
 
@@ -34,7 +34,7 @@ MAX_SILENCE_HOURS = 24 * 366
 
 def monitoring_spec() -> Any:
     """The site's monitoring spec (rules, silences-as-code, inhibition), or None when it does not load."""
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
 
     config = state().config
     try:
@@ -51,7 +51,7 @@ def alert_site(alert: dict[str, Any]) -> str | None:
 
 def visible_alerts(state_filter: str | None = None) -> list[dict[str, Any]]:
     """The alerts of the sites in the current user's scope, firing first."""
-    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.alert_actions import list_alerts
 
     scope = current_scope()
     rows = list_alerts(state().store, monitoring_spec(), state=state_filter)
@@ -60,7 +60,7 @@ def visible_alerts(state_filter: str | None = None) -> list[dict[str, Any]]:
 
 def find_alert(fingerprint: str) -> dict[str, Any]:
     """One alert by its full fingerprint, after the site check; 404 when there is none."""
-    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.alert_actions import list_alerts
 
     text = fingerprint.strip().lower()
     if not text or len(text) > 64 or set(text) - FINGERPRINT:
@@ -74,7 +74,7 @@ def find_alert(fingerprint: str) -> dict[str, Any]:
 
 def acknowledge(fingerprint: str, comment: str) -> dict[str, Any]:
     """Acknowledge a firing alert in scope as the current user; 409 when it is not firing."""
-    from controlplane.monitoring.api import ack_alert
+    from controlplane.monitoring.alert_actions import ack_alert
 
     alert = find_alert(fingerprint)
     if alert["state"] != "firing":
@@ -126,7 +126,7 @@ def make_silence(matchers: list[str], comment: str, hours: float) -> dict[str, A
     Raises BadInputError for bad matchers, comment or duration; ApiError 403
     when a scoped user's silence is not pinned to sites in scope.
     """
-    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.alert_actions import create_silence
 
     clean = [m.strip() for m in matchers if m.strip()]
     if not clean:
@@ -148,7 +148,7 @@ def make_silence(matchers: list[str], comment: str, hours: float) -> dict[str, A
 
 def visible_silences(include_expired: bool = False) -> list[dict[str, Any]]:
     """Silences (stored and from silences.yml) the current user may see."""
-    from controlplane.monitoring.api import list_silences
+    from controlplane.monitoring.alert_actions import list_silences
 
     current_scope()
     return [
@@ -160,7 +160,7 @@ def visible_silences(include_expired: bool = False) -> list[dict[str, Any]]:
 
 def end_silence(silence_id: str) -> None:
     """Expire a stored silence in scope now; 404 for an unknown one, 403 out of scope."""
-    from controlplane.monitoring.api import expire_silence
+    from controlplane.monitoring.alert_actions import expire_silence
     from controlplane.monitoring.models import SilenceRecord
 
     if len(silence_id) > 64:

@@ -2,74 +2,28 @@
 
 The grid colours each cell by the age of the last success against the
 dataset's RPO (the verdicts of :mod:`controlplane.backup.report`). Run now,
-drill and restore start the engine in a background thread (the run row shows
-the progress on the runs page); restores are admin-only and audited with the
-console user as actor. Everything is site-scoped: a user sees and acts on
-the units of the sites in scope only.
+drill and restore are started by :mod:`controlplane.web.services.backup`
+(the run row shows the progress on the runs page); restores are admin-only
+and audited with the console user as actor. Everything is site-scoped: a
+user sees and acts on the units of the sites in scope only.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from controlplane.errors import BadInputError, EgovError
 from controlplane.web.policy import current_scope, require_site, requires
+from controlplane.web.services.backup import ACTIONS, centers_of, find_unit, policy_view, start_operation
 from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
 bp = Blueprint("backup", __name__)
-ACTIONS = ("backup", "drill", "copy")
 SNAPSHOT = re.compile(r"latest|[0-9a-f]{8,64}")
-
-
-def policy_view() -> Any:
-    """The read-only policy view of the console's config, store and inventory."""
-    from controlplane.backup.report import PolicyView
-
-    return PolicyView(state().config, state().store, state().inventory)
-
-
-def find_unit(view: Any, dataset: str, host: str) -> Any:
-    """The (dataset, host) unit, after the site check; 404 when the policy has no such unit."""
-    try:
-        found = [t for t in view.targets(view.policy.dataset(dataset)) if t.host == host]
-    except BadInputError:
-        abort(404)
-    if not found:
-        abort(404)
-    require_site(found[0].site)
-    return found[0]
-
-
-def start_operation(kind: str, dataset: str, host: str, **options: Any) -> None:
-    """Run a backup, drill or restore in a daemon thread with the console user as actor."""
-    from controlplane.backup import engine, offsite, restore
-    from controlplane.backup.context import open_context
-
-    console = state()
-    actor = f"{g.egov_user.name}@console"
-
-    def work() -> None:
-        ctx = open_context(console.config, console.store, console.vault, actor=actor, trigger="console")
-        try:
-            target = ctx.target(dataset, host)
-            if kind == "backup":
-                engine.backup(ctx, target)
-            elif kind == "drill":
-                restore.drill(ctx, target)
-            elif kind == "copy":
-                offsite.copy(ctx, target)
-            else:
-                restore.restore(ctx, target, **options)
-        finally:
-            ctx.close()
-
-    threading.Thread(target=work, name=f"egov-{kind}-{dataset}@{host}", daemon=True).start()
 
 
 @bp.get("/backup")
@@ -96,16 +50,6 @@ def index() -> Any:
         centers=centers_of(view),
         site_filter=wanted,
     )
-
-
-def centers_of(view: Any) -> dict[str, Any]:
-    """The active center's name and both centers' hosts, for the pages' header line."""
-    policy = view.policy
-    return {
-        "active": view.active,
-        "primary": policy.primary.host if policy.primary else None,
-        "secondary": policy.secondary.host if policy.secondary else None,
-    }
 
 
 @bp.get("/backup/<dataset>/<host>")
@@ -149,8 +93,8 @@ def run_now(dataset: str, host: str) -> Any:
         abort(400)
     if action == "copy" and (view.policy.secondary is None or view.active != "primary"):
         abort(400)
-    start_operation(action, dataset, host)
-    flash(f"{action} of {dataset}@{host} started", "info")
+    run_id = start_operation(action, dataset, host)
+    flash(f"{action} of {dataset}@{host} started: run {run_id}", "info")
     return redirect(url_for("backup.detail", dataset=dataset, host=host))
 
 
@@ -174,6 +118,6 @@ def restore_now(dataset: str, host: str) -> Any:
     except (BadInputError, EgovError) as error:
         flash(error.message, "error")
         return redirect(url_for("backup.detail", dataset=dataset, host=host))
-    start_operation("restore", dataset, host, directory=folder, snapshot=snapshot, to_host=to_host)
-    flash(f"restore of {dataset}@{host} into {to_host or host}:{folder} started", "info")
+    run_id = start_operation("restore", dataset, host, directory=folder, snapshot=snapshot, to_host=to_host)
+    flash(f"restore of {dataset}@{host} into {to_host or host}:{folder} started: run {run_id}", "info")
     return redirect(url_for("backup.detail", dataset=dataset, host=host))

@@ -64,7 +64,7 @@ def sparkline(points: list[dict[str, Any]], width: int = SPARK_WIDTH, height: in
 @requires("alerts.view", scoped=True)
 def index() -> Any:
     """Host health per site (latest probe results), each host with a sparkline of its probe history."""
-    from controlplane.monitoring.api import health_grid
+    from controlplane.monitoring.alert_actions import health_grid
     from controlplane.monitoring.results import history
 
     scope = current_scope()

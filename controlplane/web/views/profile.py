@@ -14,9 +14,10 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_babel import gettext as _
 from flask_babel import refresh
 
-from controlplane import sessions, users
+from controlplane import users
 from controlplane.errors import BadInputError
 from controlplane.store.models import User
+from controlplane.users import sessions
 from controlplane.web import actions
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import audit_event, client_address, form_text

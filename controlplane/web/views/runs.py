@@ -14,12 +14,11 @@ from controlplane.web.cache import cached_fragment
 from controlplane.web.errors import ApiError
 from controlplane.web.helpers import form_text
 from controlplane.web.policy import current_scope, requires
+from controlplane.web.services.runs import list_runs, runs_query
 from controlplane.web.sse import stream_response
 from controlplane.web.state import state
-from controlplane.web.validation import query_choice, query_int, query_text
 
 bp = Blueprint("runs", __name__)
-PER_PAGE = 25
 
 
 @bp.get("/runs")
@@ -27,17 +26,16 @@ PER_PAGE = 25
 def index() -> Any:
     """List runs newest first, filtered by status and kind, 25 a page."""
     scope = current_scope()
-    status = query_choice("status", RunStatus.ALL)
-    kind = query_text("kind", r"^[a-z0-9_-]{1,32}$")
-    page = query_int("page", 1, 1, 100000)
+    wanted = runs_query(per_page_allowed=False)
 
     def context() -> dict[str, Any]:
-        listing = queries.list_runs(db, scope, status=status, kind=kind, page=page, per_page=PER_PAGE)
+        listing = list_runs(db, wanted)
         kinds = queries.run_kinds(db)
-        return {"listing": listing, "status": status, "kind": kind, "statuses": RunStatus.ALL, "kinds": kinds}
+        return {"listing": listing, "status": wanted.status, "kind": wanted.kind, "statuses": RunStatus.ALL,
+                "kinds": kinds}  # fmt: skip
 
     with state().store.session() as db:
-        body = cached_fragment(db, ("runs", scope, status, kind, page), "_runs_body.html", context)
+        body = cached_fragment(db, ("runs", scope, wanted.status, wanted.kind, wanted.page), "_runs_body.html", context)
     return render_template("runs.html", body=body)
 
 

@@ -54,13 +54,19 @@ def write_portal_monitoring(
 @contextlib.contextmanager
 def running_monitor(site: RunbookSite, folder: Path, tick: float = 0.2) -> Iterator[Any]:
     """A Monitor of ``site`` on the monitoring ``folder``, stepping in a thread; stopped, its runs joined, on exit."""
+    from controlplane.cli.monitor import inline_alert_runner
+    from controlplane.inventory import load_inventory
+    from controlplane.lab.probe import bridge_is_up
     from controlplane.monitoring.service import Monitor
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
+    from controlplane.runbook.catalog import RunbookFolder
     from controlplane.store import open_store
 
     store = open_store(site.config)
-    spec = load_monitoring(folder, None, runbooks=site.config.runbooks)
-    monitor = Monitor(site.config, store, spec=spec)
+    spec = load_monitoring(folder, None, runbooks=RunbookFolder(site.config.runbooks))
+    inventory = load_inventory(site.config.inventory)
+    runner = inline_alert_runner(site.config, store, inventory)  # as `egov monitor run` starts them
+    monitor = Monitor(site.config, store, spec=spec, inventory=inventory, lab_bridge_up=bridge_is_up, autorunner=runner)
     stop = threading.Event()
     thread = threading.Thread(target=monitor.run_forever, args=(stop, tick), daemon=True)
     thread.start()

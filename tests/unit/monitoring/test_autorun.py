@@ -11,8 +11,9 @@ import yaml
 from sqlalchemy import select
 
 from controlplane.errors import ConfigError
-from controlplane.monitoring import api, autorun
-from controlplane.monitoring.spec import load_monitoring
+from controlplane.monitoring import alert_actions, autorun
+from controlplane.monitoring.spec_loader import load_monitoring
+from controlplane.runbook.catalog import RunbookFolder
 from tests.conftest import REPO
 from tests.unit.monitoring.conftest import Recorder
 from tests.unit.monitoring.helpers import PROBES, T0, make_spec, seconds, ssh_result, write_monitoring
@@ -49,6 +50,7 @@ class FakeEngine:
 @pytest.fixture
 def build(site, site_store, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Build Monitors on one store whose rule names a runbook (a second one is a restart or a rival)."""
+    from controlplane.cli.monitor import inline_alert_runner  # the real engine, as `egov monitor run` starts it
     from controlplane.inventory import load_inventory
     from controlplane.monitoring.service import Monitor
 
@@ -59,7 +61,7 @@ def build(site, site_store, tmp_path: Path):  # type: ignore[no-untyped-def]
         spec = make_spec(tmp_path / "monitoring", rules=rules(**runbook))
         monitor = Monitor(site, site_store, spec=spec, inventory=inventory, pool=object(),
                           resolve=lambda ref: "token-value", senders={"webhook": recorder or Recorder()},
-                          autorunner=engine)  # fmt: skip
+                          autorunner=engine or inline_alert_runner(site, site_store, inventory))  # fmt: skip
         made.append(monitor)
         return monitor
 
@@ -109,7 +111,7 @@ def test_a_rule_naming_an_unknown_runbook_or_parameter_is_refused_with_file_and_
         ]},
     )  # fmt: skip
     with pytest.raises(ConfigError) as caught:
-        load_monitoring(folder, ("oncall", "lead", "webhook"), runbooks=REPO / "runbooks")
+        load_monitoring(folder, ("oncall", "lead", "webhook"), runbooks=RunbookFolder(REPO / "runbooks"))
     text = str(caught.value)
     assert "rules.yml: rules[0].runbook.name: unknown runbook 'failover-portl'" in text
     assert "failover-portal" in text.split("rules[0]")[1]  # the known runbooks are named
@@ -127,7 +129,7 @@ def test_a_bad_auto_mode_is_a_schema_error_and_auto_true_means_dry_run(tmp_path:
 
 
 def test_the_shipped_portal_rule_names_failover_portal_for_the_primary_and_starts_nothing_by_itself() -> None:
-    spec = load_monitoring(REPO / "monitoring", ("oncall", "oncall-lead"), runbooks=REPO / "runbooks")
+    spec = load_monitoring(REPO / "monitoring", ("oncall", "oncall-lead"), runbooks=RunbookFolder(REPO / "runbooks"))
     [rule] = [r for r in spec.rules if r.runbook is not None]
     assert rule.alert == "PortalHTTPDown" and rule.runbook is not None
     assert (rule.runbook.name, rule.runbook.auto) == ("failover-portal", "off")
@@ -161,7 +163,7 @@ def test_every_notification_links_to_the_runbook_console_page_and_the_run(build,
     assert notes["runbook_run"] == "/runbooks/runs/101" and notes["runbook_run_id"] == "101"
     assert "[failover-portal](/runbooks/failover-portal)" in markdown(payload)
     assert "runbook_run: /runbooks/runs/101" in plain_text(payload)
-    [row] = api.list_alerts(site_store, monitor.spec, state="firing", now=T0 + seconds(20))
+    [row] = alert_actions.list_alerts(site_store, monitor.spec, state="firing", now=T0 + seconds(20))
     assert row["annotations"]["runbook_run"] == "/runbooks/runs/101"  # the console alert page shows the run
 
 
@@ -235,7 +237,7 @@ def test_two_monitors_on_one_store_start_the_runbook_once(build) -> None:  # typ
 
 def test_a_silenced_alert_or_a_host_without_the_wanted_variables_starts_nothing(build, site_store) -> None:  # type: ignore[no-untyped-def]
     engine = FakeEngine()
-    api.create_silence(site_store, ["host=mn-portal-1"], author="li.wei", comment="maintenance",
+    alert_actions.create_silence(site_store, ["host=mn-portal-1"], author="li.wei", comment="maintenance",
                        starts_at=T0 - seconds(60), duration=7200)  # fmt: skip
     fire(build(engine))
     assert engine.starts == []
@@ -287,7 +289,7 @@ def test_a_refused_start_is_audited_and_shown_on_the_alert(build, site_store) ->
     refused = [r for r in audit_rows(site_store, "alert.runbook") if r.outcome == "refused"]
     assert len(refused) == 1 and "no-such-host" in refused[0].details["error"]
     monitor.evaluate(T0 + seconds(15))
-    [row] = api.list_alerts(site_store, monitor.spec, state="firing", now=T0 + seconds(15))
+    [row] = alert_actions.list_alerts(site_store, monitor.spec, state="firing", now=T0 + seconds(15))
     assert "refused" in row["annotations"]["runbook_auto"]
 
 

@@ -192,8 +192,8 @@ def make_people(store: Any, vault: Any, password_hash: str) -> dict[str, Person]
 
 def login_as(client: FlaskClient, person: Person, stage: str = "full") -> str:
     """Put a logged-in session for ``person`` into the client's cookie; return its CSRF token."""
-    from controlplane import sessions
     from controlplane.store.models import User
+    from controlplane.users import sessions
 
     app = client.application
     with app.extensions["egov"].store.session() as session:
@@ -249,3 +249,37 @@ def audit_actions(store: Any) -> list[tuple[str, str, str]]:
     from controlplane import audit
 
     return [(r.action, r.target, r.outcome) for r in reversed(audit.list_records(store, limit=10000))]
+
+
+class RecordingDispatcher:
+    """A dispatcher for tests whose starts must not run real work: it claims each run and hands it to ``on_run``.
+
+    Everything before the dispatcher (checks, scope, the queued run row) is
+    the console's real code; only the execution is replaced.
+    """
+
+    def __init__(self, store: Any, on_run: Any) -> None:
+        self.store, self.on_run = store, on_run
+        self.submitted: list[int] = []
+        self.status_when_submitted: dict[int, str] = {}
+
+    def submit(self, run_id: int) -> None:
+        from controlplane.runs import claim
+        from controlplane.store.models import Run
+
+        self.submitted.append(run_id)
+        with self.store.session() as session:
+            self.status_when_submitted[run_id] = session.get(Run, run_id).status
+            run = claim(session, run_id)
+            session.expunge(run)
+        self.on_run(run)
+
+    def close(self, timeout: float = 30.0) -> list[int]:
+        return []
+
+
+def record_starts(app: Flask, on_run: Any) -> RecordingDispatcher:
+    """Replace the app's dispatcher with a RecordingDispatcher calling ``on_run`` (a claimed Run)."""
+    recording = RecordingDispatcher(app.extensions["egov"].store, on_run)
+    app.extensions["egov.dispatcher"] = recording
+    return recording

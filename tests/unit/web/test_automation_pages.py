@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.web.conftest import audit_actions, login_as, token_for
+from tests.unit.web.conftest import audit_actions, login_as, record_starts, token_for
 
 
 @pytest.fixture(autouse=True)
@@ -39,17 +39,11 @@ def test_without_an_ssh_key_nothing_starts_and_the_answer_says_why(client, app, 
 
 
 @pytest.fixture
-def launched(monkeypatch) -> list[tuple[str, str | None, int, list[str]]]:
-    """Record background launches instead of starting ansible: (kind, limit, run id, hosts)."""
-    import controlplane.web.views.automation as views
-
+def launched(app) -> list[tuple[str, str | None, int, list[str]]]:
+    """Record dispatched playbook runs instead of starting ansible: (kind, limit, run id, hosts)."""
     calls: list[tuple[str, str | None, int, list[str]]] = []
-    monkeypatch.setattr(
-        views,
-        "launch",
-        lambda config, store, request, run_id, hosts: calls.append(
-            (request.kind, request.limit, run_id, [h.name for h in hosts])
-        ),
+    record_starts(
+        app, lambda run: calls.append((run.kind, run.params.get("limit"), run.id, list(run.params.get("hosts") or [])))
     )
     return calls
 

@@ -20,7 +20,16 @@ from typing import Any
 import pytest
 
 from controlplane.web.policy import ANONYMOUS, ENROLMENT, PERMISSIONS, SECOND_FACTOR, policy_for
-from tests.unit.web.conftest import ROLES, login_as, make_app, make_people, make_site, remote_client, token_for
+from tests.unit.web.conftest import (
+    ROLES,
+    login_as,
+    make_app,
+    make_people,
+    make_site,
+    record_starts,
+    remote_client,
+    token_for,
+)
 
 UNUSED_HOST = "gd-edu-1"
 
@@ -420,7 +429,7 @@ def seed_service_levels(store: Any) -> dict[str, int]:
 
 def seed_alerts_and_runbook_runs(store: Any) -> dict[str, Any]:
     """Firing alerts, silences and runbook runs in scope (school-gd-1) and out of it (ministry)."""
-    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.alert_actions import create_silence
     from controlplane.monitoring.intake import intake_alertmanager
     from controlplane.monitoring.labels import fingerprint
     from controlplane.runs import create_run, finish_run
@@ -476,18 +485,23 @@ def seed_playbook_runs(store: Any) -> dict[str, int]:
     return ids
 
 
-def record_playbook_start(
-    store: Any, started: list[Any], config: Any, _store: Any, request: Any, run_id: int, hosts: Any
-) -> None:
-    """Stand-in for the background launch: note the start, end the run and free its hosts."""
+def record_playbook_start(store: Any, started: list[Any], run: Any) -> None:
+    """Stand-in for the playbook task: note the start, end the run and free its hosts."""
     from controlplane.automation import locks
+
+    started.append((run.kind, run.params.get("limit"), run.id))
+    end_recorded_run(store, run.id)
+    with store.session() as session:
+        locks.release(session, run.id)
+
+
+def end_recorded_run(store: Any, run_id: int) -> None:
+    """End a recorded run as succeeded (nothing ran)."""
     from controlplane.runs import finish_run
     from controlplane.store.models import Run, RunStatus
 
-    started.append((request.kind, request.limit, run_id))
     with store.session() as session:
         finish_run(session, session.get(Run, run_id), RunStatus.SUCCEEDED, exit_code=0)
-        locks.release(session, run_id)
 
 
 def url_map_routes(app: Any) -> list[tuple[str, str]]:
@@ -513,16 +527,8 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
     store = open_store(config)
     vault = open_vault(config, store)
     app = make_app(config, store, vault, lab_inventory)
-    # Allowed backup/restore requests would start real work over SSH: record them instead.
     started: list[tuple[str, str, str]] = []
     patch = pytest.MonkeyPatch()
-    import controlplane.web.api.backup as backup_api
-    import controlplane.web.views.backup as backup_views
-
-    for module in (backup_views, backup_api):
-        patch.setattr(
-            module, "start_operation", lambda kind, dataset, host, **_o: started.append((kind, dataset, host))
-        )
     people = make_people(store, vault, password_hash)
     add_person(store, vault, password_hash, "target-school", "oncall", ["school-gd-1"])
     add_person(store, vault, password_hash, "target-ministry", "oncall", [])
@@ -538,21 +544,23 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
             if final:
                 finish_run(session, run, RunStatus.SUCCEEDED, exit_code=0)
             ids[key] = run.id
-    # Runbook starts would run the engine: record them instead (the run id of a seeded run comes back).
-    import controlplane.web.api.runbooks as runbooks_api
-    import controlplane.web.views.runbooks as runbooks_views
 
-    def fake_start(definition: Any, mode: str, params: Any, actor: str) -> int:
-        started.append(("runbook", definition.name, mode))
-        return int(ids["in_rb"])
+    # Background starts would run the engine, ansible or restic: the dispatcher records them instead.
+    def record_start(run: Any) -> None:
+        if run.kind == "runbook":
+            started.append(("runbook", run.params["runbook"], run.params["mode"]))
+            end_recorded_run(store, run.id)
+        elif run.kind in ("provision", "harden"):
+            record_playbook_start(store, started, run)
+        elif run.kind == "ping":
+            end_recorded_run(store, run.id)
+        else:
+            dataset, host = run.target.split("@", 1)
+            started.append((run.kind, dataset, host))
+            end_recorded_run(store, run.id)
 
-    for module in (runbooks_views, runbooks_api):
-        patch.setattr(module, "start_runbook", fake_start)
+    record_starts(app, record_start)
     ids.update(seed_alerts_and_runbook_runs(store))
-    # Provision/harden starts would run ansible on the lab: record them and end the run at once.
-    import controlplane.web.views.automation as automation_views
-
-    patch.setattr(automation_views, "launch", lambda *args: record_playbook_start(store, started, *args))
     config.ssh_key_file.parent.mkdir(parents=True, exist_ok=True)
     config.ssh_key_file.write_text("unused\n")  # a start needs the management key file to exist
     ids.update(seed_playbook_runs(store))

@@ -32,7 +32,7 @@ def parse_events(text: str) -> list[dict[str, str]]:
 def test_harmless_argv_is_fixed_and_never_a_shell() -> None:
     import sys
 
-    from controlplane.web.harmless import PING_SCRIPT, ping_argv
+    from controlplane.simulated_ping import PING_SCRIPT, ping_argv
 
     argv = ping_argv("gd-school-1", 0.3)
     assert argv == [sys.executable, "-I", "-c", PING_SCRIPT, "0.300", "gd-school-1"]

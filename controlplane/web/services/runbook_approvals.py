@@ -17,14 +17,25 @@ controlplane.runbook.approvals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import g
 
 from controlplane.errors import BadInputError
 from controlplane.runbook.scope import Caller, hosts_of_run
+from controlplane.web.errors import ApiError
 from controlplane.web.policy import current_scope, require_site
+from controlplane.web.services.runbooks import (
+    checked,
+    load_definition,
+    queue_and_dispatch,
+    request_caller,
+    target_sites,
+)
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from controlplane.runbook.definition import Runbook
 
 MAX_REASON = 500
 
@@ -43,14 +54,13 @@ class DecisionRefused(BadInputError):
 
 
 def ask_for_approval(
-    definition: Any, resolved: dict[str, Any], user: str, reason: str, channel: str = "console"
+    definition: Runbook, resolved: dict[str, Any], user: str, reason: str, channel: str = "console"
 ) -> dict[str, Any]:
     """Record a real run of ``definition`` waiting for a second approver; audit it; return the request.
 
-    Given the loaded runbook, its resolved parameters (already checked by
-    ``prepare_start``), the requesting user's name, why (cut to 500
-    characters) and the channel it came through. Returns the request dict
-    with its ``id``.
+    The parameters must already be checked for the requester
+    (:func:`controlplane.web.services.runbooks.checked`); ``reason`` is cut
+    to 500 characters. Returns the request dict with its ``id``.
     """
     from controlplane import audit
     from controlplane.runbook import approvals
@@ -80,8 +90,6 @@ def ask_for_approval(
 
 def _request_sites(item: dict[str, Any]) -> list[str | None]:
     """The sites of every host a run request names (its targets, hosts and host-valued parameters)."""
-    from controlplane.web.views.runbooks import target_sites
-
     return target_sites(hosts_of_run(item, state().inventory))
 
 
@@ -153,32 +161,47 @@ def decide(request_id: str, *, approve: bool, reason: str, channel: str) -> dict
     return decided
 
 
-def start_approved(decided: dict[str, Any], channel: str) -> tuple[Any, int]:
+def start_approved(decided: dict[str, Any], channel: str) -> tuple[Runbook, int]:
     """Start the run of an approved request as its requester; return (the runbook, the run id).
 
-    Records the engine approval (approver ``<current user>@<channel>``, bound
-    to the resolved parameters) and notes the run id (or the error) on the
-    request. Raises BadInputError or ApiError (the reason noted on the
-    request) when the run could not start, e.g. a target already held.
+    The engine's check runs for the approver, then (when the run is queued)
+    for the requester as they are now. Records the engine approval
+    (approver ``<current user>@<channel>``, bound to the resolved
+    parameters) and notes the run id (or the error) on the request. Raises
+    BadInputError or ApiError (the reason noted on the request) when the run
+    could not start, e.g. the requester's account was disabled.
     """
     from controlplane.runbook import approvals
-    from controlplane.runbook.params import prepare
-    from controlplane.web.errors import ApiError
-    from controlplane.web.views import runbooks as views
 
     approver = f"{g.egov_user.name}@{channel}"
     try:
-        definition, resolved = views.prepare_start(decided["runbook"], "run", decided["params"], decided["runbook"])
+        definition = load_definition(decided["runbook"])
+        resolved = checked(definition, "run", decided["params"], decided["runbook"], request_caller())
         requester = requester_caller(decided["requester"])
-        prepare(definition, "run", resolved, state().inventory, requester, confirmed=True)
         approvals.approve(state().store, runbook=definition.name, params=resolved, approver=approver)
-        # Looked up at call time so tests may replace the engine launch in one place.
-        run_id = views.start_runbook(definition, "run", resolved, f"{decided['requester']}@{channel}", caller=requester)
+        run_id = queue_and_dispatch(definition, "run", resolved, f"{decided['requester']}@{channel}", requester)
     except (BadInputError, ApiError) as error:
         approvals.record_start(state().store, decided["id"], error=error.message)
         raise
     approvals.record_start(state().store, decided["id"], run_id=run_id)
     return definition, run_id
+
+
+def approve_and_start(
+    request_id: str, reason: str, channel: str
+) -> tuple[dict[str, Any], Runbook | None, int | None, str | None]:
+    """Approve a request and start its run: (decided request, runbook, run id, why it did not start).
+
+    The one approve path for the console and the API. Raises what
+    :func:`decide` raises; a run that could not start after the approval is
+    recorded is not an exception: its reason comes back as the fourth item.
+    """
+    decided = decide(request_id, approve=True, reason=reason, channel=channel)
+    try:
+        definition, run_id = start_approved(decided, channel)
+    except (BadInputError, ApiError) as error:
+        return decided, None, None, error.message
+    return decided, definition, run_id, None
 
 
 def requester_caller(name: str) -> Caller:
