@@ -27,7 +27,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controlplane.dispatch import Dispatcher
+
+    from .context import BackupContext
+    from .targets import BackupTarget
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +134,7 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
     Raises RuntimeError when the scheduler or its configuration is missing.
     A failed operation does not raise (it is a failed run with ``alert``).
     """
-    from controlplane.scheduler import current_store
+    from controlplane.scheduler import current_dispatcher, current_store
     from controlplane.vault import open_vault
 
     from . import offsite
@@ -152,8 +158,39 @@ def run_job(kind: str, dataset: str, host: str) -> dict[str, Any]:
         if kind == "copy" and (problem := offsite.copy_problem(ctx)):
             log.info("scheduled copy of %s@%s skipped: %s", dataset, host, problem)
             return {"run_id": None, "status": "skipped", "message": problem}
+        dispatcher = current_dispatcher()
+        if dispatcher is not None:  # egov serve: a queued run the console's dispatcher executes, like any start
+            return _dispatch(ctx, dispatcher, kind, target)
         result = run_operation(ctx, kind, target)
     finally:
         ctx.close()
     log.info("scheduled %s of %s@%s: %s (run %s)", kind, dataset, host, result.status, result.run_id)
     return {"run_id": result.run_id, "status": result.status}
+
+
+def _dispatch(ctx: BackupContext, dispatcher: Dispatcher, kind: str, target: BackupTarget) -> dict[str, Any]:
+    """Queue the scheduled operation and hand it to the dispatcher; skip it while the same one is still active.
+
+    The scheduler's own overlap guard (``max_instances=1``) ends when the
+    job returns, which is now at once: an operation still queued or running
+    on the unit is the guard instead.
+    """
+    from sqlalchemy import select
+
+    from controlplane.store.models import Run, RunStatus
+
+    from .operations import operation, queue_operation
+    from .records import target_name
+
+    run_kind, unit = operation(kind).run_kind, target_name(target.dataset.name, target.host)
+    with ctx.store.session() as session:
+        active = session.scalar(
+            select(Run.id).where(Run.kind == run_kind, Run.target == unit, Run.status.in_(RunStatus.ACTIVE)).limit(1)
+        )
+    if active is not None:
+        log.info("scheduled %s of %s skipped: run %s of it is still active", kind, unit, active)
+        return {"run_id": None, "status": "skipped", "message": f"run {active} of {unit} is still active"}
+    run_id = queue_operation(ctx, kind, target)
+    dispatcher.submit(run_id)
+    log.info("scheduled %s of %s: queued as run %s", kind, unit, run_id)
+    return {"run_id": run_id, "status": "queued"}

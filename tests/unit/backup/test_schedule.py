@@ -45,3 +45,51 @@ def test_once_the_bootstrap_ended_the_job_runs_again(scheduled: Any) -> None:
     # No lab here: the backup runs and fails on the unreachable host, as any scheduled backup would.
     result = schedule.run_job("backup", "controlplane-keys", "controlplane")
     assert result["run_id"] is not None and _runs(scheduled, "backup") == 1
+
+
+class Noting:
+    """A dispatcher that notes the run ids it is given (nothing executes)."""
+
+    def __init__(self) -> None:
+        self.submitted: list[int] = []
+
+    def submit(self, run_id: int) -> None:
+        self.submitted.append(run_id)
+
+    def close(self, timeout: float = 30.0) -> list[int]:
+        return []
+
+
+@pytest.fixture
+def dispatched(scheduled: Any) -> Any:
+    """The scheduler context of ``egov serve``: a dispatcher the jobs hand their runs to."""
+    noting = Noting()
+    with scheduler._context_lock:
+        scheduler._context["dispatcher"] = noting
+    yield noting
+    with scheduler._context_lock:
+        scheduler._context.pop("dispatcher", None)
+
+
+def test_under_egov_serve_a_scheduled_backup_is_a_queued_run_given_to_the_dispatcher(scheduled, dispatched) -> None:
+    result = schedule.run_job("backup", "portal-content", "mn-portal-1")
+    assert result["status"] == "queued" and dispatched.submitted == [result["run_id"]]
+    with scheduled.session() as session:
+        run = session.get(Run, result["run_id"])
+        assert (run.status, run.kind, run.target, run.trigger) == (
+            "queued",
+            "backup",
+            "portal-content@mn-portal-1",
+            "schedule",
+        )
+
+
+def test_a_scheduled_operation_still_active_on_its_unit_is_not_queued_twice(scheduled, dispatched) -> None:
+    first = schedule.run_job("backup", "portal-content", "mn-portal-1")
+    second = schedule.run_job("backup", "portal-content", "mn-portal-1")
+    assert second == {
+        "run_id": None,
+        "status": "skipped",
+        "message": f"run {first['run_id']} of portal-content@mn-portal-1 is still active",
+    }
+    assert dispatched.submitted == [first["run_id"]] and _runs(scheduled, "backup") == 1
