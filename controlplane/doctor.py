@@ -215,7 +215,7 @@ def check_tool(spec: ToolSpec) -> ToolCheck:
         return check
     argv = [check.path, *spec.version_args]
     try:
-        result = execute.run(argv, tool=f"{spec.name}-version", timeout=VERSION_TIMEOUT)
+        result = execute.run(argv, timeout=VERSION_TIMEOUT)
     except OSError as error:
         check.reason = f"cannot run: {error.strerror or error}"
         return check
@@ -255,32 +255,3 @@ def report(checks: Sequence[ToolCheck]) -> dict[str, Any]:
         "ok": all_required_usable(checks),
         "tools": [check.as_dict() for check in checks],
     }
-
-
-def recovery_kit(config_path: str | None) -> dict[str, Any] | None:
-    """The recovery kit's status (issue 19) when a site is set up here; None before ``egov init``. Never raises.
-
-    Reads egov.yml only when one is found (doctor must still work before
-    init), opens the store without migrating and the vault, and compares the
-    newest kit with the site (:func:`controlplane.recovery.status.kit_status`,
-    about a second with the inventory).
-    """
-    from pathlib import Path
-
-    try:
-        from controlplane.config import load_config
-        from controlplane.recovery.status import kit_status
-        from controlplane.store import open_store
-        from controlplane.vault import open_vault
-
-        config = load_config(config_path)
-        if not Path(config.key_file).exists():
-            return None
-        store = open_store(config, upgrade=False, recover=False)
-        try:
-            return kit_status(config, store, open_vault(config, store)).as_dict()
-        finally:
-            store.close()
-    except Exception as error:  # no site, or one that does not open: doctor reports tools regardless
-        message = getattr(error, "message", str(error)).splitlines()[0] if str(error) else type(error).__name__
-        return {"state": "unknown", "reasons": [message], "sentence": f"recovery kit: cannot tell ({message})"}

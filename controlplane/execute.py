@@ -2,9 +2,13 @@
 
 Callers build argv lists with pure functions and hand them here. This module
 never uses a shell, logs each command with its secrets masked, keeps the last
-lines of output for error messages and maps exit codes to outcomes through a
-per-tool table (an unknown code is a failure). ``dry_run`` is a parameter, so
-the decision to do nothing is taken at the bottom layer, where it is visible.
+lines of output for error messages and returns the exit code. It knows no
+tool: 0 is OK and anything else FAILED (plus TIMEOUT and DRY_RUN, which it
+decides itself). What a tool's other codes mean is read by the engine that
+runs the tool, from its own table (restic: :mod:`controlplane.backup.exitcodes`,
+ansible-playbook: :mod:`controlplane.automation.exitcodes`), so each table
+exists once. ``dry_run`` is a parameter, so the decision to do nothing is
+taken at the bottom layer, where it is visible.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ TAIL_LINES = 20
 
 
 class Outcome(enum.StrEnum):
-    """What an exit code means for the work, independent of the tool."""
+    """What a process meant for the work, in words shared by every engine's exit-code table."""
 
     OK = "ok"
     PARTIAL = "partial"  # the work was done, with warnings worth an alert
@@ -37,25 +41,13 @@ class Outcome(enum.StrEnum):
     DRY_RUN = "dry_run"
 
 
-# Exit-code tables: tool -> {code: outcome}. Codes not listed are failures.
-EXIT_CODES: dict[str, dict[int, Outcome]] = {
-    "default": {0: Outcome.OK},
-    # restic >= 0.17: 3 = some source files unreadable (snapshot made),
-    # 10 repository missing, 11 lock failed, 12 wrong password, 130 interrupted.
-    "restic": {0: Outcome.OK, 3: Outcome.PARTIAL, 130: Outcome.INTERRUPTED},
-    # ansible-playbook: 0 ok, 2 host failed, 4 unreachable, others fatal.
-    "ansible-playbook": {0: Outcome.OK},
-    # sshd -t: 0 valid configuration.
-    "sshd": {0: Outcome.OK},
-    # ip netns pids etc.: plain.
-    "ip": {0: Outcome.OK},
-}
+def outcome_of(exit_code: int) -> Outcome:
+    """OK for 0, FAILED for any other code: the one reading every tool shares.
 
-
-def outcome_for(tool: str, exit_code: int) -> Outcome:
-    """Given a tool name and its exit code, return the outcome from its table."""
-    table = EXIT_CODES.get(tool, EXIT_CODES["default"])
-    return table.get(exit_code, Outcome.FAILED)
+    A tool whose other codes mean more (restic's 3: a snapshot was made) is
+    read by its engine from that engine's table, never here.
+    """
+    return Outcome.OK if exit_code == 0 else Outcome.FAILED
 
 
 def mask_text(text: str, secrets: Iterable[str]) -> str:
@@ -128,16 +120,18 @@ def run(
 ) -> ProcessResult:
     """Run a command to completion and return its result.
 
-    Given argv (a list, never a string), the tool whose exit-code table applies
-    (default: the program's base name), an optional timeout in seconds, text for
-    stdin, extra environment, a working directory, secrets to mask in logs and
-    output, and ``dry_run`` (log the command, start nothing). Returns a
-    ProcessResult; never raises for a non-zero exit. Raises BadInputError for a
-    malformed argv and FileNotFoundError when the program does not exist.
+    ``argv`` is a list, never a string; ``timeout`` is in seconds;
+    ``input_text`` goes to stdin; ``secrets`` are masked in logs and output;
+    ``dry_run`` logs the command and starts nothing. ``tool`` is accepted
+    and ignored: callers still pass it while they move to reading their
+    tool's codes themselves (this module knows no tool). Returns a
+    ProcessResult whose ``exit_code`` the caller reads; never raises for a
+    non-zero exit. Raises BadInputError for a malformed argv and
+    FileNotFoundError when the program does not exist.
     """
+    del tool  # exit codes are the caller's to read (see the module's docstring)
     words = validate_argv(argv)
     secret_list = [s for s in secrets if s]
-    tool_name = tool or os.path.basename(words[0])
     log.info("run: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))
     if dry_run:
         return ProcessResult(argv=words, exit_code=0, outcome=Outcome.DRY_RUN)
@@ -159,7 +153,7 @@ def run(
     try:
         stdout, stderr = process.communicate(input=input_text, timeout=timeout)
         exit_code = process.returncode
-        outcome = outcome_for(tool_name, exit_code)
+        outcome = outcome_of(exit_code)
     except subprocess.TimeoutExpired:
         kill_group(process)
         stdout, stderr = process.communicate()
@@ -198,9 +192,9 @@ def stream(
     Same parameters and result as :func:`run` (stdout and stderr are merged,
     so ``stdout`` holds everything and ``tail`` its last lines).
     """
+    del tool  # accepted and ignored, as in run()
     words = validate_argv(argv)
     secret_list = [s for s in secrets if s]
-    tool_name = tool or os.path.basename(words[0])
     log.info("stream: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))
     if dry_run:
         return ProcessResult(argv=words, exit_code=0, outcome=Outcome.DRY_RUN)
@@ -230,7 +224,7 @@ def stream(
             kill_group(process)
             break
     process.wait()
-    outcome = Outcome.TIMEOUT if timed_out else outcome_for(tool_name, process.returncode)
+    outcome = Outcome.TIMEOUT if timed_out else outcome_of(process.returncode)
     return ProcessResult(
         argv=words,
         exit_code=process.returncode,

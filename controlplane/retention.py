@@ -16,9 +16,14 @@ JOB_MINUTES (:func:`add_retention_job`, wired in
 Deletion runs in batches of BATCH rows, each its own short transaction, so
 SQLite's single write lock is never held for long and the console and the
 monitor keep writing in between. The audit log is not touched here (it is
-archived, never dropped: see :mod:`controlplane.audit`). The scheduled job
-also closes the Alertmanager intake's audit windows
-(:func:`controlplane.monitoring.intake_guard.flush_windows`).
+archived, never dropped: see :mod:`controlplane.audit`).
+
+The delivery log and probe history are the monitoring engine's tables, which
+the core does not import: the engine describes them as :class:`History`
+rows (:mod:`controlplane.monitoring.retention`) and the composition root
+provides them (:mod:`controlplane.providers`), with the work the scheduled
+job does afterwards (closing the Alertmanager intake's audit windows). With
+nothing provided, only run output is thinned.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select
 
-from controlplane.monitoring.models import Delivery, ProbeHistory
+from controlplane import providers
 from controlplane.store.models import Run, RunOutput, RunStatus, utcnow
 
 if TYPE_CHECKING:
@@ -47,7 +52,6 @@ JOB_ID = "retention"
 JOB_FUNC = "controlplane.retention:scheduled_retention"
 JOB_MINUTES = 10
 ACTOR = "scheduler"
-FINISHED_DELIVERIES = ("sent", "failed")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,22 @@ class RetentionPolicy:
     def from_config(cls, config: Config) -> RetentionPolicy:
         """The policy of egov.yml's ``retention`` block."""
         return cls(config.retention_run_output_days, config.retention_delivery_days, config.retention_probe_days)
+
+
+@dataclass(frozen=True)
+class History:
+    """An engine's history table that retention thins by age.
+
+    ``field`` names the :class:`RetentionReport` count it adds to, ``model``
+    is the ORM class (an integer ``id`` column; typed loosely because the
+    core imports no engine's models), ``days`` picks its policy, and
+    ``older_than`` gives the conditions of the rows to delete before a cutoff.
+    """
+
+    field: str
+    model: Any
+    days: Callable[[RetentionPolicy], int]
+    older_than: Callable[[dt.datetime], list[Any]]
 
 
 @dataclass
@@ -145,9 +165,11 @@ def apply_retention(
     dry_run: bool = False,
     now: dt.datetime | None = None,
     batch: int = BATCH,
+    histories: tuple[History, ...] | None = None,
 ) -> RetentionReport:
-    """Delete run output, finished deliveries and probe history older than the policy allows.
+    """Delete run output, and the engines' histories (finished deliveries, probe history) older than the policy allows.
 
+    ``histories`` default to the provided ones (:mod:`controlplane.providers`).
     ``dry_run`` counts what would go and deletes nothing. Returns the
     report. Costs one short transaction per ``batch`` rows deleted.
     """
@@ -163,22 +185,16 @@ def apply_retention(
                 report.run_output_lines = int(session.scalar(lines.where(*conditions)) or 0)
         else:
             _purge_run_output(store, runs_cutoff, batch, report)
-    tables: list[tuple[str, Any, Callable[[dt.datetime], list[Any]], int]] = [
-        (
-            "deliveries",
-            Delivery,
-            lambda cut: [Delivery.created_at < cut, Delivery.status.in_(FINISHED_DELIVERIES)],
-            policy.delivery_days,
-        ),
-        ("probe_results", ProbeHistory, lambda cut: [ProbeHistory.at < cut], policy.probe_days),
-    ]
-    for field, model, conditions_for, days in tables:
-        cutoff = _cutoff(days, now)
+    if histories is None:
+        provided = providers.provided().histories
+        histories = provided() if provided is not None else ()
+    for history in histories:
+        cutoff = _cutoff(history.days(policy), now)
         if cutoff is None:
             continue
-        conditions = conditions_for(cutoff)
+        conditions, model = history.older_than(cutoff), history.model
         count = _count(store, model, conditions) if dry_run else _delete_in_batches(store, model, conditions, batch)
-        setattr(report, field, count)
+        setattr(report, history.field, count)
     return report
 
 
@@ -225,12 +241,11 @@ def add_retention_job(scheduler: Any, config_path: str | Path) -> Any:
 
 
 def scheduled_retention(config_path: str, store: Store | None = None) -> dict[str, Any]:
-    """The job: apply egov.yml's retention and close ended intake audit windows; return the counts.
+    """The job: apply egov.yml's retention, then the provided after-work (intake audit windows); return the counts.
 
     Uses the scheduler's store unless one is given (tests).
     """
     from controlplane.config import load_config
-    from controlplane.monitoring import intake_guard
 
     if store is None:
         from controlplane.scheduler import current_store
@@ -239,9 +254,10 @@ def scheduled_retention(config_path: str, store: Store | None = None) -> dict[st
     policy = RetentionPolicy.from_config(load_config(config_path))
     report = apply_retention(store, policy)
     audit_report(store, report, ACTOR)
-    with store.session() as session:
-        notes = intake_guard.flush_windows(session)
-    written = intake_guard.write_notes(store, notes, via="scheduler")
-    if report.removed or written:
-        log.info("retention: %s; intake audit windows closed: %d", "; ".join(describe(report, policy)), written)
-    return {**report.as_dict(), "intake_windows_closed": written}
+    after: dict[str, int] = {}
+    for work in providers.provided().after_retention:
+        after.update(work(store))
+    if report.removed or any(after.values()):
+        done = "".join(f"; {name.replace('_', ' ')}: {count}" for name, count in after.items())
+        log.info("retention: %s%s", "; ".join(describe(report, policy)), done)
+    return {**report.as_dict(), **after}

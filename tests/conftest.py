@@ -18,6 +18,18 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _wired_like_every_egov_process() -> None:
+    """The hand-overs between rooms (controlplane.providers) that every egov command and the console make at start.
+
+    Tests call engines and the core directly, without going through ``egov``:
+    they get the same answers the processes do.
+    """
+    from controlplane.cli.wiring import wire
+
+    wire()
+
+
 def write_config(folder: Path, **overrides: object) -> Path:
     """Write an egov.yml in ``folder`` using the repository's lab inventory; return its path."""
     data: dict[str, object] = {

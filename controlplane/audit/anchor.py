@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,41 +149,17 @@ def remote_logs(config: Config, key_ids: list[str]) -> tuple[list[RemoteLog], li
 def center_folders(config: Config) -> tuple[list[RemoteLog], list[str]]:
     """The control plane's folder on each backup center (``path`` is the folder), or notes saying why there is none.
 
-    There is none when the backup policy has no control-plane dataset
-    (``local: true``) or the control plane has no backup key yet (``egov
-    backup setup`` makes it, with the center's pinned host key). The audit
-    anchors and the recovery lease witness live there. Loading the inventory
-    costs about a second (ansible).
+    The backup engine knows (:func:`controlplane.backup.own_folders.control_plane_folders`);
+    the composition root provides it (:mod:`controlplane.providers`): the core
+    reads no backup policy. With nothing provided there is no remote anchor,
+    and the note says so.
     """
-    from controlplane.backup.policy import CONTROLPLANE, load_policies
-    from controlplane.inventory import load_inventory
-    from controlplane.ssh import Target
+    from controlplane import providers
 
-    try:
-        inventory = load_inventory(Path(config.inventory))
-        policy = load_policies(Path(config.backup), inventory)
-    except EgovError as error:
-        return [], [f"no remote anchor: the backup policy does not load ({error.message.splitlines()[0]})"]
-    if not any(dataset.local for dataset in policy.datasets):
-        return [], ["no remote anchor: the backup policy has no control-plane dataset (local: true)"]
-    keys = Path(config.state_dir) / "backup"
-    if not (keys / "id_ed25519").exists():
-        return [], ["no remote anchor: the control plane has no backup key yet (run `egov backup setup`)"]
-    found = []
-    for center in (policy.primary, policy.secondary):
-        if center is None:
-            continue
-        host = inventory.host(center.host)
-        found.append(
-            RemoteLog(
-                where=center.host,
-                target=Target(center.host, str(host.address), center.port, center.sftp_user(CONTROLPLANE)),
-                path=posixpath.dirname(center.repository_path(CONTROLPLANE, CONTROLPLANE, REMOTE_NAME)),
-                identity_file=keys / "id_ed25519",
-                known_hosts=keys / "known_hosts",
-            )
-        )
-    return found, []
+    finder = providers.provided().center_folders
+    if finder is None:
+        return [], ["no remote anchor: this process was not told where the backup centers are"]
+    return finder(config)
 
 
 def _sftp(remote: RemoteLog, timeout: float) -> tuple[SSHPool, SFTPClient]:

@@ -113,7 +113,7 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-class Context:
+class CliContext:
     """Per-invocation state shared by subcommands: the config path, loaded lazily."""
 
     def __init__(self, config_path: str | None, verbose: bool) -> None:
@@ -131,7 +131,7 @@ class Context:
         return self._config
 
 
-pass_context = click.make_pass_decorator(Context)
+pass_context = click.make_pass_decorator(CliContext)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,7 +152,10 @@ def egov(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = Context(config_path, verbose)
+    ctx.obj = CliContext(config_path, verbose)
+    from controlplane.cli.wiring import wire
+
+    wire()  # what the core and the engines need from other engines (controlplane.providers)
 
 
 def main(argv: list[str] | None = None) -> None:

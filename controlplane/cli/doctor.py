@@ -45,6 +45,38 @@ def table_rows(checks: Sequence[ToolCheck]) -> list[list[Any]]:
     return [[c.name, c.path or None, c.version or None, _status(c), _needed_for(c)] for c in checks]
 
 
+def recovery_kit(config_path: str | None) -> dict[str, Any] | None:
+    """The recovery kit's status (issue 19) when a site is set up here; None before ``egov init``. Never raises.
+
+    Here, in the face, and not in :mod:`controlplane.doctor`: the core checks
+    tools and must not know the recovery engine; this command joins the two.
+
+    Reads egov.yml only when one is found (doctor must still work before
+    init), opens the store without migrating and the vault, and compares the
+    newest kit with the site (:func:`controlplane.recovery.status.kit_status`,
+    about a second with the inventory).
+    """
+    from pathlib import Path
+
+    try:
+        from controlplane.config import load_config
+        from controlplane.recovery.status import kit_status
+        from controlplane.store import open_store
+        from controlplane.vault import open_vault
+
+        config = load_config(config_path)
+        if not Path(config.key_file).exists():
+            return None
+        store = open_store(config, upgrade=False, recover=False)
+        try:
+            return kit_status(config, store, open_vault(config, store)).as_dict()
+        finally:
+            store.close()
+    except Exception as error:  # no site, or one that does not open: doctor reports tools regardless
+        message = getattr(error, "message", str(error)).splitlines()[0] if str(error) else type(error).__name__
+        return {"state": "unknown", "reasons": [message], "sentence": f"recovery kit: cannot tell ({message})"}
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @wide_option
@@ -62,8 +94,6 @@ def doctor(ctx: click.Context, as_json: bool, wide: bool) -> None:
         logging.getLogger("controlplane.execute").setLevel(logging.ERROR)
     checks = run_checks()
     ok = all_required_usable(checks)
-    from controlplane.doctor import recovery_kit
-
     kit = recovery_kit(getattr(ctx.obj, "config_path", None))  # None before `egov init` (issue 19)
     if as_json:
         click.echo(json.dumps({**report(checks), **({"recovery_kit": kit} if kit else {})}, indent=2))

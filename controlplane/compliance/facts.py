@@ -1,7 +1,8 @@
 """Control-plane facts about hosts for ``store`` checks: data the host itself cannot show.
 
-Today these are backup facts, read from the backup policies (``folders.backup``)
-and from the runs table:
+Today these are backup facts, read from the backup policies (``folders.backup``,
+through the backup engine's answer handed over by the composition root) and
+from the runs table:
 
 * ``backup.has_policy`` — a (non-local) dataset of the backup policy selects the host;
 * ``backup.last_success`` — the end time of the newest succeeded run of kind
@@ -17,38 +18,41 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from controlplane.store.models import Run, RunStatus
 
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Host, Inventory
+    from controlplane.store import Store
+
 log = logging.getLogger(__name__)
 
 BACKUP_KIND = "backup"
 
 
-def backed_up_hosts(config: Any, inventory: Any) -> set[str] | None:
-    """Names of hosts some backup dataset selects; None when the policy cannot be read."""
+def backed_up_hosts(config: Config, inventory: Inventory) -> set[str] | None:
+    """Names of hosts some backup dataset selects; None when the policy cannot be read.
+
+    The backup engine reads its policy (:func:`controlplane.backup.coverage.backed_up_hosts`);
+    the composition root provides that answer (:mod:`controlplane.providers`),
+    since engines do not import each other. With nothing provided, a site
+    with a backup folder gets unknown facts (its backup controls report
+    ``error`` saying why), never a quiet "no backup".
+    """
     if not Path(config.backup).exists():
         return set()  # a site without backup policies: backup controls are not applicable
-    try:
-        from controlplane.backup.policy import load_policies
+    from controlplane import providers
 
-        policy = load_policies(config.backup, inventory)
-    except Exception as error:  # an invalid or missing policy module: facts unknown, not "no backup"
-        log.warning("backup policy unreadable, backup controls will be errors: %s", error)
+    provided = providers.provided().backed_up_hosts
+    if provided is None:
+        log.warning("no backup policy reader was provided: backup controls will be errors")
         return None
-    names: set[str] = set()
-    for dataset in policy.datasets:
-        if dataset.local or not dataset.hosts:
-            continue
-        try:
-            names |= {host.name for host in inventory.select(dataset.hosts)}
-        except Exception:  # noqa: S112 - a pattern matching nothing selects no host
-            continue
-    return names
+    return provided(config, inventory)
 
 
 def last_backup_success(session: Session, hosts: Iterable[str]) -> dict[str, Any]:
@@ -68,7 +72,9 @@ def last_backup_success(session: Session, hosts: Iterable[str]) -> dict[str, Any
     return found
 
 
-def store_facts(config: Any, store: Any, inventory: Any, hosts: Iterable[Any]) -> dict[str, dict[str, Any] | None]:
+def store_facts(
+    config: Config, store: Store, inventory: Inventory, hosts: Iterable[Host]
+) -> dict[str, dict[str, Any] | None]:
     """The facts of every host, by host name (None: the control plane's data could not be read)."""
     host_list = list(hosts)
     backed_up = backed_up_hosts(config, inventory)

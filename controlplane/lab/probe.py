@@ -155,6 +155,16 @@ def link_state(device: str, bridge: str | None = None) -> str:
     return "up"
 
 
+def bridge_is_up() -> bool:
+    """Whether the lab's bridge is up on this machine (one /sys read).
+
+    The monitor is handed this check by the composition root (``egov serve``,
+    ``egov monitor``): while the bridge is down a lab address would be routed
+    off the machine, so the monitor does not probe lab addresses.
+    """
+    return link_state(names.BRIDGE) == "up"
+
+
 def lab_links() -> list[str]:
     """Machine-side lab veth names present now."""
     try:

@@ -23,16 +23,12 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from controlplane import providers
 from controlplane.monitoring import alerts as lifecycle
 from controlplane.monitoring import autorun
-from controlplane.monitoring.delivery import Backoff, Deliverer, enqueue
-from controlplane.monitoring.dispatch import Notification, plan
-from controlplane.monitoring.probes.runner import ProbeRunner, lab_guard
-from controlplane.monitoring.results import ProbeResult, latest_results, save_results
-from controlplane.monitoring.spec import MonitoringSpec, expand_checks, load_monitoring
-from controlplane.monitoring.state import (
+from controlplane.monitoring.alert_records import (
     claim_write_lock,
     load_alerts,
     load_groups,
@@ -40,8 +36,22 @@ from controlplane.monitoring.state import (
     save_alerts,
     save_groups,
 )
+from controlplane.monitoring.delivery import Backoff, Deliverer, enqueue
+from controlplane.monitoring.dispatch import Notification, plan
+from controlplane.monitoring.probes.runner import ProbeRunner, lab_guard
+from controlplane.monitoring.results import ProbeResult, latest_results, save_results
+from controlplane.monitoring.rule_runbooks import RunbookCatalog
+from controlplane.monitoring.spec import MonitoringSpec, expand_checks
+from controlplane.monitoring.spec_loader import load_monitoring
 from controlplane.monitoring.suppress import suppression
 from controlplane.store.models import utcnow
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.monitoring.receivers import Sender
+    from controlplane.ssh import SSHPool
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.5
@@ -59,33 +69,43 @@ class StepReport:
 class Monitor:
     """Probes, alert engine and delivery for one site configuration.
 
-    Given the Config and an open Store; the monitoring spec, inventory, SSH
-    pool, secret resolver, senders, clocks and the function that starts
-    alert-driven runbooks can be injected (tests and the benchmark do).
-    Raises ConfigError when the monitoring folder is invalid.
+    The monitoring spec, inventory, SSH pool, secret resolver, senders,
+    clocks and the function that starts alert-driven runbooks can be
+    injected (tests and the benchmark do). The spec and inventory are
+    otherwise loaded at construction, the vault only when a secret is first
+    resolved, and an SSH pool is opened only when a health probe needs one.
+    ``lab_bridge_up`` is the lab's bridge check
+    (:func:`controlplane.lab.probe.bridge_is_up`, handed in by ``egov serve``
+    and ``egov monitor``): without it, lab addresses are not probed.
+    ``runbooks`` is the runbook engine's catalog the rules' runbooks are
+    checked against when the spec is loaded here (handed in the same way;
+    without it they are not checked). Raises ConfigError when the monitoring
+    folder is invalid.
     """
 
     def __init__(
         self,
-        config: Any,
-        store: Any,
+        config: Config,
+        store: Store,
         *,
         spec: MonitoringSpec | None = None,
-        inventory: Any = None,
-        pool: Any = None,
+        inventory: Inventory | None = None,
+        pool: SSHPool | None = None,
         resolve: Callable[[str], str] | None = None,
-        senders: Mapping[str, Any] | None = None,
+        senders: Mapping[str, Sender] | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
         backoff: Backoff | None = None,
         workers: int = 32,
         autorunner: autorun.Runner | None = None,
+        lab_bridge_up: Callable[[], bool] | None = None,
+        runbooks: RunbookCatalog | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clock = clock
         receivers = {r.name: r for r in config.receivers}
         # Routes are checked against egov.yml's receivers once the site has any (a fresh site can probe).
-        spec = spec or load_monitoring(config.monitoring, tuple(receivers) or None, runbooks=config.runbooks)
+        spec = spec or load_monitoring(config.monitoring, tuple(receivers) or None, runbooks=runbooks)
         self.external_url = spec.external_url or (config.public_url or "")
         # Rules naming a runbook link their alerts to its console page.
         self.spec = autorun.with_runbook_links(spec, self.external_url)
@@ -97,17 +117,19 @@ class Monitor:
         self.auto = bool(autorun.auto_rules(self.spec))
         self.autorunner = autorun.AutoRunner(config, store, inventory, runner=autorunner)
         self.checks = expand_checks(self.spec, inventory)
-        from controlplane.slo.live import ServiceLevels  # service levels: slo.yml's burn-rate rules join self.spec
-
-        self.service_levels = ServiceLevels.attach(self)
+        # The service levels (slo/, built on this engine) as the composition root provided them: their
+        # burn-rate rules join self.spec; without them this monitor only probes and alerts.
+        companion = providers.provided().monitor_companion
+        self.service_levels = None if companion is None else companion(self)
         self._own_pool = pool is None and any(c.probe.type == "health" for c in self.checks)
         if self._own_pool:
             from controlplane.ssh import SSHPool
 
             pool = SSHPool.from_config(config)
         self.pool = pool
+        guard = lab_guard(inventory, lab_bridge_up)  # the lab's bridge check comes from the composition root
         self.runner = ProbeRunner(
-            self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=lab_guard(inventory)
+            self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=guard
         )
         self.deliverer = Deliverer(receivers, resolve or self._vault_resolver(), senders=senders, backoff=backoff)
         wanted = {c.key for c in self.checks}
@@ -156,7 +178,8 @@ class Monitor:
     def evaluate(self, now: dt.datetime | None = None) -> list[Notification]:
         """Advance alerts and groups from the latest results; queue notifications; return them."""
         now = now or self.clock()
-        self.service_levels.observe(self, now)  # service levels: rollups, burn-rate results, incidents (slo/)
+        if self.service_levels is not None:  # rollups, burn-rate results, incidents (slo/)
+            self.service_levels.observe(self, now)
         found, frozen = lifecycle.candidates(self.spec.rules, self.latest.values())
         with self.store.session() as session:
             claim_write_lock(session, now)

@@ -85,12 +85,12 @@ def publish(config: Config, holder: str, now: dt.datetime | None = None) -> list
     """Write the witness on every center the control plane reaches; return where (errors are logged)."""
     import paramiko
 
-    from controlplane.audit.anchor import center_folders
+    from controlplane.backup.own_folders import control_plane_folders
     from controlplane.ssh import SSHPool
 
     now = now or dt.datetime.now(dt.UTC)
     written = []
-    logs, notes = center_folders(config)
+    logs, notes = control_plane_folders(config)
     for note in notes:
         log.debug("lease witness: %s", note)
     for remote in logs:

@@ -235,6 +235,7 @@ def measure(lab: Any, rounds: int, prometheus_rounds: int) -> bool:
 
     from controlplane.config import load_config
     from controlplane.lab import manager
+    from controlplane.lab.probe import bridge_is_up
     from controlplane.monitoring.service import Monitor
     from controlplane.store import open_store
     from tests.integration.monitoring.servers import Sink
@@ -265,7 +266,7 @@ def measure(lab: Any, rounds: int, prometheus_rounds: int) -> bool:
     register = ["sh", "-c", f"mkdir -p /etc/egov-lab/services && cat > /etc/egov-lab/services/{SERVICE}.json"]
     manager.exec_in_host(lab, HOST, register, input_text=json.dumps(service))
     store = open_store(config)
-    monitor = Monitor(config, store)
+    monitor = Monitor(config, store, lab_bridge_up=bridge_is_up)
     stop = threading.Event()
     loop = threading.Thread(target=monitor.run_forever, args=(stop, 0.1), daemon=True)
     latencies: list[float] = []
@@ -335,6 +336,9 @@ def main() -> int:
     parser.add_argument("--prometheus-rounds", type=int, default=3, help="rounds for Prometheus + Alertmanager")
     parser.add_argument("--skip-lab", action="store_true", help="only the throughput part")
     args = parser.parse_args()
+    from controlplane.cli.wiring import wire
+
+    wire()  # the monitor counts service levels as in every egov process
     ok = run_throughput()
     if not args.skip_lab:
         ok = run_latency(args.lab_config, args.rounds, args.prometheus_rounds) and ok

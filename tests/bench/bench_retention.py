@@ -65,6 +65,9 @@ def seed(store: Any) -> None:
 
 
 def main() -> None:
+    from controlplane.cli.wiring import wire
+
+    wire()  # retention thins the monitoring tables it is handed, as in every egov process
     with tempfile.TemporaryDirectory() as folder:
         config = load_config(write_config(Path(folder)))
         store = open_store(config)

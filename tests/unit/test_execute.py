@@ -32,13 +32,16 @@ def test_hostile_words_reach_the_program_verbatim(tmp_path) -> None:
     assert not marker.exists()
 
 
-def test_exit_codes_map_through_the_tool_table() -> None:
-    assert execute.outcome_for("restic", 0) == Outcome.OK
-    assert execute.outcome_for("restic", 3) == Outcome.PARTIAL
-    assert execute.outcome_for("restic", 12) == Outcome.FAILED
-    assert execute.outcome_for("restic", 99) == Outcome.FAILED
-    assert execute.outcome_for("unknown-tool", 0) == Outcome.OK
-    assert execute.outcome_for("unknown-tool", 1) == Outcome.FAILED
+def test_zero_is_ok_and_any_other_exit_code_is_a_failure_whatever_the_tool() -> None:
+    assert execute.outcome_of(0) == Outcome.OK
+    assert execute.outcome_of(1) == Outcome.FAILED
+    assert execute.outcome_of(3) == Outcome.FAILED  # restic's 3 is read by the backup engine (backup/exitcodes.py)
+    assert not hasattr(execute, "EXIT_CODES")
+
+
+def test_the_exit_code_comes_back_as_the_process_left_it_for_the_caller_to_read() -> None:
+    result = execute.run([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert result.exit_code == 3 and result.outcome == Outcome.FAILED and not result.ok
 
 
 def test_secrets_are_masked_in_logs_and_output(caplog) -> None:

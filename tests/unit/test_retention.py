@@ -21,6 +21,16 @@ RECENT = NOW - dt.timedelta(days=1)
 POLICY = RetentionPolicy(run_output_days=90, delivery_days=30, probe_days=14)
 
 
+def test_with_nothing_provided_only_run_output_is_thinned(store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from controlplane import providers
+
+    monkeypatch.setattr(providers, "_provided", providers.Provided())
+    seed(store)
+    report = apply_retention(store, POLICY, now=NOW)
+    assert report.run_output_lines == 1234 and report.deliveries == 0 and report.probe_results == 0
+    assert count(store, ProbeHistory) == 42
+
+
 def _run(store: Any, lines: int, finished: dt.datetime | None) -> int:
     """A run with ``lines`` output lines, finished at ``finished`` (None: still running)."""
     from controlplane.runs import append_output, create_run, finish_run

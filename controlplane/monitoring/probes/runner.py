@@ -22,13 +22,16 @@ import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.monitoring.probes.health import health_probe
 from controlplane.monitoring.probes.network import http_probe, ssh_probe, tcp_probe
 from controlplane.monitoring.probes.store_checks import failed_runs_probe, run_age_probe
 from controlplane.monitoring.results import ProbeResult
 from controlplane.monitoring.spec import Check
+
+if TYPE_CHECKING:
+    from controlplane.inventory import Inventory
 
 DEFAULT_WORKERS = 32
 GRACE_SECONDS = 1.0  # past its timeout, a probe that has not returned is reported failed
@@ -52,12 +55,16 @@ def still_running(check: Check, started: float, now: float) -> ProbeResult:
                                "is still running: not started again")  # fmt: skip
 
 
-def lab_guard(inventory: Any) -> Callable[[str], str | None]:
+def lab_guard(inventory: Inventory | None, bridge_up: Callable[[], bool] | None = None) -> Callable[[str], str | None]:
     """A guard that refuses to probe lab addresses while the lab bridge is down.
 
     Without the bridge, a lab address (inventory ``lab_subnet``) would be
     routed to the machine's default gateway, off the machine: that traffic
-    must never leave. Returns a function address -> refusal message or None.
+    must never leave. ``bridge_up`` is the lab's own check, handed in by the
+    composition root (``egov serve``, ``egov monitor``): this engine does not
+    know the lab. Without one, lab addresses are never probed (fail closed).
+    Returns a function address -> refusal message or None; the check is
+    called at most once a second.
     """
     subnet_text = (inventory.variables or {}).get("lab_subnet") if inventory is not None else None
     if not subnet_text:
@@ -72,11 +79,11 @@ def lab_guard(inventory: Any) -> Callable[[str], str | None]:
             return None
         if not inside:
             return None
+        if bridge_up is None:
+            return f"lab bridge state unknown (no check handed in): not probing {address} (it could leave the machine)"
         now = time.monotonic()
         if now - float(state["checked"]) > 1.0:  # one /sys read per second, not per probe
-            from controlplane.lab import names, probe
-
-            state["up"] = probe.link_state(names.BRIDGE) == "up"
+            state["up"] = bool(bridge_up())
             state["checked"] = now
         return None if state["up"] else f"lab bridge is down: not probing {address} (it would leave the machine)"
 

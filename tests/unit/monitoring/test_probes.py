@@ -177,8 +177,27 @@ def test_the_lab_guard_refuses_lab_addresses_while_the_bridge_is_down(monkeypatc
     from controlplane.monitoring.probes.runner import lab_guard
 
     monkeypatch.setattr(probe, "link_state", lambda *_a, **_k: None)
-    guard = lab_guard(SimpleNamespace(variables={"lab_subnet": "10.198.0.0/24"}))
+    guard = lab_guard(SimpleNamespace(variables={"lab_subnet": "10.198.0.0/24"}), probe.bridge_is_up)
     assert "lab bridge is down" in (guard("10.198.0.11") or "")
+    assert guard("127.0.0.1") is None
+
+
+def test_the_lab_guard_probes_lab_addresses_once_the_handed_in_check_says_the_bridge_is_up() -> None:
+    from types import SimpleNamespace
+
+    from controlplane.monitoring.probes.runner import lab_guard
+
+    guard = lab_guard(SimpleNamespace(variables={"lab_subnet": "10.198.0.0/24"}), lambda: True)
+    assert guard("10.198.0.11") is None
+
+
+def test_without_a_bridge_check_the_lab_guard_never_probes_lab_addresses() -> None:
+    from types import SimpleNamespace
+
+    from controlplane.monitoring.probes.runner import lab_guard
+
+    guard = lab_guard(SimpleNamespace(variables={"lab_subnet": "10.198.0.0/24"}))
+    assert "not probing 10.198.0.11" in (guard("10.198.0.11") or "")
     assert guard("127.0.0.1") is None
 
 

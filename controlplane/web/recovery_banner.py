@@ -4,17 +4,25 @@ Registered as the template global ``recovery_banner()`` (base.html shows it
 on every page, the login page too, so whoever reaches a restored console
 sees at once that it is passive, a drill's copy, or active and why). The
 standing is one settings read, kept five seconds per process; the kit's
-status (:mod:`.status`, a few vault reads and the policy files) is computed
-for users who may manage users, kept a minute.
+status (:mod:`controlplane.recovery.status`, a few vault reads and the policy
+files) is computed for users who may manage users, kept a minute.
+
+It lives in the console (it reads the request's user and the app's state);
+the recovery engine only says what the standing and the kit's status are.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, g
+
+from controlplane.recovery.standing import banner, read
+from controlplane.web.policy import allowed
+from controlplane.web.state import state
 
 STANDING_SECONDS = 5.0
 KIT_SECONDS = 60.0
@@ -25,7 +33,7 @@ class _Cache:
         self.lock = threading.Lock()
         self.values: dict[str, tuple[float, Any]] = {}
 
-    def get(self, name: str, seconds: float, compute: Any) -> Any:
+    def get(self, name: str, seconds: float, compute: Callable[[], Any]) -> Any:
         now = time.monotonic()
         with self.lock:
             found = self.values.get(name)
@@ -42,18 +50,13 @@ def register(app: Flask) -> None:
     cache = _Cache()
 
     def recovery_banner() -> dict[str, str] | None:
-        from controlplane.web.policy import allowed
-        from controlplane.web.state import state
-
-        from .standing import banner, read
-
         lang = str(app.jinja_env.globals["lang_tag"]())  # type: ignore[operator]
         site = state()
         shown = banner(cache.get("standing", STANDING_SECONDS, lambda: read(site.store)), lang)
         user = g.get("egov_user")
         if shown is not None or user is None or g.get("egov_stage") != "full" or not allowed(user.role, "users.manage"):
             return shown
-        from .status import kit_status
+        from controlplane.recovery.status import kit_status  # vault and policy reads: only when shown
 
         def compute() -> Any:
             try:
