@@ -7,7 +7,7 @@ and verify through the VIP that clients get the new node's content. Each
 VIP step has a rollback that undoes exactly what this run did.
 
 Runbooks are trusted code (like playbooks): this file runs with the control
-plane's SSH key. API: controlplane/runbook/api.py; helpers:
+plane's SSH key. API: controlplane/runbook/definition.py; helpers:
 controlplane/runbook/context.py.
 """
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 
 from controlplane.errors import UnreachableError
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context, StepFailed
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 from controlplane.runbook.params import host_with
 
 

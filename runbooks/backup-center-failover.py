@@ -11,15 +11,15 @@ center (audited), which every later backup, check, restore, the scheduler,
 someone runs ``egov backup center primary`` (or this runbook with
 ``to_center=primary``) once the data backup center is back.
 
-Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 from controlplane.runbook.params import host_with
 
 

@@ -5,7 +5,7 @@ primary's health and content, move the portal VIP back to it (gratuitous
 ARP), verify through the VIP that clients get the primary's content. Run it
 once the primary is repaired.
 
-Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ clients must see the standby's content there. The steps live in _portal.py,
 shared with failback-portal.
 
 Runbooks are trusted code (like playbooks): this file runs with the control
-plane's SSH key. API: controlplane/runbook/api.py.
+plane's SSH key. API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations

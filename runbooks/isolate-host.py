@@ -18,15 +18,15 @@ names, so a drill killed midway gets them back at the next runbook start or
 real run the rollback never restores compromised credentials. A real run
 needs a second approver (``egov runbook approve``).
 
-Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
 TABLE = "egov_isolate"
 

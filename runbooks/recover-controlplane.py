@@ -15,7 +15,7 @@ revoke the drill key. A real recovery is not a runbook: the ministry's
 control plane is gone; the custodians and ``egov recover`` do it (README,
 "When the ministry's site is lost").
 
-Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import json
 import time
 from typing import Any
 
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
 
 def _dr_host(inventory: Any) -> str:

@@ -19,7 +19,7 @@ Scope: the source host (whose repository is read) and the DR host are both
 host parameters, so a caller must have both in scope; a drill or a real run
 needs ``backup.restore``, the permission a restore from the console needs.
 
-Runbooks are trusted code (like playbooks). API: controlplane/runbook/api.py.
+Runbooks are trusted code (like playbooks). API: controlplane/runbook/definition.py.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 from controlplane.runbook.params import host_with
 
 PID_FILE = "/run/egov-restore-to-dr.pid"

@@ -2,7 +2,7 @@
 
 What ``make run`` calls after ``egov lab up`` (and ``egov serve`` started in
 the background, so the console shows it all live). In order, each step only
-when it is due (:mod:`.state` decides, without connecting to a host):
+when it is due (:mod:`.ledger` decides, without connecting to a host):
 
 1. provision every host (``egov provision``);
 2. set up the backup centers' site accounts and keys, the control plane's
@@ -21,7 +21,7 @@ progress printed on the terminal, and each step makes the runs its command
 makes, so the console's runs pages follow both as they go. A step that
 fails stops the bootstrap (exit 1): fix the cause and run it again; the
 steps done are skipped. Steps are done per lab: a purged or new lab does
-them all again, a restarted one its runtime steps (:mod:`.state`).
+them all again, a restarted one its runtime steps (:mod:`.ledger`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from controlplane.bootstrap import state, window
+from controlplane.bootstrap import ledger, window
 from controlplane.bootstrap.steps import COMMANDS, RUNNERS, TITLES, Reporter, StepResult, Work
 from controlplane.errors import EgovError
 
@@ -67,13 +67,13 @@ class Outcome:
         }
 
 
-def plan(config: Config, store: Store, force: bool = False) -> tuple[state.LabIdentity, list[str]]:
+def plan(config: Config, store: Store, force: bool = False) -> tuple[ledger.LabIdentity, list[str]]:
     """The lab's identity and the steps due on it, in order (cheap: no host is contacted).
 
     Raises EgovError when a lab host is not running.
     """
-    identity = state.lab_identity(config)
-    return identity, state.pending(state.load_record(store), identity, force)
+    identity = ledger.lab_identity(config)
+    return identity, ledger.pending(ledger.load_record(store), identity, force)
 
 
 class _RunLog(Reporter):
@@ -141,7 +141,7 @@ def bootstrap(
     from controlplane.store.models import Run, RunStatus
 
     identity, due = plan(config, store, force)
-    skipped = [step for step in state.STEPS if step not in due]
+    skipped = [step for step in ledger.STEPS if step not in due]
     if not due:
         return Outcome(None, skipped=skipped)
     _refuse_a_second(store)
@@ -171,9 +171,9 @@ def bootstrap(
             if not result.ok:
                 log.line(f"stopped at {step}: fix the cause and run `egov bootstrap` again (done steps are skipped)")
                 break
-            record = state.load_record(store) or state.Record()
+            record = ledger.load_record(store) or ledger.Record()
             record.mark_done(step, identity, result.runs, result.message)
-            state.save_record(store, record)
+            ledger.save_record(store, record)
     except KeyboardInterrupt:
         interrupted = True
         raise

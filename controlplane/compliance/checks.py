@@ -1,6 +1,6 @@
 """One function per check type: evidence in, :class:`Outcome` out (pure Python).
 
-Each function gets the check mapping from the catalog and a :class:`Context`
+Each function gets the check mapping from the catalog and a :class:`CheckContext`
 (the host's evidence, its roles, the control-plane data, the scan time) and
 returns an Outcome with a status and the found and expected values an
 auditor reads. Evidence that is missing or that the collector could not
@@ -42,7 +42,7 @@ class Outcome:
 
 
 @dataclass
-class Context:
+class CheckContext:
     """Everything a check may read: the evidence, the host's roles, control-plane data, now."""
 
     evidence: dict[str, Any]
@@ -75,7 +75,7 @@ def _missing(check: dict[str, Any], default: str, found: str, expected: str) -> 
     return Outcome(status, found, expected, "" if status != ERROR else found)
 
 
-def check_sshd_effective(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_sshd_effective(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """An option of the effective sshd configuration (``sshd -T``: drop-ins merged).
 
     A list of keys passes when any of them passes (AllowUsers or AllowGroups).
@@ -99,7 +99,7 @@ def check_sshd_effective(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(FAIL, "; ".join(found_parts), expected)
 
 
-def check_sysctl(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_sysctl(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Kernel parameters read from /proc/sys; every key must meet the expectation."""
     values = ctx.section("sysctl")
     expected = describe(check["expect"])
@@ -115,7 +115,7 @@ def _names(value: str | list[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else value
 
 
-def check_file_mode(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_file_mode(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Mode no wider than ``max_mode`` and the allowed owner / group, for a path or glob."""
     entry = ctx.section("files").get(check["path"])
     if entry is None:
@@ -147,7 +147,7 @@ def check_file_mode(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(FAIL if bad else PASS, "; ".join(bad or found), expected)
 
 
-def check_package(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_package(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A Debian package is installed, or absent (config files left behind count as absent)."""
     info = ctx.section("packages").get(check["name"])
     if info is None:
@@ -157,7 +157,7 @@ def check_package(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if ok else FAIL, found, f"{check['name']} {check['state']}")
 
 
-def check_service(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_service(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A service is active (or inactive); with systemd from its unit, without it from the process list."""
     services = ctx.section("services")
     name, want_active = check["name"], check["state"] == "active"
@@ -186,7 +186,7 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def check_listening(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_listening(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Only the TCP ports allowed for the host's roles listen (loopback ignored unless told)."""
     listening = ctx.section("listening")
     if not listening.get("ok"):
@@ -204,7 +204,7 @@ def check_listening(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS, "TCP " + (", ".join(map(str, sorted({s["port"] for s in sockets}))) or "none"), expected)
 
 
-def check_login_defs(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_login_defs(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A key of /etc/login.defs (comments ignored, last value wins, ``default`` when unset)."""
     files = ctx.texts(LOGIN_DEFS)
     expected = describe(check["expect"])
@@ -219,7 +219,7 @@ def check_login_defs(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if satisfies(value, check["expect"]) else FAIL, found, expected)
 
 
-def check_pam(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_pam(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A PAM module is in a stack file, optionally with an option value.
 
     The option is looked up on the module's lines first (arguments override),
@@ -255,7 +255,7 @@ def check_pam(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if ok else FAIL, f"{option}={value} ({where})" if value else f"{option} ({where})", expected)
 
 
-def check_pwquality(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_pwquality(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A password quality setting: pam_pwquality arguments, else pwquality.conf.d, else pwquality.conf."""
     key, expected = check["key"], describe(check["expect"])
     stack = ctx.texts(COMMON_PASSWORD)
@@ -279,7 +279,7 @@ def check_pwquality(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if satisfies(value, check["expect"]) else FAIL, f"{key}={value} ({where})", expected)
 
 
-def check_accounts(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_accounts(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Rules over /etc/passwd and the kinds of /etc/shadow password fields (never hashes)."""
     accounts = ctx.section("accounts")
     rule, passwd = check["rule"], accounts["passwd"]
@@ -313,7 +313,7 @@ def _listing(bad: list[str], prefix: str, expected: str) -> Outcome:
     return Outcome(PASS, "none", expected)
 
 
-def check_nft_policy(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_nft_policy(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A default policy on the base chains of a hook, for both IPv4 and IPv6.
 
     With ``policy: drop`` it passes when IPv4 and IPv6 traffic each meet a
@@ -342,7 +342,7 @@ def check_nft_policy(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if ok else FAIL, found, expected)
 
 
-def check_kernel_module(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_kernel_module(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A kernel module is not loaded and cannot be loaded (install rule to true/false, or absent)."""
     info = ctx.section("modules").get(check["name"])
     if info is None:
@@ -365,7 +365,7 @@ def check_kernel_module(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(FAIL, f"loadable: {first or probe['stderr'] or 'modprobe -n -v succeeded'}", expected)
 
 
-def check_mount_option(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_mount_option(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A mount point is a separate mount with the given options (the topmost mount counts)."""
     mounts = [m for m in ctx.section("mounts")["mounts"] if m["mountpoint"] == check["mountpoint"]]
     expected = f"{check['mountpoint']} mounted with " + ",".join(check["options"])
@@ -377,7 +377,7 @@ def check_mount_option(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(FAIL if lacking else PASS, found, expected, "missing " + ",".join(lacking) if lacking else "")
 
 
-def check_file_contains(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_file_contains(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A regex (multiline) is present in, or absent from, a file or the files of a glob."""
     files = ctx.texts(check["path"])
     present = check.get("present", True)
@@ -390,7 +390,7 @@ def check_file_contains(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if bool(hits) == present else FAIL, found, expected)
 
 
-def check_command(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_command(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Last resort: a command's exit code (default 0) and, optionally, its output."""
     result = ctx.section("commands").get(json.dumps(check["argv"]))
     if result is None or result["exit_code"] is None:
@@ -413,7 +413,7 @@ def _timestamp(value: Any) -> float | None:
         return None
 
 
-def check_store(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_store(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """A fact from the control plane's own data (e.g. the time of the last successful backup)."""
     if ctx.store is None:
         raise MissingEvidence("no control-plane data was given for this host")
@@ -436,13 +436,13 @@ def check_store(check: dict[str, Any], ctx: Context) -> Outcome:
     return Outcome(PASS if ok else FAIL, f"{fact} {value}", expected)
 
 
-def check_any_of(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_any_of(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Passes when one nested check passes; not-applicable children are ignored."""
     outcomes = [run_check(child, ctx) for child in check["checks"]]
     return _combine(outcomes, "any", " or ")
 
 
-def check_all_of(check: dict[str, Any], ctx: Context) -> Outcome:
+def check_all_of(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Passes when every nested check passes; a failure outweighs an error."""
     outcomes = [run_check(child, ctx) for child in check["checks"]]
     return _combine(outcomes, "all", " and ")
@@ -463,7 +463,7 @@ def _combine(outcomes: list[Outcome], mode: str, joiner: str) -> Outcome:
     return Outcome(status, found, expected, messages)
 
 
-def run_check(check: dict[str, Any], ctx: Context) -> Outcome:
+def run_check(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Evaluate one check mapping; missing evidence becomes an ``error`` outcome with the reason."""
     try:
         return CHECKS[check["type"]](check, ctx)
@@ -471,7 +471,7 @@ def run_check(check: dict[str, Any], ctx: Context) -> Outcome:
         return Outcome(ERROR, "", "", str(error))
 
 
-CHECKS: dict[str, Callable[[dict[str, Any], Context], Outcome]] = {
+CHECKS: dict[str, Callable[[dict[str, Any], CheckContext], Outcome]] = {
     "sshd_effective": check_sshd_effective,
     "sysctl": check_sysctl,
     "file_mode": check_file_mode,

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 import controlplane.bootstrap as bootstrap_module
-from controlplane.bootstrap import state
+from controlplane.bootstrap import ledger
 from controlplane.bootstrap.steps import Reporter, StepResult
 from controlplane.errors import EgovError
 from controlplane.runs import create_run, read_output
 from controlplane.store.models import Run
 
-LAB = state.LabIdentity(disks="d1", boot="b1")
+LAB = ledger.LabIdentity(disks="d1", boot="b1")
 
 
 class Lines(Reporter):
@@ -52,15 +52,15 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> Done:
 
         return run
 
-    monkeypatch.setattr(state, "lab_identity", lambda config: LAB)
-    monkeypatch.setattr(bootstrap_module, "RUNNERS", {name: runner(name) for name in state.STEPS})
+    monkeypatch.setattr(ledger, "lab_identity", lambda config: LAB)
+    monkeypatch.setattr(bootstrap_module, "RUNNERS", {name: runner(name) for name in ledger.STEPS})
     return done
 
 
 def test_a_fresh_lab_gets_every_step_in_order_as_one_run_with_its_progress(config: Any, store: Any, steps) -> None:
     watcher = Lines()
     outcome = bootstrap_module.bootstrap(config, store, actor="t@cli", reporter=watcher)
-    assert outcome.ok and steps == list(state.STEPS) and outcome.skipped == []
+    assert outcome.ok and steps == list(ledger.STEPS) and outcome.skipped == []
     with store.session() as session:
         run = session.get(Run, outcome.run_id)
         assert (run.kind, run.status, run.exit_code) == ("bootstrap", "succeeded", 0)
@@ -75,7 +75,7 @@ def test_a_second_bootstrap_does_nothing_and_starts_no_run(config: Any, store: A
     bootstrap_module.bootstrap(config, store, actor="t@cli", reporter=Lines())
     steps.clear()
     again = bootstrap_module.bootstrap(config, store, actor="t@cli", reporter=Lines())
-    assert again.run_id is None and steps == [] and again.skipped == list(state.STEPS)
+    assert again.run_id is None and steps == [] and again.skipped == list(ledger.STEPS)
 
 
 def test_a_failing_step_stops_the_bootstrap_and_only_the_steps_before_it_are_recorded(
@@ -86,7 +86,7 @@ def test_a_failing_step_stops_the_bootstrap_and_only_the_steps_before_it_are_rec
     assert not outcome.ok and steps == ["provision", "backup-setup", "harden", "backup"]
     with store.session() as session:
         assert session.get(Run, outcome.run_id).status == "failed"
-    assert state.pending(state.load_record(store), LAB) == ["backup", "copy", "drill", "scan"]
+    assert ledger.pending(ledger.load_record(store), LAB) == ["backup", "copy", "drill", "scan"]
     steps.failing.clear()
     steps.clear()
     resumed = bootstrap_module.bootstrap(config, store, actor="t@cli", reporter=Lines())
@@ -119,4 +119,3 @@ def test_the_steps_run_inside_a_maintenance_window_over_the_top_site_ended_when_
     assert seen == [("ministry", None)]  # in force when the first step starts (the administrator is offered then)
     ((site, ended),) = open_windows()
     assert site == "ministry" and ended is not None
-

@@ -9,7 +9,8 @@ import pytest
 from controlplane.errors import ConfigError
 from controlplane.inventory import load_inventory
 from controlplane.monitoring.labels import fingerprint, format_duration, parse_duration
-from controlplane.monitoring.spec import expand_checks, load_monitoring
+from controlplane.monitoring.spec import expand_checks
+from controlplane.monitoring.spec_loader import load_monitoring
 from tests.conftest import REPO
 from tests.unit.monitoring.helpers import PROBES, RULES, make_spec, write_monitoring
 

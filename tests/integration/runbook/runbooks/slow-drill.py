@@ -6,8 +6,8 @@ rollback); step 2 waits (cancel-aware) for up to ``wait`` seconds.
 
 from __future__ import annotations
 
-from controlplane.runbook.api import Param, Probe, Runbook, Step
 from controlplane.runbook.context import Context
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
 MARK = "/tmp/egov-slow-drill.mark"
 

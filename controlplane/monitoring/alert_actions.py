@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 
 from controlplane.errors import BadInputError
+from controlplane.monitoring.alert_records import alert_from_row, load_alerts, load_silences
 from controlplane.monitoring.alerts import FIRING, PENDING, RESOLVED, as_dict
 from controlplane.monitoring.labels import parse_matchers
 from controlplane.monitoring.models import AlertRecord, SilenceRecord
 from controlplane.monitoring.spec import MonitoringSpec
-from controlplane.monitoring.state import alert_from_row, load_alerts, load_silences
 from controlplane.monitoring.suppress import silence_active, suppression
 from controlplane.store.models import utcnow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controlplane.lab.state import LabHost, derive_state
+from controlplane.lab.host_state import LabHost, derive_state
 
 
 @pytest.mark.parametrize(

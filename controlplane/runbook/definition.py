@@ -2,7 +2,7 @@
 
 A runbook file builds one :class:`Runbook` and binds it to ``RUNBOOK``::
 
-    from controlplane.runbook.api import Param, Probe, Runbook, Step
+    from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
     def standby_healthy(ctx):
         ctx.http_check(ctx.host(ctx.params["standby"]).address, path="/health")
