@@ -157,8 +157,10 @@ def _listen_and_leader_problems(listen: dict[str, Any], leader: Any) -> list[tup
 def parse_config(data: Any, source: Path) -> Config:
     """Validate a parsed document and build a Config.
 
-    Given the YAML document and the file it came from; returns the Config.
-    Raises ConfigError listing every problem.
+    An empty document means all defaults; relative paths are resolved
+    against ``source``'s folder, so a config means the same wherever the
+    command runs. Raises ConfigError listing every problem (schema and the
+    cross-field checks) at once.
     """
     if data is None:
         data = {}
@@ -243,8 +245,9 @@ def parse_config(data: Any, source: Path) -> Config:
 def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
     """Find, read and validate the site configuration.
 
-    Given an explicit path or None; returns the Config. Raises ConfigError
-    (exit 2) when the file is missing, not YAML, or invalid.
+    Without ``explicit``, ``$EGOV_CONFIG`` and then ``./egov.yml`` are
+    used. Raises ConfigError (exit 2) when the file is missing, not YAML, or
+    invalid.
     """
     source = find_config_path(explicit)
     if not source.exists():

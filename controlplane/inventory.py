@@ -121,9 +121,10 @@ _ANSIBLE = threading.Lock()
 def load_inventory(path: Path) -> Inventory:
     """Load an inventory file or folder with ansible-core (one load at a time per process).
 
-    Given its path; returns the Inventory. Raises ConfigError listing every
-    host without a site or role, with an unsafe name or address, and YAML
-    syntax errors with their line.
+    Loads are serialised because ansible-core's loader is not thread-safe
+    to run concurrently. Raises ConfigError listing every host without a
+    site or role, with an unsafe name or address, and YAML syntax errors
+    with their line.
     """
     with _ANSIBLE:
         return _load_inventory(path)

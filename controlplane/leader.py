@@ -48,7 +48,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -72,15 +72,15 @@ __all__ = [
 log = logging.getLogger(__name__)
 STOPPING = "this process is stopping"  # the reason on_deposed gets from Elector.stop
 FENCE_POLL_SECONDS = 0.1
+_T = TypeVar("_T")
 
 
 class Elector:
     """Keeps contending for one lease in a thread; runs ``on_elected`` / ``on_deposed`` as it wins and loses it.
 
-    Given the open store, the lease and renewal periods (lease at least three
-    renewals), and the two callbacks, which run in a thread of their own (a
-    scheduler that takes seconds to start must not delay a renewal), one at
-    a time: ``on_elected`` gets the term, ``on_deposed`` the reason.
+    The lease must last at least three renewals. The two callbacks run in a
+    thread of their own (a scheduler that takes seconds to start must not
+    delay a renewal), one at a time: ``on_elected`` gets the term, ``on_deposed`` the reason.
     ``clock`` is the monotonic clock (tests inject one). Costs one small read
     or UPDATE per ``renew_seconds`` and a clock check per ``FENCE_POLL_SECONDS``.
 
@@ -268,7 +268,7 @@ class Elector:
                 self._serving = wanted
                 self._duty.notify_all()
 
-    def _call(self, callback: Callable[[Any], None], argument: Any, doing: str) -> bool:
+    def _call(self, callback: Callable[[_T], None], argument: _T, doing: str) -> bool:
         try:
             callback(argument)
         except Exception:

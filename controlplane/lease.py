@@ -53,9 +53,9 @@ class LeaseState:
     pid_started: str | None
     term: int
     version: int
-    acquired_at: Any
-    renewed_at: Any
-    expires_at: Any
+    acquired_at: dt.datetime
+    renewed_at: dt.datetime
+    expires_at: dt.datetime
 
     @property
     def released(self) -> bool:

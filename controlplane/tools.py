@@ -53,11 +53,11 @@ def _executable(path: Path) -> bool:
 def find_tool(name: str, extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> str | None:
     """Find an external program the way every module of the control plane should.
 
-    Given a program name (``restic``, ``ansible-playbook``) and optional folders
-    to try last (e.g. ``/usr/lib/postgresql/15/bin``), returns the absolute path
-    of the first executable found in: the project's tools/bin, the venv's bin,
-    PATH, /usr/sbin and /sbin, then ``extra_dirs``; None when there is none.
-    Raises nothing.
+    Searches, in order: the project's tools/bin, the venv's bin, PATH,
+    /usr/sbin and /sbin, then ``extra_dirs`` (e.g.
+    ``/usr/lib/postgresql/15/bin``), so a pinned copy wins over the system's.
+    Returns the absolute path, or None when there is none or ``name`` is a
+    path. Raises nothing.
     """
     if not name or os.sep in name:
         # A path is not a name: callers that have a path do not need us.
@@ -79,10 +79,10 @@ def find_tool(name: str, extra_dirs: Sequence[str | os.PathLike[str]] = ()) -> s
 def parse_version(text: str) -> tuple[int, ...] | None:
     """Return the first dotted version number in a program's version output.
 
-    Given text such as ``"nftables v1.0.6 (Lester Gooch #5)"`` or
-    ``"psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"``, returns a tuple of
-    ints, ``(1, 0, 6)`` or ``(15, 18)``; None when the text holds no dotted
-    number. Numbers glued to a word (``go1.24``) are not versions and are skipped.
+    ``"nftables v1.0.6 (Lester Gooch #5)"`` gives ``(1, 0, 6)`` and
+    ``"psql (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"`` gives ``(15, 18)``;
+    None when the text holds no dotted number. Numbers glued to a word
+    (``go1.24``) are not versions and are skipped.
     """
     match = _DOTTED.search(text)
     if match is None:
@@ -93,7 +93,7 @@ def parse_version(text: str) -> tuple[int, ...] | None:
 def parse_restic_version(text: str) -> tuple[int, ...] | None:
     """Return the version in ``restic version`` output, or None.
 
-    Given ``"restic 0.18.0 compiled with go1.24.4 on linux/amd64"``, returns
+    ``"restic 0.18.0 compiled with go1.24.4 on linux/amd64"`` gives
     ``(0, 18, 0)``. Output that does not start a line with ``restic`` (some
     other program, an error) gives None rather than a wrong number.
     """
@@ -106,8 +106,8 @@ def parse_restic_version(text: str) -> tuple[int, ...] | None:
 def version_at_least(version: Sequence[int], minimum: Sequence[int]) -> bool:
     """Return True when ``version`` >= ``minimum``, missing parts counting as 0.
 
-    Given ``(0, 17)`` and ``(0, 17, 0)`` returns True; ``(0, 14, 1)`` against
-    ``(0, 17)`` returns False.
+    So ``(0, 17)`` meets ``(0, 17, 0)``; ``(0, 14, 1)`` does not meet
+    ``(0, 17)``.
     """
     width = max(len(version), len(minimum))
     padded = tuple(version) + (0,) * (width - len(version))
@@ -126,7 +126,7 @@ def _restic_version_at(path: str, mtime_ns: int) -> tuple[int, ...] | None:
     # while repeated restic_path() calls cost one stat, not one process each.
     del mtime_ns
     try:
-        result = execute.run([path, "version"], tool="restic-version", timeout=VERSION_TIMEOUT)
+        result = execute.run([path, "version"], timeout=VERSION_TIMEOUT)
     except OSError:
         return None
     if not result.ok:
@@ -137,8 +137,9 @@ def _restic_version_at(path: str, mtime_ns: int) -> tuple[int, ...] | None:
 def restic_version(path: str) -> tuple[int, ...] | None:
     """Return the version the restic binary at ``path`` reports, or None.
 
-    Given an absolute path, runs ``restic version`` (cached per file and mtime);
-    returns None when it cannot run or prints no version. Raises nothing.
+    Costs one process the first time per file and mtime, then one stat (a
+    binary replaced by set-up is asked again). Returns None when it cannot
+    run or prints no version. Raises nothing.
     """
     try:
         mtime_ns = os.stat(path).st_mtime_ns

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
@@ -35,6 +35,11 @@ from controlplane.users import (
     verify_password,
 )
 
+if TYPE_CHECKING:
+    import pyotp
+
+    from controlplane.vault import Vault
+
 TOTP_DIGITS = 6
 TOTP_INTERVAL = 30
 TOTP_ISSUER = "EduGov"
@@ -47,13 +52,13 @@ def totp_secret_name(user: User, pending: bool = False) -> str:
     return f"user.{user.id}.totp_pending" if pending else f"user.{user.id}.totp"
 
 
-def _totp(secret: str) -> Any:
+def _totp(secret: str) -> pyotp.TOTP:
     import pyotp
 
     return pyotp.TOTP(secret, digits=TOTP_DIGITS, interval=TOTP_INTERVAL)
 
 
-def start_totp_enrolment(vault: Any, user: User) -> tuple[str, str]:
+def start_totp_enrolment(vault: Vault, user: User) -> tuple[str, str]:
     """Create a new pending TOTP secret for a user without TOTP and return (secret, otpauth URI).
 
     The secret is kept in the vault as pending until a code confirms it.
@@ -65,7 +70,7 @@ def start_totp_enrolment(vault: Any, user: User) -> tuple[str, str]:
     return _new_pending(vault, user)
 
 
-def _new_pending(vault: Any, user: User) -> tuple[str, str]:
+def _new_pending(vault: Vault, user: User) -> tuple[str, str]:
     import pyotp
 
     secret = pyotp.random_base32()
@@ -74,7 +79,7 @@ def _new_pending(vault: Any, user: User) -> tuple[str, str]:
     return secret, uri
 
 
-def pending_totp(vault: Any, user: User) -> tuple[str, str] | None:
+def pending_totp(vault: Vault, user: User) -> tuple[str, str] | None:
     """Return (secret, URI) of a pending enrolment, or None."""
     name = totp_secret_name(user, pending=True)
     if not vault.exists(name):
@@ -131,7 +136,9 @@ def reenrolment_open(session: Session, user: User, now: dt.datetime | None = Non
     return (now or utcnow()) < until
 
 
-def confirm_totp_enrolment(session: Session, vault: Any, user: User, code: str, now: dt.datetime | None = None) -> None:
+def confirm_totp_enrolment(
+    session: Session, vault: Vault, user: User, code: str, now: dt.datetime | None = None
+) -> None:
     """Turn a pending secret into the user's TOTP secret when ``code`` matches it.
 
     While TOTP is on, only a re-enrolment opened by :func:`begin_totp_reenrolment`
@@ -158,7 +165,7 @@ def confirm_totp_enrolment(session: Session, vault: Any, user: User, code: str, 
     session.flush()
 
 
-def _identity_step(vault: Any, user: User, password: str, code: str, now: dt.datetime | None) -> int | None:
+def _identity_step(vault: Vault, user: User, password: str, code: str, now: dt.datetime | None) -> int | None:
     """The time step of ``code`` when the password and the enrolled secret's code are both right, else None.
 
     Reads only (the vault and the hash): callers write after their vault work.
@@ -172,7 +179,7 @@ def _identity_step(vault: Any, user: User, password: str, code: str, now: dt.dat
 
 
 def _identity_checked(
-    session: Session, vault: Any, user: User, password: str, code: str, client: str, now: dt.datetime | None
+    session: Session, vault: Vault, user: User, password: str, code: str, client: str, now: dt.datetime | None
 ) -> tuple[LoginResult, int | None]:
     """Check password and current code against the login throttle: (result, the code's step when ok)."""
     keys = throttle_keys(user.name, client)
@@ -187,7 +194,7 @@ def _identity_checked(
 
 
 def begin_totp_reenrolment(
-    session: Session, vault: Any, user: User, password: str, code: str, client: str, now: dt.datetime | None = None
+    session: Session, vault: Vault, user: User, password: str, code: str, client: str, now: dt.datetime | None = None
 ) -> tuple[LoginResult, tuple[str, str] | None]:
     """Open the replacement of an enrolled TOTP secret: needs the password and a current code.
 
@@ -212,7 +219,7 @@ def begin_totp_reenrolment(
 
 
 def disable_totp(
-    session: Session, vault: Any, user: User, password: str, code: str, client: str, now: dt.datetime | None = None
+    session: Session, vault: Vault, user: User, password: str, code: str, client: str, now: dt.datetime | None = None
 ) -> LoginResult:
     """Turn TOTP off: needs the password and a current code, throttled like a login.
 
@@ -233,7 +240,7 @@ def disable_totp(
     return result
 
 
-def verify_totp(session: Session, vault: Any, user: User, code: str, now: dt.datetime | None = None) -> bool:
+def verify_totp(session: Session, vault: Vault, user: User, code: str, now: dt.datetime | None = None) -> bool:
     """True when ``code`` is a valid, not yet used code of the user's enrolled secret."""
     name = totp_secret_name(user)
     if not user.totp_enabled or not vault.exists(name):
@@ -245,7 +252,7 @@ def verify_totp(session: Session, vault: Any, user: User, code: str, now: dt.dat
     return True
 
 
-def reset_totp(session: Session, vault: Any, user: User) -> None:
+def reset_totp(session: Session, vault: Vault, user: User) -> None:
     """Remove a user's TOTP secret (enrolled and pending); they enrol again."""
     for name in (totp_secret_name(user), totp_secret_name(user, pending=True)):
         if vault.exists(name):

@@ -7,13 +7,17 @@ before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from controlplane.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 MAX_YAML_BYTES = 4 * 1024 * 1024
 
@@ -21,9 +25,10 @@ MAX_YAML_BYTES = 4 * 1024 * 1024
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file safely.
 
-    Given a path; returns the parsed document (None for an empty file).
-    Raises ConfigError naming the file and the line and column of a syntax
-    error, or that the file is missing, unreadable or too large.
+    Returns the document as YAML built it (None for an empty file); files
+    over MAX_YAML_BYTES are refused before parsing. Raises ConfigError
+    naming the file and the line and column of a syntax error, or that the
+    file is missing, unreadable or too large.
     """
     source = str(path)
     try:
@@ -51,7 +56,9 @@ def key_path(parts: Iterable[Any]) -> str:
     return text
 
 
-def _strict_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+def _strict_pattern(
+    validator: Validator, pattern: str, instance: Any, schema: dict[str, Any]
+) -> Iterator[ValidationError]:
     """JSON Schema ``pattern`` where ``$`` really means the end of the string.
 
     jsonschema applies patterns with Python's ``re.search``, whose ``$`` also
@@ -69,7 +76,7 @@ def _strict_pattern(validator: Any, pattern: str, instance: Any, schema: dict[st
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-def _validator_class() -> Any:
+def _validator_class() -> type[Validator]:
     from jsonschema import Draft202012Validator, validators
 
     return validators.extend(Draft202012Validator, {"pattern": _strict_pattern})
@@ -78,9 +85,10 @@ def _validator_class() -> Any:
 def schema_problems(data: Any, schema: dict[str, Any]) -> list[tuple[str, str]]:
     """Validate ``data`` against a JSON schema and return every problem.
 
-    Given the parsed document and a Draft 2020-12 schema; returns a list of
-    ``(key_path, message)`` sorted by path (empty when valid). Messages for
-    unknown keys name the key, so typos are easy to spot.
+    Returns ``(key_path, message)`` pairs sorted by path (empty when valid),
+    all of them rather than the first, so one edit fixes a file. Messages
+    for unknown keys name the key, so typos are easy to spot; a ``pattern``
+    with a ``description`` reports the description instead of the regex.
     """
     validator = _validator_class()(schema)
     problems: list[tuple[str, str]] = []

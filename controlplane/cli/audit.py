@@ -6,7 +6,7 @@ import json
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, moment, show_table, wide_option
 
@@ -34,7 +34,7 @@ def audit() -> None:
 @wide_option
 @pass_context
 def list_records(
-    context: Context, limit: int, actor: str | None, action: str | None, as_json: bool, wide: bool
+    context: CliContext, limit: int, actor: str | None, action: str | None, as_json: bool, wide: bool
 ) -> None:
     """Show the newest audit records first."""
     from controlplane.audit import list_records as fetch
@@ -68,7 +68,7 @@ def list_records(
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--local-only", is_flag=True, help="Skip the anchor logs on the backup centers (no SSH).")
 @pass_context
-def verify(context: Context, as_json: bool, local_only: bool) -> None:
+def verify(context: CliContext, as_json: bool, local_only: bool) -> None:
     """Recompute the chain over archives and database against every anchor; exit 1 naming the first problem."""
     from controlplane.audit import verify as verify_chain
 
@@ -86,7 +86,7 @@ def verify(context: Context, as_json: bool, local_only: bool) -> None:
 @click.option("--local-only", is_flag=True, help="Only the local anchor log (no SSH to the backup centers).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def anchor_command(context: Context, local_only: bool, as_json: bool) -> None:
+def anchor_command(context: CliContext, local_only: bool, as_json: bool) -> None:
     """Write the chain's head to the anchor logs now (the scheduler does it every few minutes); exit 1 if one failed."""
     from controlplane.audit.anchor import anchor_head
 
@@ -110,7 +110,7 @@ def anchor_command(context: Context, local_only: bool, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def archive_command(context: Context, days: int | None, as_json: bool) -> None:
+def archive_command(context: CliContext, days: int | None, as_json: bool) -> None:
     """Move old records to a compressed, chained archive file, then out of the database (never dropped)."""
     from controlplane.audit.archive import archive_older_than
 

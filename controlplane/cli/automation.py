@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import console, open_store, print_json
 from controlplane.cli.output import Column, layout, lines, plain, show_table, styled
 
@@ -123,7 +123,7 @@ def print_summary(out: Any, outcome: Any, check: bool) -> None:
     out.print(f"run {outcome.run_id} {outcome.status} in {outcome.duration:.1f} s (egov runs show {outcome.run_id})")
 
 
-def _run(context: Context, kind: str, options: dict[str, Any]) -> int:
+def _run(context: CliContext, kind: str, options: dict[str, Any]) -> int:
     """Run one playbook kind with the CLI options; return the exit code."""
     from controlplane import audit as audit_log
     from controlplane.automation.engine import PlaybookRequest, run_playbook
@@ -188,7 +188,7 @@ def _options(function: Any) -> Any:
 @click.command()
 @_options
 @pass_context
-def provision(context: Context, **options: Any) -> int:
+def provision(context: CliContext, **options: Any) -> int:
     """Provision hosts: accounts, time sync, tools and the service of each role."""
     return _run(context, "provision", options)
 
@@ -196,6 +196,6 @@ def provision(context: Context, **options: Any) -> int:
 @click.command()
 @_options
 @pass_context
-def harden(context: Context, **options: Any) -> int:
+def harden(context: CliContext, **options: Any) -> int:
     """Harden hosts to the national baseline; with --check report drift only."""
     return _run(context, "harden", options)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from controlplane.bootstrap.steps import Reporter
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, console, open_store, print_json
 from controlplane.errors import EXIT_FAILED, BadInputError
 
@@ -92,7 +92,6 @@ class TerminalReporter(Reporter):
             view.stop()
 
 
-
 def offer_first_admin(store: Store) -> None:
     """With no console user yet: on a terminal, offer to create the first administrator; else say how."""
     from controlplane import users as accounts
@@ -130,7 +129,7 @@ def offer_first_admin(store: Store) -> None:
 @click.option("--plan", "show_plan", is_flag=True, help="Only print the steps due on this lab (contacts no host).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome (or with --plan the steps due) as JSON.")
 @pass_context
-def bootstrap(context: Context, force: bool, show_plan: bool, as_json: bool) -> None:
+def bootstrap(context: CliContext, force: bool, show_plan: bool, as_json: bool) -> None:
     """Offer the first administrator, then provision, harden, back up, drill and scan a fresh lab (steps done once).
 
     Each step is the command named with it (egov provision, egov backup setup,
@@ -139,7 +138,7 @@ def bootstrap(context: Context, force: bool, show_plan: bool, as_json: bool) -> 
     """
     from controlplane.audit import cli_actor
     from controlplane.bootstrap import bootstrap as run_bootstrap
-    from controlplane.bootstrap import plan, state
+    from controlplane.bootstrap import ledger, plan
 
     if not context.verbose:
         # Each step reports its own failures; a command's expected non-zero exit (restic's "no
@@ -148,7 +147,7 @@ def bootstrap(context: Context, force: bool, show_plan: bool, as_json: bool) -> 
     config = context.config
     store = open_store(context)
     try:
-        if not state.lab_is_up(config):
+        if not ledger.lab_is_up(config):
             if not (show_plan or as_json):
                 offer_first_admin(store)
             _say(as_json, {"lab": False, "due": []}, "no lab of this site is up (egov lab up, as root): nothing to do")

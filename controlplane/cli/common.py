@@ -8,17 +8,17 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context
+from controlplane.cli import CliContext
 
 
-def open_store(context: Context) -> Any:
+def open_store(context: CliContext) -> Any:
     """Open (and migrate) the state store of the configured site."""
     from controlplane.store import open_store as open_configured_store
 
     return open_configured_store(context.config)
 
 
-def open_vault(context: Context, store: Any) -> Any:
+def open_vault(context: CliContext, store: Any) -> Any:
     """Open the vault on an open store with the configured master key."""
     from controlplane.vault import open_vault as open_configured_vault
 

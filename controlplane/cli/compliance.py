@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, safe, show_table
 
@@ -43,7 +43,7 @@ def _percent(value: float | None) -> str:
 @click.option("--site", metavar="SITE", help="Only the hosts of this site and the sites below it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON report of this scan (documented schema).")
 @pass_context
-def scan(context: Context, limit: str | None, site: str | None, as_json: bool) -> None:
+def scan(context: CliContext, limit: str | None, site: str | None, as_json: bool) -> None:
     """Scan hosts against the control catalog (agentless, one SSH round trip per host) and store the results.
 
     Exit 0 when every host was assessed, even with failing controls (those
@@ -166,7 +166,7 @@ def report() -> None:
 @click.option("--schema", is_flag=True, help="Print the JSON schema of --format json and exit.")
 @pass_context
 def compliance(
-    context: Context, fmt: str, site: str | None, scan_id: int | None, output: str | None, schema: bool
+    context: CliContext, fmt: str, site: str | None, scan_id: int | None, output: str | None, schema: bool
 ) -> None:
     """Write the compliance report of the newest stored scan (states catalog version, scan time and scope)."""
     from controlplane.cli.common import audit

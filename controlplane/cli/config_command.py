@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import print_json
 
 
@@ -15,7 +15,7 @@ def config() -> None:
 
 @config.command()
 @pass_context
-def check(context: Context) -> None:
+def check(context: CliContext) -> None:
     """Validate egov.yml and the inventory it names (every problem at once, exit 2)."""
     from controlplane.inventory import load_inventory
 
@@ -35,7 +35,7 @@ def sample() -> None:
 @config.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def show(context: Context, as_json: bool) -> None:
+def show(context: CliContext, as_json: bool) -> None:
     """Show the effective configuration with absolute paths (no secret values)."""
     import dataclasses
 

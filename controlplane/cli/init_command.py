@@ -6,13 +6,13 @@ import os
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit
 
 
 @click.command()
 @pass_context
-def init(context: Context) -> None:
+def init(context: CliContext) -> None:
     """Create what a fresh site needs; safe to run again (changes nothing then).
 
     Writes egov.yml (from the schema's sample) when missing, creates the state

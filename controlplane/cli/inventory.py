@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import console, print_json
 from controlplane.cli.output import Column, safe, show_table, wide_option
 
@@ -14,7 +14,7 @@ def inventory() -> None:
     """Show sites, roles and hosts from the inventory."""
 
 
-def _load(context: Context) -> object:
+def _load(context: CliContext) -> object:
     from controlplane.inventory import load_inventory
 
     return load_inventory(context.config.inventory)
@@ -26,7 +26,7 @@ def _load(context: Context) -> object:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def list_hosts(context: Context, site: str | None, pattern: str | None, as_json: bool, wide: bool) -> None:
+def list_hosts(context: CliContext, site: str | None, pattern: str | None, as_json: bool, wide: bool) -> None:
     """List hosts with their site, role and address."""
     loaded = _load(context)
     hosts = loaded.select(pattern, site=site)  # type: ignore[attr-defined]
@@ -57,7 +57,7 @@ def list_hosts(context: Context, site: str | None, pattern: str | None, as_json:
 
 @inventory.command()
 @pass_context
-def tree(context: Context) -> None:
+def tree(context: CliContext) -> None:
     """Show sites (nested by parent), their roles and hosts as a tree."""
     from rich.tree import Tree
 

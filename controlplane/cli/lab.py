@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 
 STATE_STYLES = {"running": "green", "stopped": "yellow", "isolated": "magenta", "down": "red"}
 
@@ -65,7 +65,7 @@ def _print_table(data: dict[str, Any], wide: bool = False, out: Any = None) -> N
     out.print(f"ssh: egov lab ssh HOST  (key {data['key_file']}, known hosts {data['known_hosts']})", markup=False)
 
 
-def _audit(context: Context, action: str, target: str, **details: Any) -> None:
+def _audit(context: CliContext, action: str, target: str, **details: Any) -> None:
     """Record a lab change in the audit log when the site has a store (after `egov init`)."""
     from controlplane.cli.common import audit, open_store
 
@@ -82,7 +82,7 @@ def _audit(context: Context, action: str, target: str, **details: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 @click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def up(context: Context, as_json: bool, wide: bool) -> None:
+def up(context: CliContext, as_json: bool, wide: bool) -> None:
     """Bring the lab up (idempotent: also repairs a half-up lab).
 
     Converges every host to running: creates what is missing, restarts a
@@ -107,7 +107,7 @@ def up(context: Context, as_json: bool, wide: bool) -> None:
 @lab.command()
 @click.option("--purge", is_flag=True, help="Also delete the hosts' disks (their upper dirs and host keys).")
 @pass_context
-def down(context: Context, purge: bool) -> None:
+def down(context: CliContext, purge: bool) -> None:
     """Stop every lab host and remove namespaces, links, bridge and guard rules."""
     from controlplane.lab import manager
 
@@ -121,7 +121,7 @@ def down(context: Context, purge: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: lab facts and a list of hosts.")
 @click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def status(context: Context, as_json: bool, wide: bool) -> None:
+def status(context: CliContext, as_json: bool, wide: bool) -> None:
     """Show each lab host's real state: running, stopped, isolated or down."""
     from controlplane.lab import manager
 
@@ -136,7 +136,7 @@ def status(context: Context, as_json: bool, wide: bool) -> None:
 @click.argument("host")
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 @pass_context
-def ssh(context: Context, host: str, argv: tuple[str, ...]) -> None:
+def ssh(context: CliContext, host: str, argv: tuple[str, ...]) -> None:
     """Open a shell on HOST, or run a command: egov lab ssh HOST -- ARGV...
 
     Each word of ARGV reaches the remote side as one word (quoted), never as
@@ -162,7 +162,7 @@ def ssh(context: Context, host: str, argv: tuple[str, ...]) -> None:
 @click.option("--service", default=None, metavar="NAME", help="Service for down/up (default sshd).")
 @click.option("--json", "as_json", is_flag=True, help="Print the host's new status as JSON.")
 @pass_context
-def fault(context: Context, host: str, action: str, service: str | None, as_json: bool) -> None:
+def fault(context: CliContext, host: str, action: str, service: str | None, as_json: bool) -> None:
     """Break or mend HOST for a drill.
 
     \b

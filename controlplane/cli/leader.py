@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.errors import EXIT_FAILED
 
@@ -17,7 +17,7 @@ from controlplane.errors import EXIT_FAILED
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def leader(context: Context, as_json: bool) -> None:
+def leader(context: CliContext, as_json: bool) -> None:
     """Show which process holds the leader lease (host, pid, term, last renewal); exit 1 when none does."""
     from controlplane.cli.output import lines
     from controlplane.leader import describe, read_lease

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, moment, plain, show_table, wide_option
 from controlplane.errors import BadInputError
@@ -44,7 +44,7 @@ def parse_time(text: str, zone: dt.tzinfo, now: dt.datetime, option: str) -> dt.
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
-def _levels(context: Context) -> Any:
+def _levels(context: CliContext) -> Any:
     from controlplane.slo.site import load_levels
 
     return load_levels(context.config)
@@ -65,7 +65,7 @@ def maintenance() -> None:
 @click.option("--after-the-fact", is_flag=True, help="Declare a window that already started (shown as such).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def add(context: Context, site: str, services: tuple[str, ...], start: str, end: str | None, duration: str | None,
+def add(context: CliContext, site: str, services: tuple[str, ...], start: str, end: str | None, duration: str | None,
         reason: str, after_the_fact: bool, as_json: bool) -> None:  # fmt: skip
     """Declare a maintenance window (exit 2 for a bad site, service, time or reason)."""
     from controlplane.audit import cli_actor
@@ -104,7 +104,7 @@ def add(context: Context, site: str, services: tuple[str, ...], start: str, end:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def list_command(context: Context, site: str | None, everything: bool, as_json: bool, wide: bool) -> None:
+def list_command(context: CliContext, site: str | None, everything: bool, as_json: bool, wide: bool) -> None:
     """Maintenance windows, newest first."""
     from controlplane.slo.maintenance import list_windows
     from controlplane.store.models import utcnow
@@ -124,7 +124,7 @@ def list_command(context: Context, site: str | None, everything: bool, as_json: 
 @maintenance.command("end")
 @click.argument("window_id", type=click.IntRange(1, 2**31 - 1))
 @pass_context
-def end(context: Context, window_id: int) -> None:
+def end(context: CliContext, window_id: int) -> None:
     """End a window now (one that has not begun is cancelled); its silences expire."""
     from controlplane.audit import cli_actor
     from controlplane.slo.maintenance import end_window

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, open_vault, print_json
 from controlplane.errors import BadInputError
 
@@ -32,7 +32,7 @@ def recovery() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
 def kit_command(
-    context: Context, custodians: str, threshold: int, output: str | None, shares_dir: str | None, as_json: bool
+    context: CliContext, custodians: str, threshold: int, output: str | None, shares_dir: str | None, as_json: bool
 ) -> None:
     """Make a recovery kit: the sealed file and one share sheet (text and QR code) per custodian; audited.
 
@@ -63,7 +63,7 @@ def kit_command(
 @recovery.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def status_command(context: Context, as_json: bool) -> None:
+def status_command(context: CliContext, as_json: bool) -> None:
     """Say whether the newest kit is current, stale (and why) or used; exit 1 unless current."""
     from controlplane.recovery import standing
     from controlplane.recovery.status import kit_status
@@ -86,7 +86,7 @@ def status_command(context: Context, as_json: bool) -> None:
 
 @recovery.command("stop")
 @pass_context
-def stop_command(context: Context) -> None:
+def stop_command(context: CliContext) -> None:
     """Stop the console that `egov recover` started here (by the pid it recorded)."""
     from controlplane.recovery.recover import stop_console
 
@@ -168,7 +168,7 @@ def recover(
             click.echo(line)
 
 
-def _activate(context: Context, force: bool, as_json: bool) -> None:
+def _activate(context: CliContext, force: bool, as_json: bool) -> None:
     import datetime as dt
 
     from controlplane.audit import cli_actor

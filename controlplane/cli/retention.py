@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 
 
@@ -22,7 +22,7 @@ def retention() -> None:
 @click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def run(context: Context, dry_run: bool, as_json: bool) -> None:
+def run(context: CliContext, dry_run: bool, as_json: bool) -> None:
     """Delete history older than the retention settings (runs stay, their output lines go)."""
     from controlplane.audit import cli_actor
     from controlplane.retention import RetentionPolicy, apply_retention, audit_report, describe

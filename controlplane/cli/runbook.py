@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, console, open_store, print_json
 from controlplane.cli.output import Column, echo, layout, lines, moment, plain, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
@@ -69,11 +69,11 @@ def runbook() -> None:
     """Coded runbooks for failover and recovery: dry-run, drill, run, journal."""
 
 
-def _folder(context: Context) -> Path:
+def _folder(context: CliContext) -> Path:
     return Path(context.config.runbooks)
 
 
-def _inventory(context: Context) -> Any:
+def _inventory(context: CliContext) -> Any:
     from controlplane.inventory import load_inventory
 
     return load_inventory(Path(context.config.inventory))
@@ -83,7 +83,7 @@ def _inventory(context: Context) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def list_runbooks(context: Context, as_json: bool, wide: bool) -> None:
+def list_runbooks(context: CliContext, as_json: bool, wide: bool) -> None:
     """List the runbooks, with the error of any that does not load."""
     from controlplane.runbook.loader import load_runbooks
 
@@ -131,7 +131,7 @@ def list_runbooks(context: Context, as_json: bool, wide: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def show(context: Context, name: str, as_json: bool) -> None:
+def show(context: CliContext, name: str, as_json: bool) -> None:
     """Show a runbook: parameters, hypothesis, steps, verification."""
     from controlplane.runbook.loader import get_runbook
 
@@ -231,7 +231,7 @@ def caller_as(store: Any, inventory: Any, user: str | None) -> tuple[Any, str]:
 
 
 def _execute(
-    context: Context, name: str, mode: str, params: tuple[str, ...], yes: bool, as_json: bool, as_user: str | None
+    context: CliContext, name: str, mode: str, params: tuple[str, ...], yes: bool, as_json: bool, as_user: str | None
 ) -> None:
     from controlplane.runbook.engine import execute
     from controlplane.runbook.loader import get_runbook
@@ -311,7 +311,13 @@ AS_OPTION = click.option(
 @AS_OPTION
 @pass_context
 def run(
-    context: Context, name: str, dry_run: bool, params: tuple[str, ...], yes: bool, as_json: bool, as_user: str | None
+    context: CliContext,
+    name: str,
+    dry_run: bool,
+    params: tuple[str, ...],
+    yes: bool,
+    as_json: bool,
+    as_user: str | None,
 ) -> None:
     """Run a runbook for real (needs --yes or the typed name), or --dry-run for the plan.
 
@@ -327,7 +333,7 @@ def run(
 @JSON_OPTION
 @AS_OPTION
 @pass_context
-def drill(context: Context, name: str, params: tuple[str, ...], as_json: bool, as_user: str | None) -> None:
+def drill(context: CliContext, name: str, params: tuple[str, ...], as_json: bool, as_user: str | None) -> None:
     """Rehearse a runbook on drill targets: real actions, RTO measured, then undone.
 
     Scope: the local operator (every site) unless --as USER applies that
@@ -342,7 +348,7 @@ def drill(context: Context, name: str, params: tuple[str, ...], as_json: bool, a
 @click.option("--reason", default="", help="Why (kept with the approval).")
 @AS_OPTION
 @pass_context
-def approve(context: Context, name: str, params: tuple[str, ...], reason: str, as_user: str | None) -> None:
+def approve(context: CliContext, name: str, params: tuple[str, ...], reason: str, as_user: str | None) -> None:
     """Approve a real run of a runbook that needs a second person (same parameters, 1 h).
 
     Scope: the local operator (every site) unless --as USER applies that
@@ -367,7 +373,7 @@ def approve(context: Context, name: str, params: tuple[str, ...], reason: str, a
 
 @runbook.command()
 @pass_context
-def recover(context: Context) -> None:
+def recover(context: CliContext) -> None:
     """Put back the credentials of drills that ended without restoring them (a killed drill); audited.
 
     Also done at the start of every runbook run; this command does it now.
@@ -387,7 +393,7 @@ def recover(context: Context) -> None:
 @runbook.command()
 @click.argument("run_id", type=int)
 @pass_context
-def cancel(context: Context, run_id: int) -> None:
+def cancel(context: CliContext, run_id: int) -> None:
     """Ask a running runbook to stop; its completed steps are rolled back."""
     from controlplane.runs import request_cancel
 
@@ -404,7 +410,7 @@ def cancel(context: Context, run_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def history(context: Context, name: str | None, limit: int, as_json: bool, wide: bool) -> None:
+def history(context: CliContext, name: str | None, limit: int, as_json: bool, wide: bool) -> None:
     """Runbook runs, newest first, with mode, status and RTO against objective."""
     from controlplane.runbook.history import runbook_history
 
@@ -429,7 +435,7 @@ def history(context: Context, name: str | None, limit: int, as_json: bool, wide:
 @click.option("--format", "fmt", type=click.Choice(["json", "md", "html"]), default="md", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
 @pass_context
-def journal(context: Context, run_id: int, fmt: str, output: str | None) -> None:
+def journal(context: CliContext, run_id: int, fmt: str, output: str | None) -> None:
     """Export a run's journal as JSON, Markdown or HTML."""
     from controlplane.runbook.export import export
     from controlplane.runbook.journal import read_journal
@@ -445,7 +451,7 @@ def journal(context: Context, run_id: int, fmt: str, output: str | None) -> None
 @runbook.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def locks(context: Context, as_json: bool) -> None:
+def locks(context: CliContext, as_json: bool) -> None:
     """Show which targets are held by which runbook run."""
     from controlplane.runbook.locks import holders
 
@@ -463,7 +469,7 @@ def locks(context: Context, as_json: bool) -> None:
 @click.option("--all", "show_all", is_flag=True, help="Also decided and expired requests.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def requests(context: Context, show_all: bool, as_json: bool) -> None:
+def requests(context: CliContext, show_all: bool, as_json: bool) -> None:
     """Show real runs asked for in the console that wait for a second approver (decide them in the console)."""
     from controlplane.runbook.approvals import PENDING, list_requests
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, open_store, print_json
 from controlplane.cli.output import Column, echo, moment, plain, show_table, styled, wide_option
 
@@ -41,7 +41,7 @@ def runs() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def list_runs(context: Context, status: str | None, kind: str | None, limit: int, as_json: bool, wide: bool) -> None:
+def list_runs(context: CliContext, status: str | None, kind: str | None, limit: int, as_json: bool, wide: bool) -> None:
     """Show the newest runs first."""
     from sqlalchemy import select
 
@@ -80,7 +80,7 @@ def list_runs(context: Context, status: str | None, kind: str | None, limit: int
 @click.argument("run_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_context
-def show(context: Context, run_id: int, as_json: bool) -> None:
+def show(context: CliContext, run_id: int, as_json: bool) -> None:
     """Show one run and its output."""
     from controlplane.errors import BadInputError
     from controlplane.runs import read_output
@@ -106,7 +106,7 @@ def show(context: Context, run_id: int, as_json: bool) -> None:
 @runs.command()
 @click.argument("run_id", type=int)
 @pass_context
-def cancel(context: Context, run_id: int) -> None:
+def cancel(context: CliContext, run_id: int) -> None:
     """Cancel a queued or running run (its owner stops it and marks it cancelled)."""
     from controlplane.runs import request_cancel
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from controlplane.audit.keys import refuse_audit_key
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, open_store, open_vault, read_secret_input
 
 
@@ -17,7 +17,7 @@ def secrets() -> None:
 @secrets.command("set")
 @click.argument("name")
 @pass_context
-def set_secret(context: Context, name: str) -> None:
+def set_secret(context: CliContext, name: str) -> None:
     """Store secret NAME; the value is read from stdin or a hidden prompt."""
     from controlplane.vault import check_name
 
@@ -35,7 +35,7 @@ def set_secret(context: Context, name: str) -> None:
 @secrets.command("get")
 @click.argument("name")
 @pass_context
-def get_secret(context: Context, name: str) -> None:
+def get_secret(context: CliContext, name: str) -> None:
     """Print the value of secret NAME on stdout (the read is audited)."""
     store = open_store(context)
     vault = open_vault(context, store)
@@ -46,7 +46,7 @@ def get_secret(context: Context, name: str) -> None:
 
 @secrets.command("list")
 @pass_context
-def list_secrets(context: Context) -> None:
+def list_secrets(context: CliContext) -> None:
     """List secret names, one a line (never values)."""
     store = open_store(context)
     for name in open_vault(context, store).names():
@@ -56,7 +56,7 @@ def list_secrets(context: Context) -> None:
 @secrets.command("delete")
 @click.argument("name")
 @pass_context
-def delete_secret(context: Context, name: str) -> None:
+def delete_secret(context: CliContext, name: str) -> None:
     """Delete secret NAME."""
     refuse_audit_key(name)
     store = open_store(context)
@@ -67,7 +67,7 @@ def delete_secret(context: Context, name: str) -> None:
 
 @secrets.command("rotate-key")
 @pass_context
-def rotate_key(context: Context) -> None:
+def rotate_key(context: CliContext) -> None:
     """Re-encrypt every secret under a new master key (crash-safe)."""
     store = open_store(context)
     vault = open_vault(context, store)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 
 
 @click.command()
@@ -19,7 +19,7 @@ from controlplane.cli import Context, pass_context
     help="Processes serving the console (default: listen.workers, else 2 on two or more cores and 1 with TLS).",
 )
 @pass_context
-def serve(context: Context, host: str | None, port: int | None, threads: int, workers: int | None) -> None:
+def serve(context: CliContext, host: str | None, port: int | None, threads: int, workers: int | None) -> None:
     """Run the console until SIGTERM or Ctrl-C (HTTPS when egov.yml names a certificate and key).
 
     Prints ``console: URL`` once it listens. Open the store first (applying

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.monitor import export
 from controlplane.cli.output import Column, echo, show_table, wide_option
@@ -37,7 +37,7 @@ STATUS_COLUMNS = (
 )
 
 
-def _levels(context: Context) -> Any:
+def _levels(context: CliContext) -> Any:
     from controlplane.slo.site import load_levels
 
     return load_levels(context.config)
@@ -50,7 +50,7 @@ def slo() -> None:
 
 @slo.command("check")
 @pass_context
-def check(context: Context) -> None:
+def check(context: CliContext) -> None:
     """Validate monitoring/slo.yml (every problem at once, with file and key path; exit 2)."""
     levels = _levels(context)
     checks = sum(len(s.checks) for s in levels.slo.services)
@@ -63,7 +63,7 @@ def check(context: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @wide_option
 @pass_context
-def status(context: Context, site: str | None, as_json: bool, wide: bool) -> None:
+def status(context: CliContext, site: str | None, as_json: bool, wide: bool) -> None:
     """Each objective's availability and budget over its window (calendar month or rolling days) so far."""
     from controlplane.slo.labels import duration, percent
     from controlplane.slo.report import current_figures
@@ -92,7 +92,7 @@ def status(context: Context, site: str | None, as_json: bool, wide: bool) -> Non
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="Report language.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="File to write (default: stdout; pdf needs it).")
 @pass_context
-def availability_command(context: Context, month: str | None, site: str | None, fmt: str, lang: str,
+def availability_command(context: CliContext, month: str | None, site: str | None, fmt: str, lang: str,
                          output: str | None) -> None:  # fmt: skip
     """Availability report: per service and site the availability, budget, daily bars, burn-down, incidents, MTTR."""
     from controlplane.slo.render import render
@@ -118,7 +118,7 @@ def availability_command(context: Context, month: str | None, site: str | None, 
 @click.command("slo")
 @click.option("-o", "--output", "folder", required=True, type=click.Path(file_okay=False), help="Folder to write.")
 @pass_context
-def export_slo(context: Context, folder: str) -> None:
+def export_slo(context: CliContext, folder: str) -> None:
     """Write openslo.yaml (OpenSLO v1) and egov-slo-rules.yml (Prometheus recording and burn-rate alert rules)."""
     from controlplane.slo.export import export_slo as write
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from controlplane.cli import Context, pass_context
+from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, open_store, print_json, read_secret_input
 
 ROLE_CHOICES = ("admin", "operator", "oncall", "security_officer", "auditor")
@@ -20,7 +20,7 @@ def users() -> None:
     """Manage console users."""
 
 
-def _known_sites(context: Context) -> list[str] | None:
+def _known_sites(context: CliContext) -> list[str] | None:
     """The inventory's site names, to check --site against (None when the inventory cannot be read)."""
     from controlplane.errors import ConfigError
     from controlplane.inventory import load_inventory
@@ -40,7 +40,7 @@ def _known_sites(context: Context) -> list[str] | None:
 @click.option("--language", type=click.Choice(["en", "zh_CN"]), help="Interface language (default: the browser's).")
 @pass_context
 def add(
-    context: Context, name: str, role: str, sites: tuple[str, ...], display_name: str | None, language: str | None
+    context: CliContext, name: str, role: str, sites: tuple[str, ...], display_name: str | None, language: str | None
 ) -> None:
     """Add a user; the password is read from stdin or a prompt (at least 12 characters)."""
     from controlplane import users as accounts
@@ -74,7 +74,7 @@ def add(
 @users.command("passwd")
 @click.argument("name")
 @pass_context
-def passwd(context: Context, name: str) -> None:
+def passwd(context: CliContext, name: str) -> None:
     """Set a user's password (read from stdin or a prompt); their sessions end, their API tokens are revoked."""
     from controlplane import users as accounts
 
@@ -95,7 +95,7 @@ def passwd(context: Context, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--wide", is_flag=True, help="Show every column at full width (default: fit the terminal).")
 @pass_context
-def list_users(context: Context, as_json: bool, wide: bool) -> None:
+def list_users(context: CliContext, as_json: bool, wide: bool) -> None:
     """Show every user with role, sites and state."""
     from controlplane import users as accounts
 
@@ -129,7 +129,7 @@ def list_users(context: Context, as_json: bool, wide: bool) -> None:
 @users.command("disable")
 @click.argument("name")
 @pass_context
-def disable(context: Context, name: str) -> None:
+def disable(context: CliContext, name: str) -> None:
     """Disable a user: sessions end at their next request, API tokens are revoked."""
     from controlplane import users as accounts
 
@@ -148,7 +148,7 @@ def disable(context: Context, name: str) -> None:
 @users.command("enable")
 @click.argument("name")
 @pass_context
-def enable(context: Context, name: str) -> None:
+def enable(context: CliContext, name: str) -> None:
     """Enable a disabled user again."""
     from controlplane import users as accounts
 
@@ -165,7 +165,7 @@ def enable(context: Context, name: str) -> None:
 @users.command("totp-reset")
 @click.argument("name")
 @pass_context
-def totp_reset(context: Context, name: str) -> None:
+def totp_reset(context: CliContext, name: str) -> None:
     """Remove a user's TOTP secret; they enrol again at their next login."""
     from controlplane import users as accounts
     from controlplane.cli.common import open_vault

@@ -144,10 +144,10 @@ def load_file(path: Path) -> list[tuple[dict[str, Any], int]]:
 def load_catalog(site_folder: Path | None = None, shipped_folder: Path = CATALOG_DIR) -> Catalog:
     """Load the shipped controls and a site's own controls.
 
-    Given the site's controls folder (None or missing: shipped controls only)
-    and, for tests, another shipped folder; returns the Catalog. Raises
-    ConfigError for a malformed file (file and key path) or a duplicate id
-    (both places named).
+    Without a site folder (or with a missing one) only the shipped controls
+    load; a site control replaces a shipped one only when it says
+    ``override``. Raises ConfigError for a malformed file (file and key
+    path), a duplicate id (both places named) or an override of nothing.
     """
     shipped = control_files(shipped_folder)
     site = control_files(site_folder) if site_folder is not None else []

@@ -16,10 +16,13 @@ import json
 from collections.abc import Iterable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.compliance.catalog import Control
 from controlplane.errors import EgovError
+
+if TYPE_CHECKING:
+    from controlplane.ssh import SSHPool, Target
 
 REMOTE_PYTHON = "/usr/bin/python3"
 SCRIPT_RESOURCE = "collector_script.py"
@@ -51,9 +54,9 @@ def iter_checks(check: dict[str, Any]) -> Iterable[dict[str, Any]]:
 def build_request(controls: Iterable[Control]) -> dict[str, Any]:
     """Return the single evidence request for a set of controls.
 
-    Given the controls in force; returns a JSON-ready dict whose keys are the
-    collector's sections and whose lists are sorted and deduplicated, so the
-    same catalog always gives byte-identical requests.
+    One request covers every control, so a host is asked once per scan. Its
+    keys are the collector's sections and its lists are sorted and
+    deduplicated, so the same catalog always gives byte-identical requests.
     """
     flags: set[str] = set()
     names = ("sysctl", "files", "texts", "packages", "services", "modules")
@@ -118,13 +121,12 @@ def failed_evidence(reason: str) -> dict[str, Any]:
     return {"collector_version": None, "unreachable": reason}
 
 
-def collect(pool: Any, target: Any, request: dict[str, Any], timeout: float = COLLECT_TIMEOUT) -> dict[str, Any]:
+def collect(pool: SSHPool, target: Target, request: dict[str, Any], timeout: float = COLLECT_TIMEOUT) -> dict[str, Any]:
     """Collect the evidence of one host in one SSH round trip.
 
-    Given an SSHPool, its Target and the request from :func:`build_request`;
-    returns the evidence document, or :func:`failed_evidence` when the host is
-    unreachable, refuses us, or the collector fails. Never raises for a
-    host-side problem: one bad host must not stop a scan of the others.
+    Returns :func:`failed_evidence` when the host is unreachable, refuses
+    us, or the collector fails, instead of raising: one bad host must not
+    stop a scan of the others.
     """
     try:
         result = pool.run(target, collector_argv(), timeout=timeout, input_text=json.dumps(request))

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controlplane.compliance.catalog import Control
-from controlplane.compliance.checks import ERROR, NOT_APPLICABLE, Context, run_check
+from controlplane.compliance.checks import ERROR, NOT_APPLICABLE, CheckContext, run_check
 
 
 def shared_kernel(facts: dict[str, Any]) -> bool:
@@ -122,7 +122,7 @@ def evaluate_control(control: Control, evidence: dict[str, Any] | None, host: Ho
             return _result(control, host, ERROR, message=f"needs control-plane data ({fact}) for this host")
         if not host.store.get(fact):
             return _result(control, host, NOT_APPLICABLE, message=f"{fact} is not set for this host")
-    ctx = Context(evidence=evidence, roles=host.roles, store=host.store, now=now)
+    ctx = CheckContext(evidence=evidence, roles=host.roles, store=host.store, now=now)
     outcome = run_check(control.check, ctx)
     return _result(
         control, host, outcome.status, found=outcome.found, expected=outcome.expected, message=outcome.message
@@ -137,10 +137,10 @@ def evaluate_host(
 ) -> list[Result]:
     """Evaluate every control on one host.
 
-    Given the controls, the host's evidence document (None or one with
-    ``unreachable`` when collection failed), the host's inventory context and
-    the scan time (default: now, UTC); returns one Result per control, in
-    catalog order. Never raises for bad evidence: that is an ``error`` result.
+    ``evidence`` is None or holds ``unreachable`` when collection failed;
+    every control for the host's roles is then an ``error``. Returns one
+    Result per control, in catalog order. Never raises for bad evidence:
+    that is an ``error`` result.
     """
     moment = now or datetime.now(UTC)
     return [evaluate_control(control, evidence, host, moment) for control in controls]

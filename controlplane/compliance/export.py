@@ -17,7 +17,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.compliance.catalog import Catalog, load_catalog
 from controlplane.compliance.evaluate import Result
@@ -27,6 +27,11 @@ from controlplane.compliance.report import json_report, restrict_results, waiver
 from controlplane.compliance.scanner import Scan
 from controlplane.compliance.scoring import Score
 from controlplane.errors import BadInputError, EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
+    from controlplane.store import Store
 
 FORMATS = ("html", "json", "csv", "oscal")
 MEDIA_TYPES = {
@@ -58,7 +63,7 @@ class ReportData:
         return json_report(self.stored.scan, self.catalog, self.stored.waivers, self.previous, self.scope)
 
 
-def site_hosts(stored_hosts: dict[str, dict[str, Any]], site: str, inventory: Any = None) -> list[str]:
+def site_hosts(stored_hosts: dict[str, dict[str, Any]], site: str, inventory: Inventory | None = None) -> list[str]:
     """Hosts of a stored scan that belong to a site or a site below it (by the inventory, when given)."""
     sites = inventory.site_and_descendants(site) if inventory is not None and site in inventory.sites else {site}
     return [name for name, facts in stored_hosts.items() if facts.get("site") in sites]
@@ -80,26 +85,24 @@ def restrict_waivers(stored: StoredScan) -> StoredScan:
 
 
 def load_report(
-    config: Any,
-    store: Any,
+    config: Config,
+    store: Store,
     *,
     site: str | None = None,
     scan_id: int | None = None,
-    inventory: Any = None,
+    inventory: Inventory | None = None,
     allowed: Collection[str] | None = None,
     scope_label: str | None = None,
 ) -> ReportData:
     """Pick the scan and hosts of a report.
 
-    Given the Config, the Store, a site (the newest scan that covered it,
-    restricted to its hosts and those of the sites below it), a scan id, the
-    inventory (site hierarchy), the hosts the reader may see (None: all; the
-    console passes the user's scope) and a label for that restriction;
-    returns the ReportData. A restricted report (a site, or ``allowed``)
-    holds only the waivers of its hosts (:func:`restrict_waivers`) and does
-    not repeat the scan's own scope text (it may name other hosts). Raises
-    BadInputError for an unknown scan or a site no scan covered, EgovError
-    when nothing was scanned yet.
+    A ``site`` selects the newest scan that covered it, restricted to its
+    hosts and those of the sites below it (the inventory gives the
+    hierarchy); ``allowed`` is the reader's scope (None: all hosts). A
+    restricted report holds only the waivers of its hosts
+    (:func:`restrict_waivers`) and does not repeat the scan's own scope text,
+    which may name other hosts. Raises BadInputError for an unknown scan or a
+    site no scan covered, EgovError when nothing was scanned yet.
     """
     from sqlalchemy import select
 

@@ -20,23 +20,28 @@ A site with no applicable result exports no score (absent, not 0 or 1).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controlplane.compliance.schema import SEVERITIES, STATUSES
 from controlplane.compliance.scoring import by_site
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from controlplane.store import Store
 
 
 class ComplianceCollector:
     """A prometheus_client custom collector over the compliance tables of a Store."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
-    def describe(self) -> list[Any]:
+    def describe(self) -> list[Metric]:
         """No description at registration: describing would query the store (and it may not be migrated)."""
         return []
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         """Yield the metric families (empty families when nothing was scanned)."""
         from prometheus_client.core import GaugeMetricFamily
 

@@ -139,10 +139,10 @@ def assessment_results(
 ) -> dict[str, Any]:
     """Build the OSCAL assessment-results document of one scan.
 
-    Given the scan's results (after waivers), the catalog it used, the hosts
-    scanned, a scan id (stable UUIDs), start and end times and a scope text
-    (e.g. ``site school-gd-1``); returns the JSON-ready document. Raises
-    nothing: unknown control ids are reported with their id as the title.
+    Every UUID is derived from ``scan_id``, so exporting the same scan twice
+    gives the same document. Not-applicable results are observations but
+    not findings. Raises nothing: unknown control ids are reported with
+    their id as the title.
     """
     result_list = list(results)
     host_list = list(hosts)

@@ -224,9 +224,9 @@ def json_report(
 ) -> dict[str, Any]:
     """Build the JSON report of a scan (valid against :data:`REPORT_SCHEMA`).
 
-    Given the scan, its catalog, the waivers loaded for it, the previous
-    scan's results (None for a first scan) and the scope text; returns the
-    document. Waivers are split into active and expired on the scan's day.
+    ``previous`` is None for a first scan (no change section to compare).
+    Waivers are split into active and expired on the scan's day, not
+    today, so an old report reads as it did then.
     """
     results = scan.results
     today: date = scan.started.date()

@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.compliance.catalog import Catalog
 from controlplane.compliance.collector import COLLECT_TIMEOUT, build_request, collect, failed_evidence
 from controlplane.compliance.evaluate import HostContext, Result, evaluate_host
 from controlplane.compliance.waivers import Waiver, apply_waivers
+
+if TYPE_CHECKING:
+    from controlplane.ssh import SSHPool, Target
 
 MAX_WORKERS = 32
 
@@ -27,7 +30,7 @@ MAX_WORKERS = 32
 class ScanTarget:
     """A host to scan: where to connect (an ssh Target) and its inventory context."""
 
-    target: Any
+    target: Target
     host: HostContext
 
 
@@ -60,7 +63,9 @@ class Scan:
         return [result for host in self.hosts for result in host.results]
 
 
-def _collect_one(pool: Any, item: ScanTarget, request: dict[str, Any], timeout: float) -> tuple[dict[str, Any], float]:
+def _collect_one(
+    pool: SSHPool, item: ScanTarget, request: dict[str, Any], timeout: float
+) -> tuple[dict[str, Any], float]:
     started = time.monotonic()
     try:
         evidence = collect(pool, item.target, request, timeout)
@@ -72,7 +77,7 @@ def _collect_one(pool: Any, item: ScanTarget, request: dict[str, Any], timeout: 
 def scan(
     catalog: Catalog,
     targets: Iterable[ScanTarget],
-    pool: Any,
+    pool: SSHPool,
     *,
     waivers: Iterable[Waiver] = (),
     now: datetime | None = None,
@@ -82,12 +87,10 @@ def scan(
 ) -> Scan:
     """Scan hosts: collect in parallel, evaluate, apply waivers.
 
-    Given the catalog, the targets, an SSHPool (anything with its ``run``),
-    the waivers, the scan time (default now, UTC; also the day waivers are
-    judged on), the parallelism, the per-host timeout and an optional
-    callback called with each HostScan as soon as that host is done (in
-    completion order, from the calling thread: progress bars, run output);
-    returns the Scan with hosts in target order. Never raises for a host
+    ``now`` (default: now, UTC) is also the day waivers are judged on.
+    ``on_host`` is called with each HostScan as soon as that host is done,
+    in completion order and from the calling thread (progress bars, run
+    output); the Scan lists hosts in target order. Never raises for a host
     problem: that host's results are ``error``.
     """
     items = list(targets)

@@ -17,7 +17,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apscheduler.job import Job
+    from apscheduler.schedulers.base import BaseScheduler
+
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +36,8 @@ DEFAULT_MINUTE = 30
 
 
 def add_daily_scan(
-    scheduler: Any, config_path: str | Path, hour: int = DEFAULT_HOUR, minute: int = DEFAULT_MINUTE
-) -> Any:
+    scheduler: BaseScheduler, config_path: str | Path, hour: int = DEFAULT_HOUR, minute: int = DEFAULT_MINUTE
+) -> Job:
     """Add (or update) the daily scan job of a site on an APScheduler scheduler; return the job."""
     return scheduler.add_job(
         JOB_FUNC,
@@ -45,10 +51,11 @@ def add_daily_scan(
     )
 
 
-def daily_scan(config_path: str, store: Any = None) -> dict[str, Any]:
+def daily_scan(config_path: str, store: Store | None = None) -> dict[str, Any]:
     """The job: scan every host of the site's inventory as the ``scheduler`` actor.
 
-    Given the egov.yml path (and, for tests, a store); returns the run's
+    Takes a path because persisted jobs cannot carry live objects; the
+    store defaults to the scheduler's (tests pass one). Returns the run's
     summary. A malformed control or waiver file fails the job (logged, and
     the next day's run tries again) without creating a run.
     """

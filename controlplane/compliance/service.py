@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.compliance.catalog import WAIVER_FILE_NAMES, Catalog, load_catalog
 from controlplane.compliance.evaluate import HostContext
@@ -32,10 +32,16 @@ from controlplane.compliance.scoring import ScanDiff, diff_scans, score
 from controlplane.compliance.waivers import Waiver, load_waivers
 from controlplane.store.models import RunStatus
 
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Host, Inventory
+    from controlplane.ssh import SSHPool
+    from controlplane.store import Store
+
 RUN_KIND = "scan"
 
 
-def waiver_path(config: Any) -> Path:
+def waiver_path(config: Config) -> Path:
     """Where the site's waivers live: ``waivers.yml`` in the controls folder (``folders.controls``)."""
     return Path(config.controls) / WAIVER_FILE_NAMES[0]
 
@@ -56,8 +62,8 @@ class ScanPlan:
 
     catalog: Catalog
     waivers: list[Waiver]
-    hosts: list[Any]
-    inventory: Any
+    hosts: list[Host]
+    inventory: Inventory
     scope: str
     limit: str | None
     site: str | None
@@ -80,11 +86,13 @@ class ScanOutcome:
         return 0 if self.status == RunStatus.SUCCEEDED else 1
 
 
-def plan_scan(config: Any, *, limit: str | None = None, site: str | None = None, inventory: Any = None) -> ScanPlan:
+def plan_scan(
+    config: Config, *, limit: str | None = None, site: str | None = None, inventory: Inventory | None = None
+) -> ScanPlan:
     """Load and check everything a scan needs.
 
-    Given the site Config, a host pattern and a site; returns the ScanPlan.
-    Raises ConfigError (exit 2) for a malformed control or waiver file,
+    Reads the control and waiver files (and the inventory unless one is
+    passed) but contacts no host. Raises ConfigError (exit 2) for a malformed control or waiver file,
     BadInputError (exit 2) for an unknown site or a pattern matching nothing.
     """
     from controlplane.inventory import load_inventory
@@ -117,23 +125,22 @@ def run_status(scan_result: Scan) -> str:
 
 
 def execute_scan(
-    config: Any,
-    store: Any,
+    config: Config,
+    store: Store,
     plan: ScanPlan,
     *,
     actor: str,
     trigger: str = "cli",
     client: str = "local",
-    pool: Any = None,
+    pool: SSHPool | None = None,
     on_host: Callable[[HostScan], None] | None = None,
     now: datetime | None = None,
 ) -> ScanOutcome:
     """Run a planned scan as a run, store it and audit it.
 
-    Given the Config, the open Store, the plan, who started it (actor,
-    trigger, client address), an SSHPool (default: one from the config,
-    closed afterwards), a per-host callback and the scan time (tests).
-    Returns the ScanOutcome. Host problems never raise (they are ``error``
+    Without a ``pool`` it opens one from the config and closes it
+    afterwards; ``on_host`` is called as each host lands, after its line is
+    in the run's output. Host problems never raise (they are ``error``
     results); a store failure does, after marking the run failed.
     """
     from controlplane import audit
@@ -231,8 +238,8 @@ def execute_scan(
 
 
 def run_scan(
-    config: Any,
-    store: Any,
+    config: Config,
+    store: Store,
     *,
     limit: str | None = None,
     site: str | None = None,

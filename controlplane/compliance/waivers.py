@@ -71,7 +71,7 @@ def _dates_to_text(value: Any) -> Any:
     return value
 
 
-def _node_at(root: yaml.Node | None, parts: list[Any]) -> yaml.Node | None:
+def _node_at(root: yaml.Node | None, parts: list[str | int]) -> yaml.Node | None:
     """The deepest YAML node along a key path (mapping keys and sequence indexes)."""
     node = root
     for part in parts:
@@ -87,7 +87,7 @@ def _node_at(root: yaml.Node | None, parts: list[Any]) -> yaml.Node | None:
     return node
 
 
-def _line_of(root: yaml.Node | None, parts: list[Any]) -> int | None:
+def _line_of(root: yaml.Node | None, parts: list[str | int]) -> int | None:
     node = _node_at(root, parts)
     return node.start_mark.line + 1 if node is not None else None
 
@@ -95,10 +95,9 @@ def _line_of(root: yaml.Node | None, parts: list[Any]) -> int | None:
 def load_waivers(path: Path, known_controls: Iterable[str] | None = None) -> list[Waiver]:
     """Read and validate a waiver file.
 
-    Given the path and, optionally, the ids of the controls in force (a
-    waiver naming an unknown control is an error: a typo must not leave a
-    failure unwaived silently, nor a waiver lingering unnoticed); returns the
-    waivers. A missing file means no waivers. Raises ConfigError naming the
+    With ``known_controls``, a waiver naming an unknown control is an error:
+    a typo must not leave a failure unwaived silently, nor a waiver lingering
+    unnoticed. A missing file means no waivers. Raises ConfigError naming the
     file, the line and the key path of every problem, all at once.
     """
     if not path.exists():
@@ -165,10 +164,10 @@ def validate_waivers(path: Path, known_controls: Iterable[str] | None = None) ->
 def apply_waivers(results: Iterable[Result], waivers: Iterable[Waiver], today: date) -> list[Result]:
     """Mark failing results covered by an active waiver as ``waived``.
 
-    Given the results, the waivers and the scan day; returns new results (the
-    inputs are not changed). A waived result keeps its evidence, records
-    ``original_status`` and the waiver. Expired waivers are ignored; errors,
-    passes and not-applicable results are never waived.
+    Returns new results; the inputs are not changed. A waived result keeps
+    its evidence, records ``original_status`` and the waiver. Expired
+    waivers are ignored; errors, passes and not-applicable results are never
+    waived.
     """
     active = [waiver for waiver in waivers if waiver.active(today)]
     out: list[Result] = []

@@ -33,7 +33,9 @@ with the host's reduced capabilities, logs its output to
 ``/var/log/egov-lab/NAME.log`` and writes ``/run/egov-lab/NAME.pid``;
 ``egov lab fault HOST up --service NAME`` starts it, ``down`` stops it
 (SIGTERM to its process group, SIGKILL after 5 s), and ``autostart`` services
-start whenever the host boots. To run as another user, prefix argv with
+start whenever the host boots. A playbook handler asks the same of the init
+with ``python -m controlplane.lab.servicectl`` (:mod:`controlplane.lab.servicectl`).
+To run as another user, prefix argv with
 ``/usr/bin/setpriv --reuid=USER --regid=GROUP --init-groups``.
 
 Python API (every function takes the loaded Config; root is required):
@@ -69,8 +71,8 @@ _EXPORTS = {
     "ACTIONS": "controlplane.lab.manager",
     "host_status": "controlplane.lab.manager",
     "owner_tag": "controlplane.lab.manager",
-    "LabHost": "controlplane.lab.state",
-    "STATES": "controlplane.lab.state",
+    "LabHost": "controlplane.lab.host_state",
+    "STATES": "controlplane.lab.host_state",
     "LabSpec": "controlplane.lab.spec",
     "HostSpec": "controlplane.lab.spec",
 }

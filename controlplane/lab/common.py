@@ -10,12 +10,15 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controlplane import execute
 from controlplane.errors import EgovError
 from controlplane.lab import names, probe
 from controlplane.lab.spec import HostSpec, LabSpec, build_spec
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 READY_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
@@ -27,7 +30,7 @@ def require_root() -> None:
         raise EgovError("the lab needs root on Linux (network namespaces, mounts): run it with sudo")
 
 
-def load_spec(config: Any) -> LabSpec:
+def load_spec(config: Config) -> LabSpec:
     """Load the configured inventory and return the checked LabSpec (see build_spec)."""
     from controlplane.inventory import load_inventory
 

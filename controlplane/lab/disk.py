@@ -94,10 +94,11 @@ def sanitize_shadow(text: str) -> str:
 def known_hosts_text(existing: str, entries: Iterable[tuple[str, str, int, str]]) -> str:
     """Merge lab host keys into known_hosts text.
 
-    Given the current file text and (address, name, port, "type base64")
-    entries; returns new text in which every old line naming one of these
-    addresses or names is replaced by one line per host, keyed by address and
-    name (``[addr]:port`` form for a port other than 22). Other lines stay.
+    Each entry is (address, name, port, "type base64"). Every old line
+    naming one of these addresses or names is replaced by one line per host,
+    keyed by address and name (``[addr]:port`` form for a port other than
+    22), so a rebuilt host's new key never meets a stale one. Other lines
+    stay.
     """
     entries = list(entries)
     ours: set[str] = set()
@@ -172,8 +173,8 @@ def ensure_line(path: Path, line: str, mode: int) -> None:
 def prepare_host(spec: LabSpec, host: HostSpec, management_key: str, machine_root: Path = Path("/")) -> None:
     """Write a stopped host's own files into its upper dir (see module docstring).
 
-    Given the spec, the host, the management public key line and the
-    machine's root (for tests); the host key must already exist. Raises
+    The host key must already exist; ``machine_root`` is for tests.
+    Idempotent: files are written only when their content changed. Raises
     OSError when the upper dir cannot be written (e.g. no xattr support).
     """
     upper = host.upper

@@ -20,9 +20,9 @@ from controlplane.lab.common import (
     running_init,
     wait_port,
 )
+from controlplane.lab.host_state import LabHost
 from controlplane.lab.report import host_status
 from controlplane.lab.spec import HostSpec, LabSpec
-from controlplane.lab.state import LabHost
 
 ACTIONS = ("down", "up", "isolate", "wedge", "heal")
 
@@ -136,7 +136,7 @@ def exec_in_host(
     not running.
     """
     words = host_command(config, host, argv, spec)
-    return execute.run(words, tool="nsenter", timeout=timeout, input_text=input_text, dry_run=dry_run)
+    return execute.run(words, timeout=timeout, input_text=input_text, dry_run=dry_run)
 
 
 def ssh_command(

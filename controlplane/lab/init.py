@@ -35,13 +35,16 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane import execute
 from controlplane.lab import control
 from controlplane.lab.names import DEFAULT_SERVICE, validate_service_name
 from controlplane.lab.rootfs import SetupError, bind_control_socket, build_root, enter_root, harden, preload, say
 from controlplane.lab.services import LOG_DIR, PID_DIR, SERVICES_DIR, load_definition, registered
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 CLEAN_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -201,7 +204,7 @@ class Supervisor:
         wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(wake_write)
 
-        def on_stop(_signum: int, _frame: Any) -> None:
+        def on_stop(_signum: int, _frame: FrameType | None) -> None:
             self.stopping = True
 
         signal.signal(signal.SIGTERM, on_stop)

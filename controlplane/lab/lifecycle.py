@@ -21,7 +21,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane import execute
 from controlplane.errors import EgovError
@@ -37,9 +37,12 @@ from controlplane.lab.common import (
     wait_port,
     write_proc,
 )
+from controlplane.lab.host_state import LabHost
 from controlplane.lab.report import status
 from controlplane.lab.spec import HostSpec, LabSpec
-from controlplane.lab.state import LabHost
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 MANAGEMENT_KEY_COMMENT = "egov-lab-management"
 
@@ -208,12 +211,12 @@ def write_known_hosts(spec: LabSpec) -> None:
     disk.write_if_changed(path, disk.known_hosts_text(existing, entries), 0o644)
 
 
-def up(config: Any, spec: LabSpec | None = None) -> list[LabHost]:
+def up(config: Config, spec: LabSpec | None = None) -> list[LabHost]:
     """Bring the lab up (idempotent; repairs a half-up lab) and return its status.
 
-    Given the Config (and optionally an already loaded LabSpec); returns
-    status() after the work. Raises EgovError when not root, when another
-    lab owns the bridge, or listing every host that failed to start;
+    Needs root; hosts start in parallel and one failing does not stop the
+    others. Raises EgovError when not root, when another lab owns the
+    bridge, or listing every host that failed to start;
     ConfigError/BadInputError for an unusable inventory or folder.
     """
     spec = spec or load_spec(config)
@@ -261,14 +264,14 @@ def _remove_empty_netns_mount() -> None:
             raise EgovError(result.error_message(f"umount {folder}"))
 
 
-def down(config: Any, *, purge: bool = False) -> None:
+def down(config: Config, *, purge: bool = False) -> None:
     """Remove the lab: processes, namespaces, links, bridge and guard table.
 
-    Given the Config and ``purge`` (also delete the hosts' disks: their upper
-    dirs and host keys). Works from what is on the machine, so a lab whose
-    inventory changed, whose files are gone or that another state folder
-    started is removed too (only one lab can be up on a machine). Raises
-    EgovError when something cannot be removed.
+    ``purge`` also deletes the hosts' disks (their upper dirs and host
+    keys). Works from what is on the machine, not from the inventory, so a
+    lab whose inventory changed, whose files are gone or that another state
+    folder started is removed too (only one lab can be up on a machine).
+    Raises EgovError when something cannot be removed.
     """
     require_root()
     lab_dir = Path(config.lab_dir).resolve()

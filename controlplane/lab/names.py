@@ -31,10 +31,11 @@ DEFAULT_SERVICE = "sshd"
 def validate_host_name(name: object) -> str:
     """Check a lab host name.
 
-    Given any value; returns it as a str when it is one or more DNS labels
-    (letters, digits, inner dashes, dots between labels, max 63). Raises
-    BadInputError for anything else: shell syntax, slashes, dot-dot,
-    whitespace, newlines, an empty or over-long name.
+    Returns the name unchanged when it is one or more DNS labels (letters,
+    digits, inner dashes, dots between labels, max 63): it goes into paths,
+    interface names and commands. Raises BadInputError for anything else:
+    shell syntax, slashes, dot-dot, whitespace, newlines, an empty or
+    over-long name, or a value that is not a str.
     """
     if not isinstance(name, str) or not HOST_NAME.fullmatch(name):
         raise BadInputError(f"invalid lab host name {name!r}: use letters, digits, '-' and '.' between labels (max 63)")
@@ -44,8 +45,9 @@ def validate_host_name(name: object) -> str:
 def validate_service_name(name: object) -> str:
     """Check a service name (``sshd`` or one registered in the host).
 
-    Given any value; returns it when it is lowercase letters, digits, '_',
-    '.', '-' starting with a letter or digit (max 63). Raises BadInputError.
+    Returns the name unchanged when it is lowercase letters, digits, '_',
+    '.', '-' starting with a letter or digit, without '..' (max 63); it
+    becomes a file name in the host. Raises BadInputError otherwise.
     """
     if not isinstance(name, str) or not SERVICE_NAME.fullmatch(name) or ".." in name:
         raise BadInputError(f"invalid service name {name!r}: use a-z, 0-9, '_', '.', '-' (max 63)")
@@ -60,8 +62,9 @@ def netns_name(host_name: str) -> str:
 def veth_name(offset: int) -> str:
     """Return the machine-side veth name for the host at ``offset`` in the subnet.
 
-    Given the host's offset (address minus network address, 1..65534);
-    returns e.g. ``egov-v11``. Raises BadInputError when out of range.
+    ``offset`` is the address minus the network address (1..65534); the
+    name (e.g. ``egov-v11``) fits IFNAMSIZ by construction. Raises
+    BadInputError when out of range.
     """
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset < 65535:
         raise BadInputError(f"host offset {offset!r} out of range")

@@ -8,12 +8,15 @@ control socket which services run.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.lab import control, names, probe
 from controlplane.lab.common import load_spec, require_root
+from controlplane.lab.host_state import LabHost, derive_state
 from controlplane.lab.spec import HostSpec, LabSpec
-from controlplane.lab.state import LabHost, derive_state
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 
 def host_status(spec: LabSpec, host: HostSpec, snap: probe.Snapshot | None = None) -> LabHost:
@@ -58,7 +61,7 @@ def host_status(spec: LabSpec, host: HostSpec, snap: probe.Snapshot | None = Non
     )
 
 
-def status(config: Any, spec: LabSpec | None = None) -> list[LabHost]:
+def status(config: Config, spec: LabSpec | None = None) -> list[LabHost]:
     """Return every inventory host's LabHost, in inventory order (needs root)."""
     spec = spec or load_spec(config)
     require_root()
@@ -67,7 +70,7 @@ def status(config: Any, spec: LabSpec | None = None) -> list[LabHost]:
         return list(pool.map(lambda host: host_status(spec, host, snap), spec.hosts))
 
 
-def report(config: Any, spec: LabSpec | None = None) -> dict[str, Any]:
+def report(config: Config, spec: LabSpec | None = None) -> dict[str, Any]:
     """The JSON form of ``egov lab status``: lab-wide facts plus every host."""
     spec = spec or load_spec(config)
     hosts = status(config, spec)

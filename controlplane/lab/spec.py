@@ -12,10 +12,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError, ConfigError
 from controlplane.lab import names
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Inventory
 
 # Overlay mount options are comma-separated and use ':' between lower dirs;
 # ssh options split on spaces and expand '%': lab paths avoid all of those.
@@ -110,8 +114,9 @@ class LabSpec:
 def check_path(path: Path, what: str) -> Path:
     """Check that a path can appear in mount options and ssh options.
 
-    Given an absolute path and what it is (for the message); returns it.
-    Raises BadInputError when it has characters outside ``A-Za-z0-9._+@/-``.
+    Returns the path unchanged, so a call can wrap an expression. Raises
+    BadInputError when it has characters outside ``A-Za-z0-9._+@/-`` or a
+    ``..`` component (``what`` names it in the message).
     """
     text = str(path)
     if not _SAFE_PATH.fullmatch(text) or "/../" in text + "/":
@@ -145,7 +150,7 @@ def _network(variables: dict[str, Any], source: str) -> ipaddress.IPv4Network:
     return subnet
 
 
-def hidden_paths(config: Any) -> tuple[Path, ...]:
+def hidden_paths(config: Config) -> tuple[Path, ...]:
     """Folders and files of the control plane that lab hosts must not read.
 
     The host's root is an overlay over the machine's ``/``, so without this a
@@ -164,13 +169,13 @@ def hidden_paths(config: Any) -> tuple[Path, ...]:
     return tuple(paths)
 
 
-def build_spec(config: Any, inventory: Any) -> LabSpec:
+def build_spec(config: Config, inventory: Inventory) -> LabSpec:
     """Check the inventory for the lab and return its LabSpec.
 
-    Given the Config and the loaded Inventory; returns the LabSpec. Raises
-    ConfigError (exit 2) for a missing or public subnet, an address outside
-    it, a duplicate address or an invalid host name; BadInputError for a lab
-    folder that cannot go into mount options.
+    Only reads: nothing is created or started. Raises ConfigError (exit 2)
+    for a missing or public subnet, or, naming every bad host at once, an
+    address outside it, a duplicate address or an invalid host name;
+    BadInputError for a lab folder that cannot go into mount options.
     """
     source = str(inventory.source)
     variables = dict(inventory.variables)

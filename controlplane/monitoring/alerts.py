@@ -157,10 +157,9 @@ def evaluate(
 ) -> dict[str, Alert]:
     """Advance every alert's lifecycle one step.
 
-    Given the current alerts by fingerprint, the candidates and frozen pairs
-    from :func:`candidates`, ``now`` and the flapping policy; returns the new
-    alerts by fingerprint (new objects; the input is not changed). Intake
-    alerts are only expired here (their state comes from their sender).
+    ``found`` and ``frozen`` come from :func:`candidates`. Returns new Alert
+    objects by fingerprint; the input is not changed. Intake alerts are only
+    expired here (their state comes from their sender).
     """
     result: dict[str, Alert] = {fp: replace(a, transitions=list(a.transitions)) for fp, a in alerts.items()}
     active: dict[str, Candidate] = {}

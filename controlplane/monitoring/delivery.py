@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,10 @@ from controlplane.monitoring.dispatch import Notification
 from controlplane.monitoring.models import Delivery
 from controlplane.monitoring.payload import build_payload, without_resolved
 from controlplane.monitoring.receivers import SENDERS, DeliveryError, Sender
+
+if TYPE_CHECKING:
+    from controlplane.config import Receiver
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +88,15 @@ def enqueue(
 class Deliverer:
     """Sends due deliveries to the receivers of ``egov.yml``.
 
-    Given the receivers by name, a function resolving ``secret:NAME``
-    references, the senders by receiver type (tests may inject their own), a
-    per-attempt timeout and the backoff policy.
+    Secrets are resolved through ``resolve`` at send time, never stored with
+    a payload. Several deliverers may share one store: each claims its rows
+    for CLAIM_LEASE seconds, so a row is sent once. A failed send is retried
+    per ``backoff`` until it gives up; senders are injectable for tests.
     """
 
     def __init__(
         self,
-        receivers: Mapping[str, Any],
+        receivers: Mapping[str, Receiver],
         resolve: Callable[[str], str],
         *,
         senders: Mapping[str, Sender] | None = None,
@@ -104,7 +109,7 @@ class Deliverer:
         self.timeout = timeout
         self.backoff = backoff or Backoff()
 
-    def _claim(self, store: Any, now: dt.datetime) -> list[tuple[int, str, dict[str, Any], int, dt.datetime]]:
+    def _claim(self, store: Store, now: dt.datetime) -> list[tuple[int, str, dict[str, Any], int, dt.datetime]]:
         claimed = []
         with store.session() as session:
             rows = session.execute(
@@ -131,7 +136,7 @@ class Deliverer:
                     claimed.append((row_id, receiver, payload, attempts, created))
         return claimed
 
-    def deliver_due(self, store: Any, now: dt.datetime) -> list[dict[str, Any]]:
+    def deliver_due(self, store: Store, now: dt.datetime) -> list[dict[str, Any]]:
         """Send every due delivery once; return what happened to each (id, receiver, status, error)."""
         report = []
         for row_id, name, payload, attempts, created in self._claim(store, now):

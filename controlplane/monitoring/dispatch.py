@@ -91,10 +91,9 @@ def plan(
 ) -> tuple[dict[str, Group], list[Notification]]:
     """Decide what to send now.
 
-    Given the spec (routes), the alerts by fingerprint, the current group
-    states by key, the muted fingerprints (silenced or inhibited) and ``now``;
-    returns the new group states and the notifications to send. Inputs are
-    not changed.
+    ``muted`` holds the fingerprints silenced or inhibited. Pure: nothing
+    is sent and the inputs are not changed; the caller stores the new group
+    states and queues the notifications.
     """
     routes = {route.name: route for route in (spec.default_route, *spec.routes)}
     members: dict[str, list[Alert]] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -22,6 +22,9 @@ import yaml
 from controlplane.monitoring.labels import format_duration
 from controlplane.monitoring.metrics import metric_name
 from controlplane.monitoring.spec import MonitoringSpec, Rule
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 PLACEHOLDER = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 RULES_FILE = "egov-rules.yml"
@@ -76,7 +79,7 @@ def rules_document(spec: MonitoringSpec) -> dict[str, Any]:
     return {"groups": [{"name": f"egov-{probe}", "rules": rules} for probe, rules in groups.items()]}
 
 
-def scrape_document(config: Any, spec: MonitoringSpec, interval: str = "15s") -> dict[str, Any]:
+def scrape_document(config: Config, spec: MonitoringSpec, interval: str = "15s") -> dict[str, Any]:
     """The Prometheus configuration scraping the console's /metrics and loading the rules."""
     scheme = "https" if config.tls_cert else "http"
     target = f"{config.listen_host}:{config.listen_port}"
@@ -98,7 +101,7 @@ def scrape_document(config: Any, spec: MonitoringSpec, interval: str = "15s") ->
     }
 
 
-def export_prometheus(config: Any, spec: MonitoringSpec, folder: Path, interval: str = "15s") -> list[Path]:
+def export_prometheus(config: Config, spec: MonitoringSpec, folder: Path, interval: str = "15s") -> list[Path]:
     """Write prometheus.yml and egov-rules.yml into ``folder``; return the paths written.
 
     ``interval`` is the scrape and rule-evaluation interval (a Prometheus duration).

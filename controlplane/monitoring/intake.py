@@ -34,9 +34,12 @@ from controlplane.monitoring.models import AlertRecord
 from controlplane.store.models import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from controlplane.inventory import Inventory
     from controlplane.monitoring.intake_tokens import IntakeScope
     from controlplane.store import Store
+    from controlplane.vault import Vault
 
 MAX_ALERTS = 1000
 MAX_LABELS = 64
@@ -47,7 +50,7 @@ LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$")
 INTAKE_TOKEN_SECRET = "ALERTMANAGER_INTAKE_TOKEN"  # noqa: S105 - a secret's name, not its value
 
 
-def expected_token(vault: Any) -> str | None:
+def expected_token(vault: Vault) -> str | None:
     """The intake token from the vault, or None when none is set (the route then refuses every call)."""
     return vault.get(INTAKE_TOKEN_SECRET) if vault.exists(INTAKE_TOKEN_SECRET) else None
 
@@ -183,7 +186,7 @@ def intake_alertmanager(
     return counts
 
 
-def _merge(session: Any, item: dict[str, Any], now: dt.datetime, counts: dict[str, Any]) -> None:
+def _merge(session: Session, item: dict[str, Any], now: dt.datetime, counts: dict[str, Any]) -> None:
     """Merge one accepted alert into its row (created when new); add it to ``counts``."""
     fp = fingerprint(item["labels"])
     row = session.get(AlertRecord, fp)

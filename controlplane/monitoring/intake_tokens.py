@@ -38,6 +38,8 @@ from controlplane.monitoring.models import IntakeRefusal, IntakeToken
 from controlplane.store.models import utcnow
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
     from controlplane.inventory import Inventory
     from controlplane.store import Store
     from controlplane.vault import Vault
@@ -229,11 +231,11 @@ class RefusalCollector:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def describe(self) -> list[Any]:
+    def describe(self) -> list[Metric]:
         """No description up front: client_python then calls collect() only at scrape time."""
         return []
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         """Yield the counter family with one sample per reason."""
         from prometheus_client.core import CounterMetricFamily
 

@@ -16,12 +16,17 @@ units, as the exported rules (:mod:`~controlplane.monitoring.export`) expect.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from controlplane.monitoring.models import AlertRecord, Delivery, ProbeLatest
 from controlplane.monitoring.results import Sample
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from controlplane.store import Store
 
 PREFIX = "egov_"
 BASE_LABELS = ("site", "host", "role", "check")
@@ -50,14 +55,14 @@ def metric_name(sample_name: str) -> str:
 class ProbeCollector:
     """Exposes the latest probe results from the store as gauges."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
-    def describe(self) -> list[Any]:
+    def describe(self) -> list[Metric]:
         """No fixed description: families depend on the probes configured (avoids a scrape at register)."""
         return []
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         """Yield one gauge family per sample name, plus the last-run timestamp."""
         from prometheus_client.core import GaugeMetricFamily
 
@@ -90,14 +95,14 @@ class ProbeCollector:
 class AlertCollector:
     """Exposes alert counts by state and severity, and notifications by receiver and status."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
-    def describe(self) -> list[Any]:
+    def describe(self) -> list[Metric]:
         """See :meth:`ProbeCollector.describe`."""
         return []
 
-    def collect(self) -> Iterator[Any]:
+    def collect(self) -> Iterator[Metric]:
         """Yield ``egov_alerts`` and ``egov_alert_notifications_total``."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 

@@ -88,8 +88,8 @@ def clip(text: str, limit: int = MAX_MESSAGE) -> str:
 def save_results(session: Session, results: Iterable[ProbeResult], history: int = 100) -> None:
     """Store results as the latest per (check, host) and append them to the bounded history.
 
-    Given an open session, the results and how many history rows to keep
-    per (check, host). Older history rows are deleted in the same transaction.
+    ``history`` is how many rows to keep per (check, host): older ones are
+    deleted in the same transaction, so the table stays bounded.
     """
     touched: set[tuple[str, str]] = set()
     for result in results:

@@ -18,14 +18,18 @@ import json
 import re
 import secrets as random
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.store import Store
 
 CUSTODIANS = ["drill-custodian-1", "drill-custodian-2", "drill-custodian-3"]
 
 
-def make_drill_kit(config: Any, store: Any) -> dict[str, Any]:
+def make_drill_kit(config: Config, store: Store) -> dict[str, Any]:
     """A drill kit in memory: its text, two of its three shares, its key's tag (for the revocation)."""
     from controlplane.backup.context import open_context
     from controlplane.vault import open_vault
@@ -41,7 +45,7 @@ def make_drill_kit(config: Any, store: Any) -> dict[str, Any]:
             "shares": [made.shares[0].text(), made.shares[2].text()]}  # fmt: skip
 
 
-def revoke_drill_kit(config: Any, store: Any, tag: str) -> dict[str, Any]:
+def revoke_drill_kit(config: Config, store: Store, tag: str) -> dict[str, Any]:
     """Remove the drill kit's key from every center."""
     from controlplane.backup.context import open_context
     from controlplane.vault import open_vault

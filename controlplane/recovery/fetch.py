@@ -104,7 +104,7 @@ def no_lock(argv: list[str], repository: commands.Repo) -> list[str]:
 def list_snapshots(repository: commands.Repo, password: str, where: str) -> list[jsonout.Snapshot]:
     """The repository's snapshots, oldest first. Raises EgovError with restic's reason."""
     argv = no_lock(commands.snapshots(repository), repository)
-    result = execute.run(argv, tool="restic", input_text=password + "\n", secrets=[password], timeout=LIST_TIMEOUT)
+    result = execute.run(argv, input_text=password + "\n", secrets=[password], timeout=LIST_TIMEOUT)
     if not result.ok:
         found = diagnose(result.exit_code or 1, result.stdout + "\n" + result.stderr, center=where)
         raise EgovError(f"{where}: {found.message}")
@@ -149,7 +149,7 @@ def restore(
     repository = repo(found.center, found.dataset, keys, restic)
     argv = no_lock(commands.restore(repository, target=str(target), snapshot=chosen.id, includes=includes), repository)
     password = found.dataset["password"]
-    result = execute.run(argv, tool="restic", input_text=password + "\n", secrets=[password], timeout=RESTORE_TIMEOUT)
+    result = execute.run(argv, input_text=password + "\n", secrets=[password], timeout=RESTORE_TIMEOUT)
     if not result.ok:
         diagnosis = diagnose(result.exit_code or 1, result.stdout + "\n" + result.stderr, center=found.center["host"])
         raise EgovError(f"restoring {found.dataset['name']} from {found.center['host']} failed: {diagnosis.message}")

@@ -10,16 +10,20 @@ the report's table, so this row never changes whether the report is READY.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from controlplane.store.models import Run
 
+if TYPE_CHECKING:
+    from controlplane.backup.context import BackupContext
+    from controlplane.store import Store
+
 RUNBOOK = "recover-controlplane"
 
 
-def last_drill(store: Any) -> dict[str, Any] | None:
+def last_drill(store: Store) -> dict[str, Any] | None:
     """The newest drill of the recovery runbook: when, status, RPO and RTO (None: never drilled)."""
     with store.session() as session:
         for run in session.scalars(select(Run).where(Run.kind == "runbook").order_by(Run.id.desc()).limit(500)):
@@ -37,7 +41,7 @@ def last_drill(store: Any) -> dict[str, Any] | None:
     return None
 
 
-def controlplane_row(ctx: Any, now: dt.datetime) -> dict[str, Any]:
+def controlplane_row(ctx: BackupContext, now: dt.datetime) -> dict[str, Any]:
     """The row (see the module docstring). Never raises for a broken kit: the reason says it."""
     from controlplane.backup.report import DRILL_MAX_AGE, human_age
 
@@ -57,7 +61,9 @@ def controlplane_row(ctx: Any, now: dt.datetime) -> dict[str, Any]:
         "dataset": "control plane (recovery kit and drill)",
         "kit": kit.as_dict(),
         "last_drill": drill,
-        "drill_human": "never" if drill is None else (
+        "drill_human": "never"
+        if drill is None
+        else (
             f"{drill['status']} RPO {human_age(drill.get('rpo_seconds'))} RTO {'-' if rto is None else f'{rto:.1f}s'}"
         ),
         "verdict": "warning" if reasons else "ok",

@@ -22,6 +22,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,7 +136,13 @@ def check_lease(config: Config, store: Store, now: dt.datetime | None = None) ->
 class LeaseWatcher:
     """A passive copy's ``egov serve`` thread: checks the lease every :data:`CHECK_SECONDS`, calls back once active."""
 
-    def __init__(self, config: Config, store: Store, on_active: Any = None, interval: float = CHECK_SECONDS) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        on_active: Callable[[], object] | None = None,
+        interval: float = CHECK_SECONDS,
+    ) -> None:
         self.config, self.store, self.on_active, self.interval = config, store, on_active, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="egov-lease-watch", daemon=True)
@@ -176,19 +183,28 @@ def banner(standing: Standing | None, lang: str = "en") -> dict[str, str] | None
     restored = standing.details.get("snapshot_time", "")[:19]
     zh = lang.startswith("zh")
     if standing.mode == "drill":
-        text = ("演练副本：只读演练，不调度、不探测，演练结束即拆除" if zh else
-                "DRILL COPY: a recovery drill's restored control plane; it schedules and probes nothing and is "
-                "torn down when the drill ends")
+        text = (
+            "演练副本：只读演练，不调度、不探测，演练结束即拆除"
+            if zh
+            else "DRILL COPY: a recovery drill's restored control plane; it schedules and probes nothing and is "
+            "torn down when the drill ends"
+        )
         return {"level": "drill", "text": f"{text} ({restored}Z)"}
     if standing.mode == "passive":
         if lease == "held":
-            why = (f"原控制平面的租约仍由 {holder} 持有至 {until}Z" if zh else
-                   f"the original's lease is held by {holder} until {until}Z")
+            why = (
+                f"原控制平面的租约仍由 {holder} 持有至 {until}Z"
+                if zh
+                else f"the original's lease is held by {holder} until {until}Z"
+            )
         else:
-            why = ("看不到原控制平面的租约" if zh else "the original's lease cannot be seen on the backup centers")
-        text = ("被动：已从备份恢复，不调度、不探测，直到执行 `egov recover --activate` 或原租约过期；" if zh else
-                "PASSIVE: restored from backup; no schedules or probes run until `egov recover --activate` or "
-                "the original's lease lapses; ")
+            why = "看不到原控制平面的租约" if zh else "the original's lease cannot be seen on the backup centers"
+        text = (
+            "被动：已从备份恢复，不调度、不探测，直到执行 `egov recover --activate` 或原租约过期；"
+            if zh
+            else "PASSIVE: restored from backup; no schedules or probes run until `egov recover --activate` or "
+            "the original's lease lapses; "
+        )
         return {"level": "passive", "text": text + why}
     text = ("已激活（恢复的控制平面）：" if zh else "ACTIVE (restored control plane): ") + standing.reason
     return {"level": "active", "text": f"{text} ({standing.since})"}

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from controlplane.errors import EgovError
 
 if TYPE_CHECKING:
+    from controlplane.audit.anchor import Anchor
     from controlplane.config import Config
     from controlplane.store import Store
     from controlplane.vault import Vault
@@ -65,7 +66,7 @@ def vault_secrets(vault: Vault) -> int:
     return len(names)
 
 
-def _remote_anchors(kit: dict[str, Any], keys: Keys, checked: Checked) -> list[Any]:
+def _remote_anchors(kit: dict[str, Any], keys: Keys, checked: Checked) -> list[Anchor]:
     from controlplane.audit.anchor import REMOTE_NAME, RemoteLog, read_remote
     from controlplane.audit.chain import AuditError
     from controlplane.ssh import Target

@@ -2,8 +2,8 @@
 
 The operator's runbooks are Python files in the configured ``runbooks/``
 folder (``folders.runbooks`` in egov.yml). Each defines ``RUNBOOK``, a
-:class:`~controlplane.runbook.api.Runbook` built from the API in
-:mod:`controlplane.runbook.api` (the Chaos Toolkit shape: a steady-state
+:class:`~controlplane.runbook.definition.Runbook` built from the API in
+:mod:`controlplane.runbook.definition` (the Chaos Toolkit shape: a steady-state
 hypothesis checked before and after, a method of steps, rollbacks, and a
 final verification) and uses the helpers of
 :class:`~controlplane.runbook.context.Context` (run argv on a host over SSH,

@@ -18,10 +18,18 @@ message instead of failing to load.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from controlplane.errors import EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.inventory import Host
+    from controlplane.store import Store
+    from controlplane.vault import Vault
 
 
 class AdapterUnavailable(EgovError):
@@ -48,8 +56,8 @@ class HostResult:
 class HostRunner(Protocol):
     """Runs an argv on an inventory host."""
 
-    def run(self, host: Any, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
-        """Run ``argv`` on ``host`` (an inventory Host) and return its result; raise on no connection."""
+    def run(self, host: Host, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
+        """Run ``argv`` on ``host`` and return its result; raise on no connection."""
         ...
 
     def close(self) -> None:
@@ -60,13 +68,13 @@ class HostRunner(Protocol):
 class SSHHostRunner:
     """The default HostRunner: :class:`controlplane.ssh.SSHPool` with the site's key and known_hosts."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Config) -> None:
         from controlplane.ssh import SSHPool
 
         self.config = config
         self.pool = SSHPool.from_config(config)
 
-    def run(self, host: Any, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
+    def run(self, host: Host, argv: list[str], *, timeout: float, input_text: str | None = None) -> HostResult:
         """Run argv on the host over SSH; raises UnreachableError/HostKeyError when it cannot connect."""
         from controlplane.ssh import Target
 
@@ -133,9 +141,9 @@ class EngineBackupAdapter:
     AdapterUnavailable naming what is missing.
     """
 
-    def __init__(self, config: Any, store: Any) -> None:
+    def __init__(self, config: Config, store: Store) -> None:
         self.config, self.store = config, store
-        self._engine: Any = None
+        self._engine: ModuleType | None = None
         self._reason: str | None = None
         try:
             engine = importlib.import_module(BACKUP_ENGINE_MODULE)
@@ -189,7 +197,7 @@ class Notifier(Protocol):
 class AuditNotifier:
     """The default Notifier: an audit record (alert receivers come with the monitoring engine)."""
 
-    def __init__(self, store: Any, actor: str) -> None:
+    def __init__(self, store: Store, actor: str) -> None:
         self.store, self.actor = store, actor
 
     def notify(self, message: str, *, severity: str, run_id: int | None) -> str:
@@ -230,9 +238,9 @@ class AutomationPlaybookRunner:
     its run id.
     """
 
-    def __init__(self, config: Any, store: Any, actor: str) -> None:
+    def __init__(self, config: Config, store: Store, actor: str) -> None:
         self.config, self.store, self.actor = config, store, actor
-        self._engine: Any = None
+        self._engine: ModuleType | None = None
         self._reason: str | None = None
         try:
             self._engine = importlib.import_module(PLAYBOOK_ENGINE_MODULE)
@@ -279,7 +287,7 @@ class Adapters:
     backup: BackupAdapter
     notifier: Notifier
     playbooks: PlaybookRunner
-    secrets: Any = None  # a SecretStore, or a function returning one (the vault opens lazily)
+    secrets: SecretStore | Callable[[], SecretStore] | None = None  # a function: the vault opens lazily
     extra: dict[str, Any] = field(default_factory=dict)
 
     def secret_store(self) -> SecretStore:
@@ -288,7 +296,7 @@ class Adapters:
             self.secrets = self.secrets()
         if self.secrets is None:
             raise AdapterUnavailable("no secret store configured")
-        return self.secrets  # type: ignore[no-any-return]
+        return self.secrets  # type: ignore[return-value]
 
     def availability(self) -> dict[str, str]:
         """Each optional adapter with "available" or why it is not (for the plan)."""
@@ -302,10 +310,10 @@ class Adapters:
         self.hosts.close()
 
 
-def default_adapters(config: Any, store: Any, actor: str) -> Adapters:
+def default_adapters(config: Config, store: Store, actor: str) -> Adapters:
     """The production adapters of a site: SSH, backup engine, audit notifier, automation, vault."""
 
-    def open_vault() -> Any:
+    def open_vault() -> Vault:
         from controlplane.vault import open_vault as open_site_vault
 
         return open_site_vault(config, store)

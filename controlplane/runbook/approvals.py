@@ -19,7 +19,7 @@ import json
 import re
 import secrets
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 
@@ -27,6 +27,11 @@ from controlplane.audit import canonical_json
 from controlplane.errors import BadInputError
 from controlplane.runbook.models import RunbookApproval
 from controlplane.store.models import Setting, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.store import Store
 
 DEFAULT_TTL = dt.timedelta(hours=1)
 
@@ -37,7 +42,7 @@ def params_hash(runbook: str, params: Mapping[str, Any]) -> str:
 
 
 def approve(
-    store: Any,
+    store: Store,
     *,
     runbook: str,
     params: Mapping[str, Any],
@@ -61,7 +66,7 @@ def approve(
         return approval.id
 
 
-def consume(session: Any, *, runbook: str, params: Mapping[str, Any], runner: str, run_id: int) -> RunbookApproval:
+def consume(session: Session, *, runbook: str, params: Mapping[str, Any], runner: str, run_id: int) -> RunbookApproval:
     """Use an unexpired approval by someone other than ``runner`` for this run.
 
     Raises BadInputError when there is none (the message says how to get one).
@@ -109,7 +114,7 @@ class RequestConflict(BadInputError):
     """The request was already decided (or expired) when this decision arrived."""
 
 
-def _load(row: Any) -> dict[str, Any]:
+def _load(row: Setting) -> dict[str, Any]:
     data = json.loads(row.value)
     data["id"] = row.key[len(REQUEST_PREFIX) :]
     expires = dt.datetime.fromisoformat(data["expires_at"])
@@ -119,7 +124,7 @@ def _load(row: Any) -> dict[str, Any]:
 
 
 def request_run(
-    store: Any,
+    store: Store,
     *,
     runbook: str,
     params: Mapping[str, Any],
@@ -131,9 +136,9 @@ def request_run(
 ) -> dict[str, Any]:
     """Record a real run waiting for a second approver; return the request (with its ``id``).
 
-    Given the runbook name, its resolved parameters and targets, the user
-    asking (a console user name), why, and every host the run names (who
-    may see and decide the request). The request expires after ``ttl``.
+    ``hosts`` (default: the targets) decides who may see and decide the
+    request. Requests live in the settings table, not a table of their own;
+    one expires after ``ttl``.
     """
     now = utcnow()
     request_id = secrets.token_hex(6)
@@ -159,7 +164,7 @@ def request_run(
     return {**data, "id": request_id}
 
 
-def get_request(store: Any, request_id: str) -> dict[str, Any] | None:
+def get_request(store: Store, request_id: str) -> dict[str, Any] | None:
     """The request of that id (status ``expired`` once past its time), or None."""
     if not re.fullmatch(r"[0-9a-f]{12}", request_id):
         return None
@@ -168,7 +173,7 @@ def get_request(store: Any, request_id: str) -> dict[str, Any] | None:
         return _load(row) if row is not None else None
 
 
-def list_requests(store: Any, limit: int = 100) -> list[dict[str, Any]]:
+def list_requests(store: Store, limit: int = 100) -> list[dict[str, Any]]:
     """Requests, pending first, then newest first (at most ``limit``)."""
     with store.session() as session:
         rows = session.scalars(select(Setting).where(Setting.key.startswith(REQUEST_PREFIX))).all()
@@ -178,7 +183,7 @@ def list_requests(store: Any, limit: int = 100) -> list[dict[str, Any]]:
     return (pending + done)[:limit]
 
 
-def decide(store: Any, request_id: str, *, decider: str, approve: bool, reason: str = "") -> dict[str, Any]:
+def decide(store: Store, request_id: str, *, decider: str, approve: bool, reason: str = "") -> dict[str, Any]:
     """Approve or reject a pending request as ``decider``; return the updated request.
 
     Raises BadInputError when the request does not exist or the decider is
@@ -212,7 +217,7 @@ def decide(store: Any, request_id: str, *, decider: str, approve: bool, reason: 
     return {**stored, "id": request_id}
 
 
-def record_start(store: Any, request_id: str, *, run_id: int | None = None, error: str | None = None) -> None:
+def record_start(store: Store, request_id: str, *, run_id: int | None = None, error: str | None = None) -> None:
     """Note on an approved request the run it started (or why it could not start)."""
     with store.session() as session:
         row = session.get(Setting, REQUEST_PREFIX + request_id)

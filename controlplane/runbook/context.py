@@ -14,12 +14,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from controlplane.errors import EgovError
 from controlplane.execute import describe, validate_argv
 from controlplane.runbook.adapters import Adapters, HostResult
 from controlplane.runbook.journal import Activity, JournalWriter
+
+if TYPE_CHECKING:
+    from controlplane.inventory import Host, Inventory
+    from controlplane.runbook.definition import Runbook
+
+_T = TypeVar("_T")
 
 BODY_LIMIT = 1024 * 1024
 
@@ -58,11 +64,11 @@ class Context:
     def __init__(
         self,
         *,
-        runbook: Any,
+        runbook: Runbook,
         mode: str,
         params: Mapping[str, Any],
         targets: Sequence[str],
-        inventory: Any,
+        inventory: Inventory,
         adapters: Adapters,
         journal: JournalWriter | None,
         run_id: int | None,
@@ -119,7 +125,7 @@ class Context:
         """True in a drill (real actions on drill targets, undone at the end)."""
         return self.mode == "drill"
 
-    def host(self, name: str) -> Any:
+    def host(self, name: str) -> Host:
         """Return the inventory Host of that name (raises BadInputError when unknown)."""
         return self.inventory.host(name)
 
@@ -132,7 +138,7 @@ class Context:
         """Fail the current activity with a message for the operator."""
         raise StepFailed(message)
 
-    def expect(self, condition: Any, message: str) -> None:
+    def expect(self, condition: object, message: str) -> None:
         """Fail with ``message`` unless ``condition`` holds (skipped in a dry run, where results are stand-ins)."""
         if not self.dry_run and not condition:
             self.fail(message)
@@ -182,13 +188,13 @@ class Context:
         input_text: str | None = None,
         quiet: bool = False,
     ) -> HostResult:
-        """Run an argv on an inventory host over SSH.
+        """Run an argv on an inventory host over SSH, logging it into the journal.
 
-        Given the host name, the argv (each word quoted for the remote shell),
-        a timeout (capped by the activity's deadline), ``check`` (fail on a
-        non-zero exit) and text for stdin. Returns the HostResult (a stand-in
-        with exit code 0 in a dry run). Raises StepFailed, or
-        UnreachableError/HostKeyError when the host cannot be reached.
+        Each word is quoted for the remote shell, so no word is interpreted;
+        the timeout is capped by the activity's deadline. In a dry run nothing
+        runs and a stand-in with exit code 0 comes back. Raises StepFailed on a
+        non-zero exit when ``check`` is on, UnreachableError/HostKeyError when
+        the host cannot be reached.
         """
         words = validate_argv(argv)
         self.check_cancel()
@@ -265,8 +271,8 @@ class Context:
             return False
 
     def wait_until(
-        self, what: str, predicate: Callable[[], Any], *, timeout: float = 30.0, interval: float = 0.2
-    ) -> Any:
+        self, what: str, predicate: Callable[[], _T], *, timeout: float = 30.0, interval: float = 0.2
+    ) -> _T | None:
         """Call ``predicate`` until it returns something truthy; return that.
 
         An exception from the predicate counts as "not yet". Raises

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -81,7 +81,7 @@ def saved_runs(store: Store) -> dict[int, list[str]]:
     return _by_run(names)
 
 
-def _by_run(names: Any) -> dict[int, list[str]]:
+def _by_run(names: Iterable[str]) -> dict[int, list[str]]:
     runs: dict[int, list[str]] = {}
     for name in names:
         run_part = name[len(RESERVED) :].split(".", 1)[0]
@@ -106,13 +106,16 @@ def restore_saved(secrets: SecretStore, run_id: int) -> list[str]:
     return sorted(restored)
 
 
-def recover(store: Store, open_secrets: Callable[[], Any], actor: str = "runbook-recovery") -> dict[int, list[str]]:
+def recover(
+    store: Store, open_secrets: Callable[[], SecretStore], actor: str = "runbook-recovery"
+) -> dict[int, list[str]]:
     """Put back the old values of every drill that ended without restoring them; return {run id: names}.
 
-    Given the Store and a function opening the vault (called only when some
-    record exists). Runs still active in a live process are left alone;
-    runs whose owner died are marked ``interrupted`` first. Each recovery
-    is noted in the run's journal (phase ``drill-restore``) and audited.
+    ``open_secrets`` is called only when some record exists, so a start
+    with nothing to recover never opens the vault. Runs still active in a
+    live process are left alone; runs whose owner died are marked
+    ``interrupted`` first. Each recovery is noted in the run's journal
+    (phase ``drill-restore``) and audited.
     """
     from controlplane import audit
     from controlplane.runbook.journal import JournalWriter

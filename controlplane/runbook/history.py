@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
 from controlplane.store.models import Run
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
 KIND = "runbook"
 
 
-def runbook_history(store: Any, *, name: str | None = None, limit: int = 30) -> list[dict[str, Any]]:
+def runbook_history(store: Store, *, name: str | None = None, limit: int = 30) -> list[dict[str, Any]]:
     """Return runbook runs newest first (optionally of one runbook), JSON-safe.
 
     Each row has run_id, runbook, mode, drill, target, actor, trigger,

@@ -15,13 +15,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
 from controlplane.runbook.models import JournalEntry
 from controlplane.runs import append_output, clean_text
 from controlplane.store.models import Run, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.store import Store
 
 MAX_OUTPUT_CHARS = 200_000
 
@@ -44,11 +49,13 @@ class Activity:
 class JournalWriter:
     """Writes one run's journal; safe to use from a step's worker thread.
 
-    Given the Store, the run id and an optional listener called with each
-    event (``{"event": "start"|"line"|"end", ...}``) for live displays.
+    Every entry is committed as it is written, so the console and a crash
+    both see the journal up to the last line. ``listener`` receives each
+    event (``{"event": "start"|"line"|"end", ...}``) for live displays; an
+    error in it is swallowed, since a display must never stop a failover.
     """
 
-    def __init__(self, store: Any, run_id: int, listener: Listener | None = None) -> None:
+    def __init__(self, store: Store, run_id: int, listener: Listener | None = None) -> None:
         self.store = store
         self.run_id = run_id
         self.listener = listener
@@ -62,7 +69,7 @@ class JournalWriter:
             with contextlib.suppress(Exception):
                 self.listener(event)
 
-    def _output(self, session: Any, lines: list[str]) -> None:
+    def _output(self, session: Session, lines: list[str]) -> None:
         run = session.get(Run, self.run_id)
         if run is not None and lines:
             append_output(session, run, lines)
@@ -136,7 +143,7 @@ class JournalWriter:
         self.finish(activity, status)
 
 
-def read_journal(store: Any, run_id: int) -> dict[str, Any]:
+def read_journal(store: Store, run_id: int) -> dict[str, Any]:
     """Return a run and its journal as JSON-safe data.
 
     Entries still ``running`` in a run that ended (killed control plane) are

@@ -2,7 +2,7 @@
 
 Each ``*.py`` file of the runbooks folder (names starting with ``_`` are
 shared helpers, not runbooks) is executed as a module and must bind
-``RUNBOOK`` to a :class:`~controlplane.runbook.api.Runbook` whose name is the
+``RUNBOOK`` to a :class:`~controlplane.runbook.definition.Runbook` whose name is the
 file's name. A file that fails to load for any reason is listed with its
 error, never skipped: an operator must see a broken runbook before the
 incident that needs it.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from controlplane.errors import BadInputError
-from controlplane.runbook.api import Runbook
+from controlplane.runbook.definition import Runbook
 
 MODULE_PREFIX = "egov_runbooks"
 

@@ -10,7 +10,7 @@ and is removed by the next taker.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +20,17 @@ from controlplane.runbook.models import RunbookLock
 from controlplane.runs import recover_interrupted
 from controlplane.store.models import Run, RunStatus, utcnow
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.store import Store
+
 
 class TargetBusy(EgovError):
     """A target is held by another active runbook run (the message names it)."""
 
 
-def _holder_message(session: Any, lock: RunbookLock) -> str:
+def _holder_message(session: Session, lock: RunbookLock) -> str:
     run = session.get(Run, lock.run_id)
     since = lock.acquired_at.isoformat(timespec="seconds") if lock.acquired_at else "?"
     status = run.status if run is not None else "gone"
@@ -35,7 +40,7 @@ def _holder_message(session: Any, lock: RunbookLock) -> str:
     )
 
 
-def acquire(store: Any, *, run_id: int, runbook: str, actor: str, targets: Sequence[str]) -> None:
+def acquire(store: Store, *, run_id: int, runbook: str, actor: str, targets: Sequence[str]) -> None:
     """Take every target for a run, or none.
 
     Raises TargetBusy naming the run, runbook and actor holding the first
@@ -71,13 +76,13 @@ def acquire(store: Any, *, run_id: int, runbook: str, actor: str, targets: Seque
         raise TargetBusy(f"{', '.join(targets)}: taken by another run at the same moment") from None
 
 
-def release(store: Any, run_id: int) -> None:
+def release(store: Store, run_id: int) -> None:
     """Release every target a run holds."""
     with store.session() as session:
         session.execute(delete(RunbookLock).where(RunbookLock.run_id == run_id))
 
 
-def holders(store: Any) -> list[dict[str, Any]]:
+def holders(store: Store) -> list[dict[str, Any]]:
     """Return the current locks (target, run, runbook, actor, since)."""
     with store.session() as session:
         return [

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError
-from controlplane.runbook.api import HOST_TYPES, MODES, Runbook
+from controlplane.runbook.definition import HOST_TYPES, MODES, Runbook
 from controlplane.runbook.scope import LOCAL, Caller, ScopeRefused, common_site
 
 if TYPE_CHECKING:
@@ -94,12 +94,12 @@ def resolve_params(
 ) -> dict[str, Any]:
     """Return every declared parameter with its typed value.
 
-    Given the runbook, the values the operator gave (text or JSON values),
-    the loaded Inventory (for host parameters and inventory-derived
-    defaults) and the caller. Raises ScopeRefused (403) when a host-typed
-    parameter names a host outside the caller's scope (or, for a scoped
-    caller, no known host), else BadInputError naming every unknown, missing
-    or invalid parameter.
+    ``given`` may hold text (the CLI) or JSON values (the API); both are
+    converted the same way, and defaults may come from the inventory. Every
+    problem is collected before raising, so one message names them all.
+    Raises ScopeRefused (403) when a host-typed parameter names a host
+    outside the caller's scope (or, for a scoped caller, no known host),
+    else BadInputError naming every unknown, missing or invalid parameter.
     """
     problems: list[str] = []
     refused: list[str] = []
@@ -250,7 +250,7 @@ def prepare(
     return Prepared(resolved, targets, hosts, site)
 
 
-def host_with(inventory: Any, variable: str, value: str, role: str | None = None) -> str:
+def host_with(inventory: Inventory, variable: str, value: str, role: str | None = None) -> str:
     """Return the first inventory host whose ``variable`` equals ``value`` (for defaults).
 
     Raises LookupError when none does, so the parameter shows as required.
@@ -261,7 +261,7 @@ def host_with(inventory: Any, variable: str, value: str, role: str | None = None
     raise LookupError(f"no host with {variable}={value}")
 
 
-def drill_allowed(inventory: Any, host_name: str) -> bool:
+def drill_allowed(inventory: Inventory, host_name: str) -> bool:
     """Whether a host may be a drill target.
 
     Every host of a lab inventory (one that declares ``lab_subnet``) may be,

@@ -169,7 +169,7 @@ ZH: dict[str, str] = {
 TABLES = {"en": EN, "zh": ZH}
 
 
-def lang_of(locale: Any) -> str:
+def lang_of(locale: object) -> str:
     """``zh`` for any Chinese locale (zh, zh_CN, zh-Hans), else ``en``."""
     return "zh" if str(locale or "").lower().startswith("zh") else "en"
 

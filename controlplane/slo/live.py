@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from controlplane.monitoring.results import ProbeResult
 from controlplane.slo import timeslices as ts
@@ -82,7 +82,7 @@ class ServiceLevels:
             monitor.spec = replace(monitor.spec, rules=(*monitor.spec.rules, *levels.rules))
         return levels
 
-    def observe(self, monitor: Monitor | Any, now: dt.datetime) -> None:
+    def observe(self, monitor: Monitor, now: dt.datetime) -> None:
         """Roll up, refresh the burn-rate results in ``monitor.latest`` and sync incidents, when due."""
         if not self.slo.services:
             return

@@ -8,7 +8,7 @@ as such, so an outage relabelled as maintenance is visible to whoever reads
 it. Every change is audited (``maintenance.add``, ``maintenance.end``).
 
 While a window is in force its alerts are silenced through the monitor's own
-silences (:func:`controlplane.monitoring.api.create_silence`, equality
+silences (:func:`controlplane.monitoring.alert_actions.create_silence`, equality
 matchers a site-scoped on-call user can see): one per covered host and one
 per service's ``slo`` label, or one per covered site for a site-wide window;
 ending the window early expires them.
@@ -127,7 +127,7 @@ def add_window(
     window that has not started).
     """
     from controlplane import audit
-    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.alert_actions import create_silence
 
     now = now or utcnow()
     scope = scope or EverySite()
@@ -187,7 +187,7 @@ def end_window(
     that is already over.
     """
     from controlplane import audit
-    from controlplane.monitoring.api import expire_silence
+    from controlplane.monitoring.alert_actions import expire_silence
 
     now = now or utcnow()
     scope = scope or EverySite()

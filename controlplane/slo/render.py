@@ -16,10 +16,13 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError, EgovError
 from controlplane.slo import charts, labels
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 FORMATS = ("html", "pdf", "csv", "json")
 PDF_TIMEOUT = 120.0
@@ -30,7 +33,7 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _environment() -> Any:
+def _environment() -> Environment:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(

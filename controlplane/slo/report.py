@@ -34,8 +34,11 @@ from controlplane.slo.rollup import stored_minutes
 from controlplane.store.models import utcnow
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from controlplane.inventory import Inventory
     from controlplane.slo.maintenance import SiteScope
+    from controlplane.slo.models import Incident
     from controlplane.slo.site import SiteLevels
     from controlplane.slo.spec import Service
     from controlplane.store import Store
@@ -84,7 +87,7 @@ def region_of(inventory: Inventory, site: str) -> str:
     return NATIONAL
 
 
-def hour_rows(session: Any, names: list[str], start: float, end: float) -> dict[str, dict[int, tuple[int, int]]]:
+def hour_rows(session: Session, names: list[str], start: float, end: float) -> dict[str, dict[int, tuple[int, int]]]:
     found: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in names}
     query = select(SloHour.service, SloHour.hour, SloHour.good, SloHour.bad).where(
         SloHour.hour >= ts.hour_of(start), SloHour.hour < end
@@ -98,7 +101,7 @@ def hour_rows(session: Any, names: list[str], start: float, end: float) -> dict[
     return found
 
 
-def _incidents(rows: Iterable[Any], spans: list[Span], now: dt.datetime) -> list[dict[str, Any]]:
+def _incidents(rows: Iterable[Incident], spans: list[Span], now: dt.datetime) -> list[dict[str, Any]]:
     """Incidents as dicts; one that began inside a maintenance window is maintenance's (``in_maintenance``)."""
     result = []
     for row in rows:
@@ -111,7 +114,7 @@ def _incidents(rows: Iterable[Any], spans: list[Span], now: dt.datetime) -> list
 
 
 def day_sums(
-    session: Any, names: list[str], days: list[tuple[dt.date, float, float]]
+    session: Session, names: list[str], days: list[tuple[dt.date, float, float]]
 ) -> dict[str, list[tuple[int, int]]] | None:
     """Good and bad slices per service and day, summed by the database from the hour rows.
 
@@ -260,7 +263,7 @@ def build_report(
     with store.session() as session:
         sums = day_sums(session, names, days_of(start, end))
         hours = {} if sums is not None else hour_rows(session, names, start.timestamp(), end.timestamp())
-        incidents: dict[str, list[Any]] = {name: [] for name in names}
+        incidents: dict[str, list[Incident]] = {name: [] for name in names}
         for row in incidents_between(session, names, start, end):
             incidents[row.service].append(row)
         for service in services:

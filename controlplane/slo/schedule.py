@@ -27,6 +27,8 @@ from controlplane.slo.models import ReportFile, SloHour, SloMinute
 from controlplane.store.models import utcnow
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+
     from controlplane.config import Config
     from controlplane.slo.site import SiteLevels
     from controlplane.store import Store
@@ -40,7 +42,7 @@ NATIONAL_FILES = (("zh", "html"), ("zh", "pdf"), ("en", "html"), ("en", "pdf"), 
 PROVINCE_FILES = (("zh", "html"), ("zh", "pdf"))
 
 
-def add_jobs(scheduler: Any, config_path: str | Path, timezone: str = "Asia/Shanghai") -> None:
+def add_jobs(scheduler: BaseScheduler, config_path: str | Path, timezone: str = "Asia/Shanghai") -> None:
     """Add (or update) the report and retention jobs on an APScheduler scheduler."""
     scheduler.add_job(REPORT_FUNC, trigger="cron", hour=1, minute=10, timezone=timezone, args=[str(config_path)],
                       id=REPORT_JOB, name="availability reports", replace_existing=True)  # fmt: skip

@@ -34,7 +34,7 @@ def load_levels(config: Config, inventory: Inventory | None = None, *, strict: b
     Raises ConfigError (exit 2) for a broken monitoring file or slo.yml,
     listing every problem at once.
     """
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
 
     if inventory is None:
         from controlplane.inventory import load_inventory

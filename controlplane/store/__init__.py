@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -21,12 +21,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from controlplane.errors import BadInputError, EgovError
 
 if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import Connection
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+
     from controlplane.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -38,9 +43,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_store_engine(url: str) -> Engine:
     """Return an Engine for a database URL.
 
-    Given a SQLAlchemy URL (a PostgreSQL password comes from libpq's
-    PGPASSFILE, never from the URL, so it cannot reach a log or an error).
-    Raises BadInputError for a malformed URL.
+    A PostgreSQL password comes from libpq's PGPASSFILE, never from the
+    URL, so it cannot reach a log or an error (parameters are hidden too).
+    SQLite gets WAL and a busy timeout, and its folder is created. Raises
+    BadInputError for a malformed URL.
     """
     try:
         parsed = make_url(url)
@@ -80,7 +86,7 @@ class Store:
         finally:
             session.close()
 
-    def _alembic_config(self, connection: Any) -> Any:
+    def _alembic_config(self, connection: Connection | None) -> AlembicConfig:
         from alembic.config import Config as AlembicConfig
 
         config = AlembicConfig()
@@ -116,12 +122,12 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(config: Any, *, upgrade: bool = True, recover: bool = True) -> Store:
+def open_store(config: Config, *, upgrade: bool = True, recover: bool = True) -> Store:
     """Open the store named by a Config, migrating and recovering as asked.
 
-    Given the site Config; with ``upgrade`` applies pending migrations, with
-    ``recover`` marks runs whose owning process died as interrupted. Returns
-    the Store. Raises EgovError when the database cannot be reached.
+    ``upgrade`` applies pending migrations; ``recover`` marks runs whose
+    owning process died as interrupted. Raises EgovError when the database
+    cannot be reached or migrated.
     """
     store = Store(create_store_engine(config.database_url))
     store.config = config

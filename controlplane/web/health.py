@@ -163,8 +163,8 @@ def backup_rows(config: Config, store: Store, inventory: Inventory) -> list[dict
 
 def alert_rows(config: Config, store: Store) -> list[dict[str, Any]]:
     """Every alert with what mutes it (silences of the store and of monitoring/silences.yml)."""
-    from controlplane.monitoring.api import list_alerts
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.alert_actions import list_alerts
+    from controlplane.monitoring.spec_loader import load_monitoring
 
     spec = None
     if Path(config.monitoring).is_dir():

@@ -49,10 +49,10 @@ def csrf_token() -> str:
 def start_session(user: Any, stage: str) -> None:
     """Begin a fresh session for a user at a login stage (a new key and CSRF token: no fixation).
 
-    The session is recorded in the store (:mod:`controlplane.sessions`); the
+    The session is recorded in the store (:mod:`controlplane.users.sessions`); the
     previous one of this cookie, if any, is revoked.
     """
-    from controlplane import sessions
+    from controlplane.users import sessions
     from controlplane.web.helpers import client_address
 
     previous = session.get("sid")
@@ -78,7 +78,7 @@ def start_session(user: Any, stage: str) -> None:
 
 def end_session() -> None:
     """End the session (logout): revoked in the store, so a copy of the cookie is worthless, and cleared."""
-    from controlplane import sessions
+    from controlplane.users import sessions
 
     key = session.get("sid")
     if key:
@@ -97,7 +97,7 @@ def _load_user(user_id: int, key: str | None) -> Any:
     """Return the user of a cookie session whose stored session ``key`` is live, else None."""
     from sqlalchemy.exc import OperationalError
 
-    from controlplane import sessions
+    from controlplane.users import sessions
 
     if not key:
         return None

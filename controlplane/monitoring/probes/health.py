@@ -16,10 +16,13 @@ import json
 import time
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.monitoring.results import ProbeResult, Sample, clip
 from controlplane.monitoring.spec import Check
+
+if TYPE_CHECKING:
+    from controlplane.ssh import SSHPool
 
 SCRIPT_FILE = Path(__file__).with_name("health_script.py")
 PYTHON = "python3"
@@ -48,8 +51,10 @@ def health_argv(check: Check) -> list[str]:
 def parse_health(check: Check, data: dict[str, Any], sent: float, received: float) -> tuple[list[Sample], list[str]]:
     """Turn the script's JSON into samples and a list of problems worth a message.
 
-    Given the check, the parsed answer and our wall-clock times around the
-    round trip; returns (samples, problems).
+    ``sent`` and ``received`` are our wall-clock times around the round
+    trip: the host's clock offset is measured against ``received``, so it is
+    biased by at most the one-way latency. A section missing from the answer
+    gives no sample; a section's ``*_error`` key becomes a problem.
     """
     samples: list[Sample] = []
     problems: list[str] = []
@@ -81,7 +86,7 @@ def parse_health(check: Check, data: dict[str, Any], sent: float, received: floa
     return samples, problems
 
 
-def health_probe(check: Check, pool: Any, user: str = "root") -> ProbeResult:
+def health_probe(check: Check, pool: SSHPool, user: str = "root") -> ProbeResult:
     """Run the health script on the host over the pool and return the result.
 
     Success means the host answered; a stopped service is a sample

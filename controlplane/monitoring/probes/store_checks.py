@@ -10,7 +10,7 @@ the last succeeded run of ``run_kind`` and fails when it is older than
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
@@ -19,13 +19,16 @@ from controlplane.monitoring.results import ProbeResult, Sample
 from controlplane.monitoring.spec import Check
 from controlplane.store.models import Run, RunStatus, utcnow
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
 
 def _result(check: Check, started: float, success: bool, message: str, samples: list[Sample]) -> ProbeResult:
     return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, success,
                        time.monotonic() - started, message, samples)  # fmt: skip
 
 
-def failed_runs_probe(check: Check, store: Any) -> ProbeResult:
+def failed_runs_probe(check: Check, store: Store) -> ProbeResult:
     """Count failed or interrupted runs per kind finished within the window."""
     import datetime as dt
 
@@ -52,7 +55,7 @@ def failed_runs_probe(check: Check, store: Any) -> ProbeResult:
     return _result(check, started, True, f"{total} failed run(s) in the window", samples)
 
 
-def run_age_probe(check: Check, store: Any) -> ProbeResult:
+def run_age_probe(check: Check, store: Store) -> ProbeResult:
     """Age of the newest succeeded run of ``run_kind``; fails when older than ``window``."""
     started = time.monotonic()
     kind = check.probe.options["run_kind"]

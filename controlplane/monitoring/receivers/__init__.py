@@ -15,14 +15,17 @@ documented HTTP POST or one SMTP transaction over the standard library.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.monitoring.receivers.base import DeliveryError
 from controlplane.monitoring.receivers.chat import send_dingtalk, send_wecom
 from controlplane.monitoring.receivers.email import send_email
 from controlplane.monitoring.receivers.webhook import send_webhook
 
-Sender = Callable[[Any, dict[str, Any], Callable[[str], str], float], None]
+if TYPE_CHECKING:
+    from controlplane.config import Receiver
+
+Sender = Callable[["Receiver", dict[str, Any], Callable[[str], str], float], None]
 
 SENDERS: dict[str, Sender] = {
     "webhook": send_webhook,

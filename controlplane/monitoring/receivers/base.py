@@ -10,7 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,7 +69,7 @@ def post_json(
     return response.status, answer
 
 
-def setting_or_secret(settings: dict[str, Any], plain: str, secret: str, resolve: Any) -> str | None:
+def setting_or_secret(settings: dict[str, Any], plain: str, secret: str, resolve: Callable[[str], str]) -> str | None:
     """A receiver value given in clear (``plain``) or as a vault reference (``secret``)."""
     if settings.get(secret):
         return str(resolve(settings[secret]))

@@ -15,11 +15,14 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from controlplane.monitoring.payload import markdown, title
 from controlplane.monitoring.receivers.base import DeliveryError, post_json, setting_or_secret, where
+
+if TYPE_CHECKING:
+    from controlplane.config import Receiver
 
 WECOM_MAX_BYTES = 4096  # WeCom's limit on markdown content
 DINGTALK_MAX_CHARS = 20000
@@ -64,7 +67,7 @@ def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(digest).decode("ascii"))
 
 
-def send_wecom(receiver: Any, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
+def send_wecom(receiver: Receiver, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
     """Post the markdown message to a WeCom robot URL (its ``key`` is best kept as url_secret)."""
     url = setting_or_secret(receiver.settings, "url", "url_secret", resolve)
     if not url:
@@ -75,7 +78,7 @@ def send_wecom(receiver: Any, payload: dict[str, Any], resolve: Callable[[str], 
 
 
 def send_dingtalk(
-    receiver: Any,
+    receiver: Receiver,
     payload: dict[str, Any],
     resolve: Callable[[str], str],
     timeout: float,

@@ -7,16 +7,19 @@ import ssl
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.execute import mask_text
 from controlplane.monitoring.payload import plain_text, title
 from controlplane.monitoring.receivers.base import DeliveryError
 
+if TYPE_CHECKING:
+    from controlplane.config import Receiver
+
 DEFAULT_FROM = "egov-alerts@localhost"
 
 
-def build_message(receiver: Any, payload: dict[str, Any]) -> EmailMessage:
+def build_message(receiver: Receiver, payload: dict[str, Any]) -> EmailMessage:
     """The e-mail for a payload: subject from the title, plain-text body, UTF-8."""
     settings = receiver.settings
     message = EmailMessage()
@@ -30,7 +33,7 @@ def build_message(receiver: Any, payload: dict[str, Any]) -> EmailMessage:
     return message
 
 
-def send_email(receiver: Any, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
+def send_email(receiver: Receiver, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
     """Send the payload as an e-mail; STARTTLS and login when configured. Raises DeliveryError."""
     settings = receiver.settings
     host, port = settings["smtp_host"], int(settings.get("smtp_port", 25))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.monitoring.receivers.base import DeliveryError, post_json, setting_or_secret
 
+if TYPE_CHECKING:
+    from controlplane.config import Receiver
 
-def send_webhook(receiver: Any, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
+
+def send_webhook(receiver: Receiver, payload: dict[str, Any], resolve: Callable[[str], str], timeout: float) -> None:
     """POST the payload as JSON; ``token`` (a secret) goes in ``Authorization: Bearer``.
 
     Raises DeliveryError when the receiver does not answer 2xx.

@@ -25,7 +25,7 @@ import yaml
 
 from controlplane.monitoring.export import export_prometheus
 from controlplane.monitoring.results import ProbeResult, save_results
-from controlplane.monitoring.spec import load_monitoring
+from controlplane.monitoring.spec_loader import load_monitoring
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="Debian's prometheus is not installed")

@@ -18,7 +18,7 @@ def test_the_portal_alert_starts_a_drill_of_failover_portal_that_fails_over_and_
     portal: RunbookSite, tmp_path: Path
 ) -> None:
     from controlplane.lab import manager
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
     from controlplane.runbook.journal import read_journal
     from controlplane.store.models import RunStatus
 
@@ -38,7 +38,7 @@ def test_the_portal_alert_starts_a_drill_of_failover_portal_that_fails_over_and_
             assert finished, "the drill did not finish"
             holders_after_drill = portal.vip_holders()
             # The alert links to its run; the rule's rate limit keeps it to one start.
-            firing = api.list_alerts(monitor.store, monitor.spec, state="firing")
+            firing = alert_actions.list_alerts(monitor.store, monitor.spec, state="firing")
             assert [a["labels"]["host"] for a in firing] == [PRIMARY]
             assert firing[0]["annotations"]["runbook_run"] == f"/runbooks/runs/{run_id}"
             assert firing[0]["annotations"]["runbook_url"] == "/runbooks/failover-portal"

@@ -25,7 +25,7 @@ MARK = "/tmp/egov-slow-drill.mark"
 
 def test_a_step_made_to_fail_rolls_the_completed_steps_back_in_reverse(portal: RunbookSite) -> None:
     from controlplane.inventory import load_inventory
-    from controlplane.runbook.api import Step
+    from controlplane.runbook.definition import Step
     from controlplane.runbook.engine import execute as run_engine
     from controlplane.runbook.journal import read_journal
     from controlplane.runbook.loader import get_runbook

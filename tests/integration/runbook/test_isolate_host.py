@@ -47,7 +47,7 @@ import importlib.util
 import time
 from dataclasses import replace
 
-from controlplane.runbook.api import Step
+from controlplane.runbook.definition import Step
 
 _spec = importlib.util.spec_from_file_location("isolate_host_base", "{REPO / "runbooks" / "isolate-host.py"}")
 _base = importlib.util.module_from_spec(_spec)

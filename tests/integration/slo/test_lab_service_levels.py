@@ -59,7 +59,7 @@ def test_a_failed_primary_portal_shows_as_an_incident_with_its_mttr_and_the_budg
 ) -> None:
     from controlplane.inventory import load_inventory
     from controlplane.lab import manager
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
     from controlplane.slo.report import build_report
     from controlplane.slo.site import SiteLevels
     from controlplane.slo.spec import load_slo
@@ -82,7 +82,8 @@ def test_a_failed_primary_portal_shows_as_an_incident_with_its_mttr_and_the_budg
         finally:
             manager.fault(portal.lab_config, PRIMARY, "up", service=service)
         assert wait_for(lambda: http_body(VIP) == portal.content[PRIMARY], timeout=15), "the primary is not back"
-        resolved = wait_for(lambda: not [a for a in api.list_alerts(monitor.store, monitor.spec, state="firing")
+        resolved = wait_for(lambda: not [a for a in alert_actions.list_alerts(monitor.store, monitor.spec,
+                                                                              state="firing")
                                          if a["name"] == ALERT], timeout=20, interval=0.2)  # fmt: skip
         assert resolved, "the portal alert did not resolve"
         incidents = wait_for(lambda: closed_incidents(monitor.store), timeout=10, interval=0.2)

@@ -6,12 +6,12 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from controlplane.compliance.checks import Context, run_check
+from controlplane.compliance.checks import CheckContext, run_check
 from tests.unit.compliance.conftest import SCAN_TIME, recorded
 
 
-def ctx(evidence: dict[str, Any], roles: tuple[str, ...] = (), store: dict[str, Any] | None = None) -> Context:
-    return Context(evidence=evidence, roles=roles, store=store, now=SCAN_TIME)
+def ctx(evidence: dict[str, Any], roles: tuple[str, ...] = (), store: dict[str, Any] | None = None) -> CheckContext:
+    return CheckContext(evidence=evidence, roles=roles, store=store, now=SCAN_TIME)
 
 
 def text(path: str, body: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from controlplane.compliance.catalog import Catalog, Control
-from controlplane.compliance.checks import Context, run_check
+from controlplane.compliance.checks import CheckContext, run_check
 from controlplane.compliance.collector import (
     build_request,
     collect,
@@ -216,7 +216,7 @@ def test_a_setting_in_an_sshd_drop_in_file_wins_because_sshd_t_merges_drop_ins(t
     evidence = run_collector({"sshd": {"config": str(tmp_path / "sshd_config")}})
     assert evidence["sshd"]["ok"], evidence["sshd"]
     check = {"type": "sshd_effective", "key": "passwordauthentication", "expect": {"equals": "no"}}
-    assert run_check(check, Context(evidence=evidence)).status == "pass"
+    assert run_check(check, CheckContext(evidence=evidence)).status == "pass"
     assert evidence["sshd"]["config"]["maxauthtries"] == ["3"]
 
 

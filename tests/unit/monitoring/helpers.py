@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 
 from controlplane.monitoring.results import ProbeResult, Sample
-from controlplane.monitoring.spec import MonitoringSpec, load_monitoring
+from controlplane.monitoring.spec import MonitoringSpec
+from controlplane.monitoring.spec_loader import load_monitoring
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, 0, tzinfo=dt.UTC)  # a Monday
 

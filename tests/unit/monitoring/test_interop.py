@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from controlplane.errors import BadInputError
-from controlplane.monitoring import api
+from controlplane.monitoring import alert_actions
 from controlplane.monitoring.export import export_prometheus, rule_expr
 from controlplane.monitoring.intake import intake_alertmanager, verify_token
 from controlplane.monitoring.labels import fingerprint
 from controlplane.monitoring.results import save_results
-from controlplane.monitoring.spec import load_monitoring
+from controlplane.monitoring.spec_loader import load_monitoring
 from tests.conftest import REPO
 from tests.unit.monitoring.helpers import T0, health_result, seconds, ssh_result
 
@@ -33,11 +33,11 @@ def am_payload(status: str = "firing", ends: str = "0001-01-01T00:00:00Z") -> di
 def test_alertmanager_alerts_join_ours_with_alertmanagers_fingerprint(site_store) -> None:  # type: ignore[no-untyped-def]
     counts = intake_alertmanager(am_payload(), site_store, now=T0)
     assert counts == {"received": 1, "firing": 1, "resolved": 0, "ignored": 0, "refused": 0, "refusals": []}
-    [row] = api.list_alerts(site_store, state="firing", now=T0)
+    [row] = alert_actions.list_alerts(site_store, state="firing", now=T0)
     assert row["source"] == "intake"
     assert row["fingerprint"] == fingerprint({"alertname": "NodeDown", "instance": "gd-edu-9:9100"})
     intake_alertmanager(am_payload("resolved", "2026-03-02T08:05:00Z"), site_store, now=T0 + seconds(300))
-    [row] = api.list_alerts(site_store, now=T0 + seconds(300))
+    [row] = alert_actions.list_alerts(site_store, now=T0 + seconds(300))
     assert row["state"] == "resolved" and row["resolved_at"].startswith("2026-03-02T08:05:00")
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from controlplane.monitoring import api
+from controlplane.monitoring import alert_actions
 from controlplane.monitoring.models import Delivery
 from controlplane.monitoring.results import latest_results
 from tests.unit.monitoring.conftest import Recorder
@@ -88,13 +88,13 @@ def test_an_acknowledged_alert_is_not_repeated(monitor_factory, site_store) -> N
     recorder = Recorder()
     monitor = monitor_factory(recorder)
     fire_host_down(monitor)
-    [row] = api.list_alerts(site_store, monitor.spec, state="firing")
-    acked = api.ack_alert(site_store, row["fingerprint"][:6], "li.wei", "rebooting it")
+    [row] = alert_actions.list_alerts(site_store, monitor.spec, state="firing")
+    acked = alert_actions.ack_alert(site_store, row["fingerprint"][:6], "li.wei", "rebooting it")
     assert acked["acked_by"] == "li.wei" and acked["ack_comment"] == "rebooting it"
     for offset in (1000, 3700, 7300):
         run(monitor, offset)
     assert len(recorder.calls) == 1
-    [again] = api.list_alerts(site_store, monitor.spec, state="firing")
+    [again] = alert_actions.list_alerts(site_store, monitor.spec, state="firing")
     assert again["acked_by"] == "li.wei"  # the monitor's saves kept the concurrent ack
 
 
@@ -103,13 +103,13 @@ def test_a_silence_made_before_the_alert_fires_keeps_it_quiet_and_listed_as_sile
 ) -> None:  # type: ignore[no-untyped-def]
     recorder = Recorder()
     monitor = monitor_factory(recorder)
-    made = api.create_silence(site_store, ["host=mn-db-1"], author="li.wei", comment="replacing disk",
+    made = alert_actions.create_silence(site_store, ["host=mn-db-1"], author="li.wei", comment="replacing disk",
                               starts_at=T0 - seconds(60), duration=7200)  # fmt: skip
     fire_host_down(monitor)
     assert recorder.calls == []
-    [row] = api.list_alerts(site_store, monitor.spec, state="silenced", now=T0 + seconds(30))
+    [row] = alert_actions.list_alerts(site_store, monitor.spec, state="silenced", now=T0 + seconds(30))
     assert row["silenced_by"] == [made["id"]]
-    api.expire_silence(site_store, made["id"], "li.wei")
+    alert_actions.expire_silence(site_store, made["id"], "li.wei")
     # Now in real time the silence has ended, so the alert goes out.
     import datetime as dt
 
@@ -130,7 +130,7 @@ def test_host_down_inhibits_the_service_alerts_of_that_host(monitor_factory, sit
         run(monitor, offset)
     names = [p["alerts"][0]["labels"]["alertname"] for _r, p in recorder.calls]
     assert names == ["HostDown"]
-    [inhibited] = api.list_alerts(site_store, monitor.spec, state="inhibited", now=T0 + seconds(30))
+    [inhibited] = alert_actions.list_alerts(site_store, monitor.spec, state="inhibited", now=T0 + seconds(30))
     assert inhibited["name"] == "ServiceDown"
 
 
@@ -164,7 +164,7 @@ def test_the_health_grid_groups_latest_results_by_site_and_host(monitor_factory,
     monitor = monitor_factory(Recorder())
     monitor.record([ssh_result("mn-db-1", False), ssh_result("gd-edu-1", True, site="province-gd"),
                     health_result("mn-db-1", {"postgresql": True})])  # fmt: skip
-    grid = api.health_grid(site_store)
+    grid = alert_actions.health_grid(site_store)
     assert list(grid) == ["ministry", "province-gd"]
     cell = grid["ministry"]["mn-db-1"]
     assert cell["ok"] is False and cell["failing"] == ["ssh"] and set(cell["checks"]) == {"health", "ssh"}

@@ -13,7 +13,7 @@ import pytest
 from controlplane.errors import BadInputError
 from controlplane.runbook import approvals, engine, locks
 from controlplane.runbook.adapters import Adapters, AuditNotifier, HostResult, UnavailableBackup
-from controlplane.runbook.api import Param, Probe, Runbook, RunbookDefinitionError, Step
+from controlplane.runbook.definition import Param, Probe, Runbook, RunbookDefinitionError, Step
 from controlplane.runbook.export import export
 from controlplane.runbook.journal import read_journal
 from controlplane.runbook.loader import get_runbook, load_runbooks

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from controlplane.errors import BadInputError
 from controlplane.runbook import engine
-from controlplane.runbook.api import Param, Runbook, RunbookDefinitionError, Step
+from controlplane.runbook.definition import Param, Runbook, RunbookDefinitionError, Step
 from controlplane.runbook.loader import get_runbook
 from controlplane.runbook.params import prepare
 from controlplane.runbook.scope import (

@@ -19,9 +19,9 @@ from tests.unit.slo.conftest import at, drive, timeline
 
 
 def burning(monitor: Any) -> dict[str, Any]:
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
 
-    return {a["labels"]["window"]: a for a in api.list_alerts(monitor.store, monitor.spec, state="firing")
+    return {a["labels"]["window"]: a for a in alert_actions.list_alerts(monitor.store, monitor.spec, state="firing")
             if a["name"] == "ErrorBudgetBurn"}  # fmt: skip
 
 

@@ -14,7 +14,7 @@ from tests.conftest import REPO
 
 @pytest.fixture
 def shipped(lab_inventory):  # type: ignore[no-untyped-def]
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
     from controlplane.slo.spec import load_slo
 
     return load_slo(REPO / "monitoring", load_monitoring(REPO / "monitoring"), lab_inventory)

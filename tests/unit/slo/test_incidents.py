@@ -24,7 +24,7 @@ def incidents(store: Any) -> list[dict[str, Any]]:
 
 
 def test_an_incident_links_the_ack_and_the_runbook_run_of_its_alert_and_closes_when_it_resolves(monitor, store) -> None:  # type: ignore[no-untyped-def]
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
     from controlplane.runs import create_run
     from controlplane.store.models import utcnow
 
@@ -34,8 +34,10 @@ def test_an_incident_links_the_ack_and_the_runbook_run_of_its_alert_and_closes_w
         step(monitor, base + dt.timedelta(seconds=offset), True)
     for offset in range(100, 200, 10):
         step(monitor, base + dt.timedelta(seconds=offset), False)
-    [alert] = [a for a in api.list_alerts(store, monitor.spec, state="firing") if a["name"] == "PortalHTTPDown"]
-    acked = api.ack_alert(store, alert["fingerprint"], "oncall-li", "looking")
+    [alert] = [
+        a for a in alert_actions.list_alerts(store, monitor.spec, state="firing") if a["name"] == "PortalHTTPDown"
+    ]
+    acked = alert_actions.ack_alert(store, alert["fingerprint"], "oncall-li", "looking")
     with store.session() as session:
         ours = create_run(session, kind="runbook", target="mn-portal-1", actor="alert:PortalHTTPDown",
                           params={"runbook": "failover-portal", "targets": ["mn-portal-1", "mn-portal-2"]})  # fmt: skip

@@ -33,7 +33,7 @@ def audit_actions(store: Any) -> list[tuple[str, str, str | None]]:
 
 
 def test_a_window_silences_the_alerts_of_its_services_hosts_until_it_ends(monitor, store, levels) -> None:  # type: ignore[no-untyped-def]
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
     from controlplane.slo.maintenance import add_window, end_window
     from controlplane.store.models import utcnow
 
@@ -41,17 +41,17 @@ def test_a_window_silences_the_alerts_of_its_services_hosts_until_it_ends(monito
     made = add_window(store, levels.slo, levels.inventory, site="ministry", services=["portal"], starts_at=now,
                       ends_at=now + dt.timedelta(hours=1), reason="upgrade", actor="ops", now=now)  # fmt: skip
     assert made["kind"] == "planned" and len(made["silences"]) == 2
-    silences = {tuple(s["matchers"]) for s in api.list_silences(store) if s["id"] in made["silences"]}
+    silences = {tuple(s["matchers"]) for s in alert_actions.list_silences(store) if s["id"] in made["silences"]}
     assert silences == {("host=mn-portal-1",), ("slo=portal",)}
     monitor.record([portal_result(False, now)])
     for offset in (0, 25):
         monitor.evaluate(now + dt.timedelta(seconds=offset))
-    [alert] = [a for a in api.list_alerts(store, monitor.spec, now=now + dt.timedelta(seconds=26))
+    [alert] = [a for a in alert_actions.list_alerts(store, monitor.spec, now=now + dt.timedelta(seconds=26))
                if a["name"] == "PortalHTTPDown"]  # fmt: skip
     assert alert["state"] == "firing" and sorted(alert["silenced_by"]) == sorted(made["silences"][:1])
     ended = end_window(store, made["id"], actor="ops", now=now + dt.timedelta(minutes=5))
     assert ended["state"] == "over"
-    assert not [s for s in api.list_silences(store) if s["id"] in made["silences"] and s["active"]]
+    assert not [s for s in alert_actions.list_silences(store) if s["id"] in made["silences"] and s["active"]]
     assert [a[0] for a in audit_actions(store) if a[0].startswith("maintenance.")] == [
         "maintenance.add", "maintenance.end",
     ]  # fmt: skip
@@ -60,16 +60,16 @@ def test_a_window_silences_the_alerts_of_its_services_hosts_until_it_ends(monito
 
 
 def test_a_site_wide_window_silences_the_site_and_the_sites_below(store, levels) -> None:  # type: ignore[no-untyped-def]
-    from controlplane.monitoring import api
+    from controlplane.monitoring import alert_actions
     from controlplane.slo.maintenance import add_window
     from controlplane.store.models import utcnow
 
     now = utcnow()
     made = add_window(store, levels.slo, levels.inventory, site="province-gd", starts_at=now + dt.timedelta(hours=1),
                       ends_at=now + dt.timedelta(hours=2), reason="network works", actor="ops", now=now)  # fmt: skip
-    matchers = sorted(tuple(s["matchers"]) for s in api.list_silences(store) if s["id"] in made["silences"])
+    matchers = sorted(tuple(s["matchers"]) for s in alert_actions.list_silences(store) if s["id"] in made["silences"])
     assert matchers == [("site=province-gd",), ("site=school-gd-1",)]
-    assert not any(s["active"] for s in api.list_silences(store) if s["id"] in made["silences"])  # not yet
+    assert not any(s["active"] for s in alert_actions.list_silences(store) if s["id"] in made["silences"])  # not yet
 
 
 def test_scope_reason_span_and_names_are_checked_before_anything_is_written(store, levels) -> None:  # type: ignore[no-untyped-def]

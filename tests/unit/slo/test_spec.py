@@ -13,7 +13,7 @@ from tests.unit.slo.conftest import SLO, write_folder
 
 
 def load(folder: Path, inventory: Any, strict: bool = True) -> Any:
-    from controlplane.monitoring.spec import load_monitoring
+    from controlplane.monitoring.spec_loader import load_monitoring
     from controlplane.slo.spec import load_slo
 
     return load_slo(folder, load_monitoring(folder), inventory, strict=strict)

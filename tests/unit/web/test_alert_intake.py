@@ -39,7 +39,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def stored_alerts(store: Any) -> dict[str, dict[str, Any]]:
-    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.alert_actions import list_alerts
 
     return {row["labels"]["alertname"]: row for row in list_alerts(store)}
 

@@ -50,7 +50,7 @@ def test_intake_refuses_missing_wrong_and_user_tokens(app, client, vault, people
     login_as(client, people["root"])
     assert client.post(INTAKE, json=body).status_code == 401
     assert ("alerts.intake", "alertmanager", "denied") in audit_actions(store)
-    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.alert_actions import list_alerts
 
     assert list_alerts(store) == []
 
@@ -117,7 +117,7 @@ def test_oncall_acknowledges_in_scope_only(client, store, people) -> None:
     csrf = login_as(client, people["oncall-gd"])
     response = client.post(f"/alerts/{inside}/ack", data={"csrf_token": csrf, "comment": "on it"})
     assert response.status_code == 302
-    from controlplane.monitoring.api import list_alerts
+    from controlplane.monitoring.alert_actions import list_alerts
 
     acked = {a["fingerprint"]: a for a in list_alerts(store)}
     assert acked[inside]["acked_by"] == "oncall-gd" and acked[inside]["ack_comment"] == "on it"
@@ -130,7 +130,7 @@ def test_oncall_acknowledges_in_scope_only(client, store, people) -> None:
 
 
 def test_silences_must_be_pinned_to_the_users_scope(client, store, people) -> None:
-    from controlplane.monitoring.api import list_silences
+    from controlplane.monitoring.alert_actions import list_silences
 
     csrf = login_as(client, people["oncall-gd"])
     form = {"csrf_token": csrf, "comment": "maintenance", "hours": "1"}
@@ -152,7 +152,7 @@ def test_silences_must_be_pinned_to_the_users_scope(client, store, people) -> No
 
 
 def test_silence_expiry_respects_scope(client, store, people) -> None:
-    from controlplane.monitoring.api import create_silence, list_silences
+    from controlplane.monitoring.alert_actions import create_silence, list_silences
 
     inside = create_silence(store, ["host=gd-school-1"], author="t", comment="c", duration=3600)["id"]
     outside = create_silence(store, ["host=mn-portal-1"], author="t", comment="c", duration=3600)["id"]

@@ -17,7 +17,7 @@ from tests.unit.web.conftest import login_as
 def seed_levels(config: Any, store: Any, inventory: Any, now: dt.datetime) -> Any:
     """Ten minutes of stored probe results for the shipped objectives (the portal down for a minute), rolled up;
     a portal alert naming its host; an active maintenance window of the database whose reason names hosts."""
-    from controlplane.monitoring.api import create_silence
+    from controlplane.monitoring.alert_actions import create_silence
     from controlplane.monitoring.intake import intake_alertmanager
     from controlplane.monitoring.results import ProbeResult, save_results
     from controlplane.slo.maintenance import add_window

@@ -15,7 +15,7 @@ from tests.conftest import REPO, write_config
 from tests.unit.web.conftest import login_as, make_app, make_people, remote_client, wait_for_run
 
 CRITICAL = """
-from controlplane.runbook.api import Param, Probe, Runbook, Step
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
 
 def note(ctx):

@@ -14,7 +14,7 @@ from tests.conftest import REPO, write_config
 from tests.unit.web.conftest import login_as, make_app, make_people, remote_client, token_for, wait_for_run
 
 HARMLESS = """
-from controlplane.runbook.api import Param, Probe, Runbook, Step
+from controlplane.runbook.definition import Param, Probe, Runbook, Step
 
 
 def note(ctx):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from controlplane import sessions
 from controlplane.store.models import WebSession
+from controlplane.users import sessions
 from tests.unit.web.conftest import PASSWORD, login_as, token_for
 from tests.unit.web.test_auth import form_csrf, post_login
 
