@@ -10,11 +10,14 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from controlplane.errors import EXIT_BAD_INPUT, EXIT_FAILED, EgovError
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
 
 # name -> (module, attribute, one-line help shown by `egov --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -57,7 +60,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "monitor",
         "Run the probes now or continuously; check the monitoring folder.",
     ),
-    "alerts": ("controlplane.cli.monitor", "alerts", "List, acknowledge and silence alerts; the delivery log."),
+    "alerts": ("controlplane.cli.alerts", "alerts", "List, acknowledge and silence alerts; the delivery log."),
     # controlplane.cli.slo adds `export slo` to the monitor module's export group (OpenSLO, SLO rules).
     "export": ("controlplane.cli.slo", "export", "Export Prometheus scrape config and rules; OpenSLO objectives."),
     "maintenance": (
@@ -119,10 +122,10 @@ class CliContext:
     def __init__(self, config_path: str | None, verbose: bool) -> None:
         self.config_path = config_path
         self.verbose = verbose
-        self._config: Any = None
+        self._config: Config | None = None
 
     @property
-    def config(self) -> Any:
+    def config(self) -> Config:
         """The validated site configuration (loads and validates on first use)."""
         if self._config is None:
             from controlplane.config import load_config

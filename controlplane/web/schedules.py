@@ -1,7 +1,7 @@
 """What ``egov serve``'s scheduler runs: each feature's job source, named where the process is assembled.
 
 The scheduler (:mod:`controlplane.scheduler`) is core and knows no engine;
-``egov serve`` (:class:`controlplane.web.server.LeaderDuties`) hands it this
+``egov serve`` (:class:`controlplane.web.duties.LeaderDuties`) hands it this
 list. Each source adds (or updates) one feature's persisted jobs. A new
 feature with a schedule adds its source here.
 """

@@ -26,7 +26,7 @@ SIGTERM when it stops.
 
 One leader (:mod:`controlplane.leader`): the main process contends for the
 store's leader lease and runs the scheduler and the monitor only while it
-holds it (:class:`LeaderDuties`), so two ``egov serve`` processes on one
+holds it (:class:`controlplane.web.duties.LeaderDuties`), so two ``egov serve`` processes on one
 store (a second console, an overlapping restart) never both run a job or
 probe. The others serve the console and take over when the holder dies.
 
@@ -51,11 +51,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from types import FrameType
+
+    from flask import Flask
+
     from controlplane.config import Config
-    from controlplane.dispatch import Dispatcher
-    from controlplane.leader import Elector
-    from controlplane.monitoring.autorun import Runner
-    from controlplane.store import Store
 
 CONNECTION_TIMEOUT = 60
 
@@ -64,115 +64,7 @@ class _Stop(SystemExit):
     """Raised by the signal handler to leave the server loop."""
 
 
-def start_monitor(
-    config: Config, store: Store, gate: Callable[[], bool] | None = None, autorunner: Runner | None = None
-) -> tuple[Any, Any, Any] | None:
-    """Start the probe and alert loop in a thread when the site has a monitoring folder.
-
-    Given the Config, the open store and the leader lease's gate (asked
-    before every step). Returns (monitor, thread, stop event), or None when
-    there is no monitoring folder or it is invalid (the console still serves;
-    the error is logged with its file and key).
-    """
-    import threading
-
-    from controlplane.errors import EgovError
-
-    if not config.monitoring.is_dir():
-        return None
-    from controlplane.lab.probe import bridge_is_up
-    from controlplane.monitoring.service import Monitor
-    from controlplane.runbook.catalog import RunbookFolder
-
-    try:
-        # Lab addresses only while its bridge is up; rules' runbooks checked by the runbook engine's loader.
-        monitor = Monitor(
-            config, store, lab_bridge_up=bridge_is_up, runbooks=RunbookFolder(config.runbooks), autorunner=autorunner
-        )
-    except EgovError as error:
-        click.echo(f"monitoring not started: {error.message}", err=True)
-        return None
-    stop = threading.Event()
-    thread = threading.Thread(
-        target=monitor.run_forever, args=(stop,), kwargs={"gate": gate}, name="egov-monitor", daemon=True
-    )
-    thread.start()
-    return monitor, thread, stop
-
-
-def stop_monitor(running: tuple[Any, Any, Any] | None) -> None:
-    """Stop the monitor thread started by :func:`start_monitor` and close its connections."""
-    if not running:
-        return
-    monitor, thread, stop = running
-    stop.set()
-    thread.join(timeout=30)
-    monitor.close()
-
-
-class LeaderDuties:
-    """What the holder of the leader lease runs: the scheduler and the monitor.
-
-    Started when this process takes the lease, stopped when it loses it (the
-    gate, :meth:`Elector.is_leader`, already refuses new jobs and monitor
-    steps by then) and when it stops. Only a stopping process waits for a
-    running job; one that lost the lease leaves it to finish in its thread.
-    """
-
-    def __init__(
-        self, config: Config, store: Store, dispatcher: Dispatcher | None = None, autorunner: Runner | None = None
-    ) -> None:
-        self.config, self.store = config, store
-        # Scheduled backups and alert-started runbooks become runs of the console's dispatcher.
-        self.dispatcher, self.autorunner = dispatcher, autorunner
-        self.gate: Callable[[], bool] = lambda: False
-        self.scheduler: Any = None
-        self.monitor: tuple[Any, Any, Any] | None = None
-
-    def elector(self) -> Elector:
-        """The elector of this process (not started), wired to these duties."""
-        from controlplane.leader import Elector
-
-        elector = Elector(
-            self.store,
-            lease_seconds=self.config.leader_lease_seconds,
-            renew_seconds=self.config.leader_renew_seconds,
-            on_elected=self.start,
-            on_deposed=self.stop,
-        )
-        self.gate = elector.is_leader
-        return elector
-
-    def start(self, term: int) -> None:
-        """Start the scheduler and the monitor (the lease is ours, term ``term``)."""
-        from controlplane.scheduler import start_scheduler
-
-        click.echo(
-            f"leader: this process (pid {os.getpid()}) runs the scheduler and the monitor (term {term})", err=True
-        )
-        from controlplane.web.schedules import JOB_SOURCES
-
-        self.scheduler = start_scheduler(
-            self.store, self.config, gate=self.gate, job_sources=JOB_SOURCES, dispatcher=self.dispatcher
-        )
-        try:
-            self.monitor = start_monitor(self.config, self.store, gate=self.gate, autorunner=self.autorunner)
-        except Exception as error:  # an unreadable inventory must not cost the site its schedules
-            click.echo(f"monitoring not started: {error}", err=True)
-
-    def stop(self, reason: str) -> None:
-        """Stop the monitor and the scheduler (waiting for a running job only when this process stops)."""
-        from controlplane.leader import STOPPING
-        from controlplane.scheduler import stop_scheduler
-
-        click.echo(f"leader: pid {os.getpid()} stops the scheduler and the monitor: {reason}", err=True)
-        monitor, self.monitor = self.monitor, None
-        stop_monitor(monitor)
-        scheduler, self.scheduler = self.scheduler, None
-        stop_scheduler(scheduler, wait=reason == STOPPING)
-
-
-def _stop_on_signal(signum: int, _frame: Any) -> None:
+def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
     # Ignore further signals while shutting down; a second SIGTERM must not
     # interrupt the clean-up half way.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -196,7 +88,7 @@ def _display_host(host: str) -> str:
 
 
 def make_waitress(
-    app: Any,
+    app: Flask,
     host: str,
     port: int,
     threads: int,
@@ -240,7 +132,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(config: Any, sock: socket.socket, threads: int) -> None:
+def _worker(config: Config, sock: socket.socket, threads: int) -> None:
     """Serve the console in a forked worker on the inherited socket until SIGTERM; never returns."""
     from controlplane.web import create_app, shutdown
 
@@ -270,7 +162,7 @@ def _worker(config: Any, sock: socket.socket, threads: int) -> None:
         os._exit(code)
 
 
-def start_workers(config: Any, sock: socket.socket, threads: int, count: int) -> list[int]:
+def start_workers(config: Config, sock: socket.socket, threads: int, count: int) -> list[int]:
     """Fork ``count`` worker processes serving on ``sock``; return their pids (call before any thread exists)."""
     pids = []
     for _ in range(count):
@@ -307,7 +199,7 @@ def stop_workers(pids: list[int], timeout: float = 30.0) -> None:
             pass
 
 
-def make_tls(app: Any, host: str, port: int, context: ssl.SSLContext) -> tuple[Any, int, Callable[[], None]]:
+def make_tls(app: Flask, host: str, port: int, context: ssl.SSLContext) -> tuple[Any, int, Callable[[], None]]:
     """Return (server, bound port, run function) for HTTPS with werkzeug's threaded server."""
     from werkzeug.serving import WSGIRequestHandler, make_server
 
@@ -330,13 +222,13 @@ def default_workers(tls: bool) -> int:
 
 
 def serve(
-    config: Any, host: str | None = None, port: int | None = None, threads: int = 8, workers: int | None = None
+    config: Config, host: str | None = None, port: int | None = None, threads: int = 8, workers: int | None = None
 ) -> None:
     """Run the console and the scheduler until SIGTERM/SIGINT.
 
-    Given the site Config, optional overrides of the bind address, the
-    threads per process and the number of processes (default
-    ``listen.workers``, else :func:`default_workers`; more than one needs plain HTTP). Prints ``console:
+    ``host``/``port`` override the bind address; ``workers`` is the number of
+    processes (default ``listen.workers``, else :func:`default_workers`; more
+    than one needs plain HTTP, as TLS is served by one process). Prints ``console:
     URL`` once listening. Raises EgovError when the store cannot be opened or
     workers are asked for with TLS, OSError when the address is taken.
     """
@@ -363,6 +255,7 @@ def serve(
     except BaseException:
         stop_workers(children)
         raise
+    from controlplane.web.duties import LeaderDuties
     from controlplane.web.services.runbooks import alert_runner
 
     console = app.extensions["egov"]

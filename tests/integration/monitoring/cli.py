@@ -11,7 +11,7 @@ from controlplane.cli import COMMANDS, main
 
 GROUPS = {
     "monitor": ("controlplane.cli.monitor", "monitor", "Run probes and the alert engine."),
-    "alerts": ("controlplane.cli.monitor", "alerts", "List, acknowledge and silence alerts."),
+    "alerts": ("controlplane.cli.alerts", "alerts", "List, acknowledge and silence alerts."),
     "export": ("controlplane.cli.monitor", "export", "Export configuration for other tools."),
 }
 

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from controlplane.cli import egov
-from controlplane.cli.monitor import alerts, export, monitor
+from controlplane.cli.alerts import alerts
+from controlplane.cli.monitor import export, monitor
 from tests.conftest import REPO
 
 
