@@ -61,9 +61,9 @@ def mask_text(text: str, secrets: Iterable[str]) -> str:
 def validate_argv(argv: Sequence[str]) -> list[str]:
     """Check an argv list before it reaches ``exec``.
 
-    Given a sequence of strings; returns it as a list. Raises BadInputError
-    for an empty list, a non-string word or a NUL byte (which exec would
-    silently truncate).
+    Returns it as a list. A bare string is refused too (it would be run as
+    one word per character). Raises BadInputError for an empty list, a
+    non-string word or a NUL byte (which exec would silently truncate).
     """
     if isinstance(argv, str | bytes) or not argv:
         raise BadInputError("a command must be a non-empty list of words, never a string")
@@ -109,7 +109,6 @@ def describe(argv: Sequence[str], secrets: Iterable[str] = ()) -> str:
 def run(
     argv: Sequence[str],
     *,
-    tool: str | None = None,
     timeout: float | None = None,
     input_text: str | None = None,
     env: Mapping[str, str] | None = None,
@@ -122,14 +121,12 @@ def run(
 
     ``argv`` is a list, never a string; ``timeout`` is in seconds;
     ``input_text`` goes to stdin; ``secrets`` are masked in logs and output;
-    ``dry_run`` logs the command and starts nothing. ``tool`` is accepted
-    and ignored: callers still pass it while they move to reading their
-    tool's codes themselves (this module knows no tool). Returns a
-    ProcessResult whose ``exit_code`` the caller reads; never raises for a
+    ``dry_run`` logs the command and starts nothing. Returns a
+    ProcessResult whose ``exit_code`` the caller reads (this module knows no
+    tool's codes beyond 0); never raises for a
     non-zero exit. Raises BadInputError for a malformed argv and
     FileNotFoundError when the program does not exist.
     """
-    del tool  # exit codes are the caller's to read (see the module's docstring)
     words = validate_argv(argv)
     secret_list = [s for s in secrets if s]
     log.info("run: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))
@@ -180,7 +177,6 @@ def stream(
     argv: Sequence[str],
     on_line: Callable[[str], None],
     *,
-    tool: str | None = None,
     timeout: float | None = None,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
@@ -192,7 +188,6 @@ def stream(
     Same parameters and result as :func:`run` (stdout and stderr are merged,
     so ``stdout`` holds everything and ``tail`` its last lines).
     """
-    del tool  # accepted and ignored, as in run()
     words = validate_argv(argv)
     secret_list = [s for s in secrets if s]
     log.info("stream: %s%s", "(dry run) " if dry_run else "", describe(words, secret_list))

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from controlplane.automation import events, locks
+from controlplane.automation.exitcodes import ansible_failed
 from controlplane.automation.models import HostRunStats
 from controlplane.automation.playbook import (
     INDEPENDENT_HOSTS,
@@ -337,7 +338,7 @@ def _finish(
         message = f"the run exceeded its timeout of {request.timeout} s and was stopped"
     elif runner_status == "canceled":
         message = "cancelled on request; ansible was stopped"
-    elif rc not in (0, 2, 4, None):
+    elif ansible_failed(rc):
         tail = [line for line in pump_tail(pump) if line.strip()]
         message = f"ansible-playbook ended with exit code {rc}" + (": " + " | ".join(tail[-5:]) if tail else "")
     summary = {

@@ -57,7 +57,6 @@ def syntax_check(config: Config, playbook: Path, settings: RunSettings) -> None:
     """Run ``ansible-playbook --syntax-check``; raise BadInputError with its message when it fails."""
     result = execute.run(
         syntax_check_argv(playbook, config.inventory),
-        tool="ansible-playbook",
         env=syntax_check_env(settings),
         cwd=str(playbook.parent),
         timeout=SYNTAX_CHECK_TIMEOUT,

@@ -39,7 +39,6 @@ def close_ssh_masters(control_dir: Path) -> int:
     for sock in sorted(control_dir.iterdir()):
         result = execute.run(
             ["ssh", "-F", "/dev/null", "-o", f"ControlPath={sock}", "-O", "exit", "egov-master"],
-            tool="ssh",
             timeout=10,
         )
         closed += int(result.ok)

@@ -1,7 +1,7 @@
 """restic command builders: pure functions from settings to exact argv lists.
 
 Nothing here runs anything. Each builder returns the complete argv, ready for
-:func:`controlplane.execute.run` (locally, with ``tool="restic"``) or
+:func:`controlplane.execute.run` (locally) or
 :meth:`controlplane.ssh.SSHPool.run` (on the managed host, quoted per word),
 and in both cases with the repository password as the process's **stdin**
 (``input_text=password + "\\n"``).
@@ -143,10 +143,9 @@ def stall_options(stall_timeout: int) -> tuple[str, ...]:
 def sftp_command(center: Center, user: str, address: str) -> tuple[str, ...]:
     """Return the ssh argv restic runs to reach a backup center.
 
-    Given the center (identity and known_hosts files, port), the SFTP account
-    and the center's address; returns ``ssh -i KEY -p PORT -o BatchMode=yes
-    -o StrictHostKeyChecking=yes -o UserKnownHostsFile=FILE -o
-    IdentitiesOnly=yes`` + :func:`stall_options` ``USER@ADDRESS -s sftp``.
+    ``ssh -i KEY -p PORT -o BatchMode=yes -o StrictHostKeyChecking=yes -o
+    UserKnownHostsFile=FILE -o IdentitiesOnly=yes`` + :func:`stall_options`
+    ``USER@ADDRESS -s sftp``: the center's key is pinned, never learnt.
     Raises BadInputError for a word restic's splitter would break (space, quote).
     """
     words = (
@@ -244,11 +243,9 @@ def backup_paths(
 ) -> list[str]:
     """``restic backup --json``: back up folders and files.
 
-    Given the repository, the paths, the snapshot host name (the inventory
-    name, so snapshots are found by it whatever the machine calls itself),
-    exclude patterns, tags and whether to stay on one file system; returns
-    the argv. Paths come after ``--`` so none can be read as an option.
-    Raises BadInputError for no paths or a malformed word.
+    The snapshot host is the inventory name, so snapshots are found by it
+    whatever the machine calls itself. Paths come after ``--`` so none can be
+    read as an option. Raises BadInputError for no paths or a malformed word.
     """
     if not paths:
         raise BadInputError("a backup needs at least one path")
@@ -271,10 +268,9 @@ def backup_dump(
 ) -> list[str]:
     """``restic backup --stdin-from-command``: store a dump command's output.
 
-    Given the repository, the dump argv, the file name inside the snapshot,
-    the host name and tags; returns the argv. restic runs the command itself
-    (no shell) and fails the backup, without a snapshot, when it exits
-    non-zero. Raises BadInputError for an empty command or malformed word.
+    restic runs the command itself (no shell) and fails the backup, without
+    a snapshot, when it exits non-zero. Raises BadInputError for an empty
+    command or malformed word.
     """
     if not command:
         raise BadInputError("a dump backup needs a command")
@@ -348,11 +344,10 @@ def restore(
 ) -> list[str]:
     """``restic restore SNAPSHOT --target DIR --json``: restore a snapshot.
 
-    Given the repository, the target folder, the snapshot id or ``latest``,
-    the host whose latest snapshot is meant, include patterns and whether to
-    have restic re-read the restored files (``--verify``); returns the argv.
-    Whether the target is an allowed restore root is the caller's decision.
-    Raises BadInputError for a malformed snapshot id or word.
+    ``host`` says whose snapshot ``latest`` means; ``verify`` has restic
+    re-read the restored files. Whether the target is an allowed restore
+    root is the caller's decision. Raises BadInputError for a malformed
+    snapshot id or word.
     """
     argv = [*_global(repo), "restore", "--json", "--target", _check_words([target], "target")[0]]
     if host:
@@ -398,10 +393,9 @@ def repo_for(
 ) -> Repo:
     """Return the Repo of a resolved repository location on a backup center.
 
-    Given the center, its address, the site (whose SFTP account is used), the
-    location from :func:`controlplane.backup.policy.repository_url`, the restic
-    binary on the host that runs it and the lock wait; returns a Repo with the
-    pinned-key ``sftp.command``. Raises BadInputError as :func:`sftp_command`.
+    The site picks the SFTP account; ``restic`` is the binary on the host
+    that runs it. The Repo carries the pinned-key ``sftp.command``. Raises
+    BadInputError as :func:`sftp_command`.
     """
     return Repo(
         location=location,
@@ -444,10 +438,10 @@ def init_copy(destination: Repo, source: Repo) -> list[str]:
 def copy(destination: Repo, source: Repo, *, host: str | None = None, tags: Sequence[str] = ()) -> list[str]:
     """``restic copy --from-repo SRC``: copy the snapshots the destination lacks.
 
-    Given the destination and source Repos (both with the same
-    :func:`sftp_args`), optionally the snapshot host and tags to limit it to;
-    returns the argv, wrapped in :data:`PASSWORD_PIPE` so it takes stdin
+    Both Repos must have the same :func:`sftp_args`. The argv is wrapped in
+    :data:`PASSWORD_PIPE` so it takes stdin
     ``SOURCE_PASSWORD\\nDESTINATION_PASSWORD\\n``. restic copies only
+
     snapshots not yet in the destination (it compares the ``original`` id),
     so running it again is cheap. Raises BadInputError for two Repos that
     are the same, use ``sftp.command`` or differ in their ssh words.

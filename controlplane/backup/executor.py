@@ -100,7 +100,6 @@ class LocalExecutor(Executor):
         """
         result = execute.run(
             argv,
-            tool="restic",
             input_text=options.input_text,
             secrets=options.secrets,
             timeout=options.timeout,

@@ -37,7 +37,7 @@ class Recorded:
 
 
 def _run(argv: list[str], password: str = PASSWORD, timeout: float = 120) -> Recorded:
-    result = execute.run(argv, tool="restic", input_text=password + "\n", timeout=timeout, secrets=[password])
+    result = execute.run(argv, input_text=password + "\n", timeout=timeout, secrets=[password])
     return Recorded(argv=argv, exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr)
 
 

@@ -89,9 +89,9 @@ def test_a_scrubbed_environment_ignores_a_stray_restic_password_variable(tmp_pat
     repo = commands.Repo(location=str(tmp_path / "repo"), restic=RESTIC, cache_dir=str(tmp_path / "cache"))
     source = make_source(tmp_path)
     stray = {"RESTIC_PASSWORD": "stray", "RESTIC_REPOSITORY": str(tmp_path / "elsewhere")}
-    assert execute.run(commands.init(repo), tool="restic", input_text=PASSWORD + "\n", env=stray).ok
+    assert execute.run(commands.init(repo), input_text=PASSWORD + "\n", env=stray).ok
     result = execute.run(
-        commands.backup_paths(repo, [str(source)], host="h1"), tool="restic", input_text=PASSWORD + "\n", env=stray
+        commands.backup_paths(repo, [str(source)], host="h1"), input_text=PASSWORD + "\n", env=stray
     )
     assert result.ok, result.stderr
     assert not (tmp_path / "elsewhere").exists()
