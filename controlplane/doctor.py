@@ -156,8 +156,9 @@ TOOLS: tuple[ToolSpec, ...] = (
 def extract_version(spec: ToolSpec, output: str) -> str:
     """Return the version string a tool printed, or "" when none is recognised.
 
-    Given the spec and the tool's combined stdout and stderr; uses the spec's
-    pattern when it has one, else the first dotted number.
+    ``output`` is stdout and stderr together (some tools print their version
+    on stderr). Uses the spec's pattern when it has one, else the first
+    dotted number.
     """
     if spec.pattern is not None:
         match = spec.pattern.search(output)
@@ -169,7 +170,8 @@ def extract_version(spec: ToolSpec, output: str) -> str:
 def judge_version(spec: ToolSpec, version: str) -> str:
     """Return why ``version`` is not good enough for ``spec``, or "" when it is.
 
-    Given a spec with or without a minimum and the version string found.
+    A spec without a minimum accepts any version, even none found; with
+    one, a version that cannot be read is refused rather than trusted.
     """
     if spec.minimum is None:
         return ""
@@ -190,8 +192,8 @@ def _last_line(text: str) -> str:
 def check_tool(spec: ToolSpec) -> ToolCheck:
     """Find one tool, ask its version and judge whether it is usable.
 
-    Given a ToolSpec; returns a ToolCheck whose ``reason`` names the fix when
-    the tool is missing, fails to run, or is too old. Raises nothing: a broken
+    The check's ``reason`` names the fix when the tool is missing, fails to
+    run, or is too old. Raises nothing: a broken
     tool is a finding, not an error.
     """
     check = ToolCheck(
@@ -234,8 +236,7 @@ def check_tool(spec: ToolSpec) -> ToolCheck:
 def run_checks(specs: Sequence[ToolSpec] | None = None) -> list[ToolCheck]:
     """Check every tool, in parallel (version commands are slow one by one).
 
-    Given the specs to check (default :data:`TOOLS`); returns the checks in
-    the same order.
+    ``specs`` defaults to :data:`TOOLS`; the checks come back in their order.
     """
     chosen = TOOLS if specs is None else specs
     if not chosen:

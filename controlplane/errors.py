@@ -30,8 +30,8 @@ class BadInputError(EgovError):
 class ConfigError(BadInputError):
     """One or more problems in a configuration file, all reported at once.
 
-    Given the file and a list of ``(key_path, message)`` problems; the message
-    names every problem on its own line so the operator fixes them in one go.
+    ``problems`` are ``(key_path, message)`` pairs; the message names every
+    problem on its own line so the operator fixes them in one go.
     """
 
     def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:

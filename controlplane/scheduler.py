@@ -28,6 +28,10 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from apscheduler.job import Job
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.base import BaseScheduler
 
     from controlplane.config import Config
@@ -48,7 +52,7 @@ _context: dict[str, Any] = {}
 _context_lock = threading.Lock()
 
 
-def current_store() -> Any:
+def current_store() -> Store:
     """The store of the running scheduler. Raises RuntimeError when none is running."""
     with _context_lock:
         store = _context.get("store")
@@ -98,7 +102,7 @@ class LeaderOnlyExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super().__init__(max_workers)
         self.gate = gate
 
-    def submit_job(self, job: Any, run_times: Any) -> None:
+    def submit_job(self, job: Job, run_times: list[dt.datetime]) -> None:
         """Start the job when the gate allows; else log and skip it."""
         if not self.gate():
             log.warning("scheduler: job %s not started: this process does not hold the leader lease", job.id)
@@ -107,12 +111,13 @@ class LeaderOnlyExecutor(ThreadPoolExecutor):  # type: ignore[misc]
         super().submit_job(job, run_times)
 
 
-def create_scheduler(store: Any, gate: Callable[[], bool] | None = None) -> Any:
-    """Return a BackgroundScheduler (not started) whose job store is the state store.
+def create_scheduler(store: Store, gate: Callable[[], bool] | None = None) -> BackgroundScheduler:
+    """Return a scheduler (not started) whose job store is the state store.
 
-    Given the open Store and, from ``egov serve``, the leader lease's gate
-    (every job start asks it). The scheduler uses UTC, coalesces missed runs
-    and never runs two instances of one job at once.
+    Jobs live in the store so every ``egov serve`` process sees the same
+    ones; ``gate`` (the leader lease's, from ``egov serve``) is asked at
+    every job start so only the leader runs them. The scheduler uses UTC,
+    coalesces missed runs and never runs two instances of one job at once.
     """
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -139,7 +144,7 @@ def start_scheduler(
     gate: Callable[[], bool] | None = None,
     job_sources: Sequence[JobSource] = (),
     dispatcher: Dispatcher | None = None,
-) -> Any:
+) -> BackgroundScheduler:
     """Create, fill and start the scheduler for a store; return it.
 
     ``job_sources`` add the features' jobs (the composition root,
@@ -175,7 +180,7 @@ def start_scheduler(
     return scheduler
 
 
-def stop_scheduler(scheduler: Any, wait: bool = True) -> None:
+def stop_scheduler(scheduler: BaseScheduler | None, wait: bool = True) -> None:
     """Stop the scheduler (waiting for running jobs when ``wait``) and forget its store."""
     try:
         if scheduler is not None and scheduler.running:

@@ -145,7 +145,7 @@ def _message(res: Mapping[str, Any]) -> str:
 def task_result(event: Mapping[str, Any]) -> TaskResult | None:
     """Map one runner event to a TaskResult, or None for events that are not per-host results.
 
-    Given the event dict ansible-runner passes to the event handler. A failure
+    ``event`` is the dict ansible-runner passes to the event handler. A failure
     with ``ignore_errors`` is ``ignored``; an ok result with ``changed`` is
     ``changed`` (in check mode: would change).
     """

@@ -62,8 +62,9 @@ def busy_message(held: dict[str, Run]) -> str:
 def acquire(session: Session, run: Run, hosts: Sequence[str]) -> None:
     """Lock every host for a run, or none.
 
-    Given an open session (the caller commits), the run and its host names.
-    Raises HostBusyError naming the run that holds a host.
+    All or none, so two runs never share a host. Stale locks (of runs no
+    longer active) are dropped first. The caller commits. Raises
+    HostBusyError naming the run that holds a host.
     """
     release_stale(session)
     held = holders(session, hosts)

@@ -13,8 +13,8 @@ Everything takes an open SQLAlchemy session and returns JSON-safe data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,13 +23,16 @@ from controlplane.automation import events
 from controlplane.automation.models import HostRunStats, HostTaskResult
 from controlplane.store.models import Run, RunStatus
 
+if TYPE_CHECKING:
+    import datetime as dt
+
 KINDS = ("provision", "harden")
 # A check run that ended like this has looked at its hosts; cancelled or interrupted ones may not have.
 CHECKED = (RunStatus.SUCCEEDED, RunStatus.PARTIAL, RunStatus.FAILED)
 COUNTERS = ("ok", "changed", "failed", "unreachable", "skipped")
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
@@ -70,7 +73,7 @@ def _as_result(row: HostTaskResult) -> events.TaskResult:
 def host_progress(session: Session, run: Run) -> dict[str, Any]:
     """Return a run's per-host progress.
 
-    Given an open session and an automation run. Returns ``{"run": ...,
+    Returns ``{"run": ...,
     "final": bool, "hosts": [{host, state, ok, changed, failed, unreachable,
     skipped, last_task}]}`` with every host of the run in its order (hosts
     with no result yet are ``waiting``). While the run goes the counters
@@ -106,8 +109,7 @@ def host_progress(session: Session, run: Run) -> dict[str, Any]:
 def drift(session: Session, hosts: Iterable[str], kinds: Iterable[str] = KINDS) -> list[dict[str, Any]]:
     """Return, per host and playbook kind, what the newest finished check run would change.
 
-    Given an open session, the host names to report on and the kinds. Each
-    item: ``{host, kind, run_id, checked_at, outcome, would_change: [{task,
+    Each item: ``{host, kind, run_id, checked_at, outcome, would_change: [{task,
     role, controls}], drifted}``; hosts never checked are absent. A host that
     failed or was unreachable in its check has ``outcome`` saying so (its
     drift is unknown rather than zero).
@@ -181,7 +183,7 @@ def host_history(session: Session, host: str, limit: int = 50) -> list[dict[str,
     return [items[key] for key in sorted(items, reverse=True)][:limit]
 
 
-def recent_runs(session: Session, allows: Any, limit: int = 30) -> list[dict[str, Any]]:
+def recent_runs(session: Session, allows: Callable[[str | None], bool], limit: int = 30) -> list[dict[str, Any]]:
     """Return the newest automation runs whose site ``allows(site)`` accepts."""
     runs = session.scalars(select(Run).where(Run.kind.in_(KINDS)).order_by(Run.id.desc()).limit(500)).all()
     return [run_dict(run) for run in runs if allows(run.site)][:limit]

@@ -118,7 +118,8 @@ def ssh_args(settings: RunSettings) -> str | None:
 def ansible_env(settings: RunSettings) -> dict[str, str]:
     """Return the ANSIBLE_* environment of a run for its profile.
 
-    Given the RunSettings; returns a new dict (no process environment in it).
+    A new dict on every call, holding only these variables (nothing of this
+    process's environment), so callers may change it freely.
     """
     env = {
         "ANSIBLE_PRIVATE_KEY_FILE": str(settings.private_key),
@@ -196,11 +197,10 @@ def runner_kwargs(
 ) -> dict[str, Any]:
     """Return the keyword arguments for ``ansible_runner`` (run_async/init_runner).
 
-    Given the run's private folder, the playbook folder and file name, the
-    inventory path, the host names to limit to (already resolved and checked
-    by the control plane), the RunSettings, check/diff flags, extra vars
-    (never secrets: they end in the ``env/extravars`` file without
-    ``suppress_env_files``), the job timeout in seconds and optional tags.
+    ``limit`` is the host names already resolved and checked by the control
+    plane. ``extravars`` must never hold secrets: they end in the
+    ``env/extravars`` file without ``suppress_env_files``. ``timeout`` is the
+    job's, in seconds.
     """
     cmdline: list[str] = []
     if check:

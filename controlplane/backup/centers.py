@@ -15,19 +15,24 @@ copy *from* the primary, which a failover says is gone.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from controlplane.errors import BadInputError
 from controlplane.store.models import Setting
 
 from .records import audit_event
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
+    from .policy import Policy
+
 SETTING_KEY = "backup.active_center"
 CENTER_NAMES = ("primary", "secondary")
 
 
-def active_center(store: Any) -> str:
-    """Return the active center's name (``primary`` or ``secondary``); ``primary`` when never switched."""
+def active_center(store: Store | None) -> str:
+    """Return the active center's name (``primary`` or ``secondary``); ``primary`` when never switched (or no store)."""
     if store is None:
         return "primary"
     with store.session() as session:
@@ -36,13 +41,14 @@ def active_center(store: Any) -> str:
     return value if value in CENTER_NAMES else "primary"
 
 
-def set_active_center(store: Any, policy: Any, name: str, *, actor: str) -> str:
+def set_active_center(store: Store, policy: Policy, name: str, *, actor: str) -> str:
     """Make ``name`` the active center; return the previously active one.
 
-    Given the open store, the Policy (the center must be defined there), the
-    center name and the actor for the audit record. Raises BadInputError for
-    an unknown name or a secondary the policy does not define.
+    One settings row, read by every process, so the console, the CLI and the
+    scheduler switch together; audited as ``backup.center.switch``. Raises
+    BadInputError for an unknown name or a center the policy does not define.
     """
+
     if name not in CENTER_NAMES:
         raise BadInputError(f"unknown backup center {name!r} (use primary or secondary)")
     center = getattr(policy, name)

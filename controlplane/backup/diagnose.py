@@ -109,12 +109,11 @@ def diagnose(
 ) -> Diagnosis:
     """Return the outcome of one restic command.
 
-    Given the exit code, the whole (masked) output with stdout and stderr, whether
-    it was a dump backup, the center's name for messages, whether we stopped
-    it ourselves and why (``stop_reason``: a deadline, or a wedged or lost
-    connection to the host, naming it; ``center_lost``: the line saying that
-    restic's ssh to the center ended, when restic had to be stopped after
-    it); returns a Diagnosis. Raises nothing.
+    ``output`` is the whole masked output, stdout and stderr together.
+    ``stop_reason`` says why we stopped restic ourselves (a deadline, or a
+    wedged or lost connection to the host, naming it); ``center_lost`` is the
+    line saying restic's ssh to the center ended, when restic then had to be
+    stopped: it wins over the exit code. Raises nothing.
     """
     if center_lost:
         return Diagnosis(

@@ -76,10 +76,10 @@ RESTIC_EXIT_CODES: dict[int, ExitMeaning] = {
 def meaning(code: int, *, dump: bool = False) -> ExitMeaning:
     """Return what a restic exit code means.
 
-    Given the exit code and whether the command was a dump backup
-    (``--stdin-from-command``); returns the table row, a failure row for a
-    dump's 3, and a failure naming the code for anything unknown (negative
-    codes, as :mod:`subprocess` gives for signals, say which signal).
+    For a dump backup (``--stdin-from-command``) 3 is a failure, not a
+    partial backup: the dump's output was incomplete, so its snapshot is no
+    good backup. An unknown code is a failure naming it (negative codes, as
+    :mod:`subprocess` gives for signals, say which signal). Raises nothing.
     """
     if dump and code == PARTIAL:
         return ExitMeaning(

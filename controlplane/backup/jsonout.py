@@ -185,9 +185,9 @@ def _object(line: str) -> dict[str, Any] | None:
 def parse_line(line: str, *, restore: bool = False) -> Message | None:
     """Parse one line of ``backup --json`` (or, with ``restore``, ``restore --json``).
 
-    Given a line; returns a BackupStatus, BackupSummary, RestoreStatus,
-    ResticError or ExitError, or None for a line that is not a known JSON
-    message (plain text, ``verbose_status``). Raises nothing.
+    None for a line that is not a known JSON message (plain text,
+    ``verbose_status``): restic mixes them, and a stray line must not stop
+    a backup. Raises nothing.
     """
     data = _object(line)
     if data is None:

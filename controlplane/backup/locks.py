@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -24,12 +24,15 @@ from controlplane.store.models import Run, RunStatus, utcnow
 
 from .models import RUN_KINDS, RepoLock
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
 
 class RepositoryBusyError(EgovError):
     """Another run of ours held the repository for the whole wait."""
 
 
-def try_acquire(store: Any, repository: str, run_id: int, kind: str) -> Run | None:
+def try_acquire(store: Store, repository: str, run_id: int, kind: str) -> Run | None:
     """Take the lock for a run; return None on success, else the active run holding it."""
     with store.session() as session:
         row = session.get(RepoLock, repository)
@@ -53,14 +56,14 @@ def try_acquire(store: Any, repository: str, run_id: int, kind: str) -> Run | No
     return None
 
 
-def release(store: Any, repository: str, run_id: int) -> None:
+def release(store: Store, repository: str, run_id: int) -> None:
     """Drop the lock if this run holds it."""
     with store.session() as session:
         session.execute(delete(RepoLock).where(RepoLock.repository == repository, RepoLock.run_id == run_id))
 
 
 @contextmanager
-def repository_lock(store: Any, repository: str, run_id: int, kind: str, wait: float) -> Iterator[None]:
+def repository_lock(store: Store, repository: str, run_id: int, kind: str, wait: float) -> Iterator[None]:
     """Hold the repository for a run, waiting up to ``wait`` seconds for another run to finish.
 
     Raises RepositoryBusyError naming the holder when the wait runs out.
@@ -81,7 +84,7 @@ def repository_lock(store: Any, repository: str, run_id: int, kind: str, wait: f
         release(store, repository, run_id)
 
 
-def other_active_runs(store: Any, target: str, run_id: int) -> list[int]:
+def other_active_runs(store: Store, target: str, run_id: int) -> list[int]:
     """Ids of our active runs on the same dataset and host (any backup kind) other than ``run_id``.
 
     "No run of ours holds that repository" before a stale-lock ``unlock``

@@ -55,9 +55,9 @@ def collector_source() -> str:
 def create_argv(paths: Sequence[str], excludes: Sequence[str] = (), *, python: str = "python3") -> list[str]:
     """Return the argv that prints a manifest of ``paths`` (program text on stdin).
 
-    Given the dataset's paths and excludes and the host's Python; returns
-    ``python3 - create --exclude P ... -- PATH...``. Raises BadInputError for
-    no paths.
+    ``python3 - create --exclude P ... -- PATH...``: the collector travels on
+    stdin, so nothing of ours needs installing on the host. Raises
+    BadInputError for no paths.
     """
     if not paths:
         raise BadInputError("a manifest needs at least one path")

@@ -149,8 +149,8 @@ def create(paths: list[str], excludes: list[str]) -> dict[str, Any]:
 def compare(manifest: dict[str, Any], observed: dict[str, Any]) -> dict[str, Any]:
     """Compare a manifest's files with the entries observed after a restore.
 
-    Given the manifest and ``{name: entry or None}`` (None: not restored);
-    returns ``{"checked", "ok", "missing", "mismatched", "changed", "passed"}``.
+    ``observed`` is ``{name: entry or None}`` (None: not restored). Returns
+    ``{"checked", "ok", "missing", "mismatched", "changed", "passed"}``.
     Pure: no file access, so the control plane can use it on collected data.
     """
     missing: list[str] = []

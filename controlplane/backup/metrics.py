@@ -26,9 +26,12 @@ reads the age against the RPO; a value that was never measured is absent, not 0.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.store.models import RunStatus
+
+if TYPE_CHECKING:
+    from controlplane.store import Store
 
 LABELS = ["dataset", "host", "site"]
 
@@ -36,7 +39,8 @@ LABELS = ["dataset", "host", "site"]
 class BackupCollector:
     """A prometheus_client custom collector over the ``backup_status`` table of a Store."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
+
         self.store = store
 
     def describe(self) -> list[Any]:

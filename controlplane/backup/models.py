@@ -19,12 +19,15 @@ a run row cannot hold in a queryable way:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from controlplane.store.models import Base, UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from controlplane.store import Store
 
 KIND_BACKUP = "backup"
 KIND_CHECK = "backup-check"
@@ -133,7 +136,7 @@ class BackupStatus(Base):
 BACKUP_TABLES = (RepoLock.__table__, BackupSnapshot.__table__, BackupDrill.__table__, BackupStatus.__table__)
 
 
-def require_tables(store: Any) -> None:
+def require_tables(store: Store) -> None:
     """Make sure the store has the backup tables of the current schema (Alembic 0005 and 0008).
 
     The tables are created by the store's migrations only (``open_store``

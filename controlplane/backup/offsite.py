@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError
 from controlplane.store.models import RunStatus, utcnow
@@ -54,6 +54,9 @@ from .models import KIND_COPY
 from .operation import Finished, OperationResult, Plan, perform
 from .records import Recorder, audit_event, status_row
 from .targets import BackupTarget
+
+if TYPE_CHECKING:
+    from controlplane.store import Store
 
 log = logging.getLogger(__name__)
 COPY_TIMEOUT = 6 * 3600.0
@@ -220,7 +223,7 @@ def _destination_missing(session: _CopySession, destination: commands.Repo) -> b
     return probe.exit_code == exitcodes.REPO_MISSING
 
 
-def record_copy(store: Any, *, dataset: str, host: str, site: str, status: str, newest: dt.datetime | None) -> None:
+def record_copy(store: Store, *, dataset: str, host: str, site: str, status: str, newest: dt.datetime | None) -> None:
     """Record a finished copy on the status row: when, how, and the newest snapshot on the secondary."""
     now = utcnow()
     with store.session() as session:

@@ -17,13 +17,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError, ConfigError
 from controlplane.yamlfile import read_yaml, schema_problems
 
 from .policy_rules import dataset_problems, defaults_problems, inventory_problems
 from .schema import POLICY_SCHEMA, UNIX_USER
+
+if TYPE_CHECKING:
+    from controlplane.inventory import Inventory
 
 # The pseudo site and host of the control plane's own repositories.
 CONTROLPLANE = "controlplane"
@@ -84,8 +87,8 @@ class Center:
     def sftp_user(self, site: str) -> str:
         """Return the SFTP account of a site on this center.
 
-        Given a site name; returns ``site_users[site]`` or prefix + site.
-        Raises BadInputError when the result is not a valid Unix user name
+        ``site_users[site]`` when set, else prefix + site. Raises
+        BadInputError when the result is not a valid Unix user name
         (over 32 characters, say), naming the ``site_users`` fix.
         """
         user = self.site_users.get(site, f"{self.user_prefix}{site}")
@@ -127,10 +130,10 @@ class Drill:
     def verify_argv(self, restore_dir: str) -> list[str]:
         """Return the verification argv with ``{restore_dir}`` replaced.
 
-        Given the folder the drill restored into; returns the argv (empty when
-        the dataset has no verification command). Only that one placeholder is
-        expanded, by plain substitution (never ``str.format``, which would let
-        a policy reach attributes of the arguments).
+        Empty when the dataset has no verification command. Only that one
+        placeholder is expanded, by plain substitution (never
+        ``str.format``, which would let a policy reach attributes of the
+        arguments).
         """
         return [word.replace("{restore_dir}", restore_dir) for word in self.verify]
 
@@ -268,14 +271,14 @@ def policy_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".yml", ".yaml"))
 
 
-def load_policies(folder: Path, inventory: Any | None = None) -> Policy:
-    """Read, validate and merge every policy file of a folder.
+def load_policies(folder: Path, inventory: Inventory | None = None) -> Policy:
+    """Read, validate and merge every policy file of a folder, defaults applied.
 
-    Given the policy folder and optionally the Inventory (to check that
-    centers, drill targets and host patterns name real hosts); returns the
-    merged Policy with defaults applied. Raises ConfigError listing every
-    problem of every file at once, each as ``FILE:key.path``.
+    With an inventory, centers, drill targets and host patterns must name
+    real hosts. Raises ConfigError listing every problem of every file at
+    once, each as ``FILE:key.path``, so the operator fixes them in one go.
     """
+
     problems: list[tuple[str, str]] = []
     files = policy_files(folder)
     if not folder.is_dir():

@@ -24,9 +24,13 @@ from controlplane.store.models import Run, RunStatus, utcnow
 from .models import BackupDrill, BackupSnapshot, BackupStatus
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from controlplane.store import Store
 
+    from .jsonout import BackupSummary
     from .targets import BackupTarget
+
 
 log = logging.getLogger(__name__)
 STATUS_EVERY = 10.0
@@ -179,7 +183,7 @@ def queue_run(store: Store, kind: str, target: BackupTarget, actor: str, trigger
         return run.id
 
 
-def status_row(session: Any, dataset: str, host: str, site: str) -> BackupStatus:
+def status_row(session: Session, dataset: str, host: str, site: str) -> BackupStatus:
     """The status row of a dataset on a host, created when missing."""
     row = session.get(BackupStatus, (dataset, host))
     if row is None:
@@ -189,7 +193,7 @@ def status_row(session: Any, dataset: str, host: str, site: str) -> BackupStatus
 
 
 def record_backup(
-    store: Any,
+    store: Store,
     *,
     run_id: int,
     dataset: str,
@@ -198,7 +202,7 @@ def record_backup(
     status: str,
     message: str,
     duration: float,
-    summary: Any = None,
+    summary: BackupSummary | None = None,
     manifest: dict[str, Any] | None = None,
     forgotten: bool = False,
 ) -> None:
@@ -233,7 +237,7 @@ def record_backup(
             row.last_success_at = now
 
 
-def record_maintenance(store: Any, *, kind: str, dataset: str, host: str, site: str, status: str) -> None:
+def record_maintenance(store: Store, *, kind: str, dataset: str, host: str, site: str, status: str) -> None:
     """Record a check or prune on the status row."""
     with store.session() as session:
         row = status_row(session, dataset, host, site)
@@ -243,7 +247,7 @@ def record_maintenance(store: Any, *, kind: str, dataset: str, host: str, site: 
             row.last_prune_at = utcnow()
 
 
-def record_drill(store: Any, drill: BackupDrill, site: str) -> None:
+def record_drill(store: Store, drill: BackupDrill, site: str) -> None:
     """Store a finished drill and its figures on the status row."""
     with store.session() as session:
         session.add(drill)
@@ -254,7 +258,7 @@ def record_drill(store: Any, drill: BackupDrill, site: str) -> None:
         row.last_drill_rto_seconds = drill.rto_seconds
 
 
-def manifest_for(store: Any, dataset: str, host: str, snapshot_id: str) -> dict[str, Any] | None:
+def manifest_for(store: Store, dataset: str, host: str, snapshot_id: str) -> dict[str, Any] | None:
     """The manifest recorded when a snapshot was made (None: not ours, or a dump)."""
     from sqlalchemy import select
 
@@ -265,7 +269,7 @@ def manifest_for(store: Any, dataset: str, host: str, snapshot_id: str) -> dict[
         return session.scalars(query).first()
 
 
-def recent_snapshots(session: Any, dataset: str, host: str, limit: int) -> list[BackupSnapshot]:
+def recent_snapshots(session: Session, dataset: str, host: str, limit: int) -> list[BackupSnapshot]:
     """Return the newest ``limit`` snapshots our runs recorded for one unit, newest first."""
     from sqlalchemy import select
 
@@ -278,7 +282,7 @@ def recent_snapshots(session: Any, dataset: str, host: str, limit: int) -> list[
     return list(session.scalars(query))
 
 
-def recent_drills(session: Any, dataset: str, host: str, limit: int) -> list[BackupDrill]:
+def recent_drills(session: Session, dataset: str, host: str, limit: int) -> list[BackupDrill]:
     """Return the newest ``limit`` restore drills of one unit, newest first."""
     from sqlalchemy import select
 
@@ -292,7 +296,7 @@ def recent_drills(session: Any, dataset: str, host: str, limit: int) -> list[Bac
 
 
 def audit_event(
-    store: Any, actor: str, action: str, target: str, outcome: str, client: str = "local", **details: Any
+    store: Store, actor: str, action: str, target: str, outcome: str, client: str = "local", **details: Any
 ) -> None:
     """One audit record for an operation (never a secret in ``details``)."""
     try:

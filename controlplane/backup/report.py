@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from controlplane.inventory import Inventory
     from controlplane.store import Store
 
+    from .context import BackupContext
     from .policy import Dataset
     from .targets import BackupTarget
+
 
 WARN_SHARE = 0.8
 DRILL_MAX_AGE = 35 * 86400
@@ -96,7 +98,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+def readiness(ctx: BackupContext | PolicyView, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """One row per dataset and host of the policy with its figures and verdict."""
     now = now or utcnow()
     with ctx.store.session() as session:
@@ -108,7 +110,7 @@ def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
         for target in ctx.targets(dataset):
             found = status.get((dataset.name, target.host))
 
-            def get(name: str, found: Any = found) -> Any:
+            def get(name: str, found: BackupStatus | None = found) -> Any:
                 return getattr(found, name) if found is not None else None
 
             success = get("last_success_at")
@@ -163,7 +165,7 @@ def readiness(ctx: Any, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     return rows
 
 
-def report_data(ctx: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+def report_data(ctx: BackupContext | PolicyView, now: dt.datetime | None = None) -> dict[str, Any]:
     """The whole DR readiness report as JSON-safe data: generated time, totals, rows."""
     now = now or utcnow()
     rows = readiness(ctx, now)
@@ -185,7 +187,7 @@ def report_data(ctx: Any, now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def _controlplane_row(ctx: Any, now: dt.datetime) -> dict[str, Any] | None:
+def _controlplane_row(ctx: BackupContext | PolicyView, now: dt.datetime) -> dict[str, Any] | None:
     """The control plane's own row (its recovery kit and drill, issue 19); None when it cannot be read."""
     from controlplane.errors import EgovError
     from controlplane.recovery.report import controlplane_row

@@ -42,9 +42,10 @@ VERIFY_TIMEOUT = 3600.0
 def check_restore_dir(directory: str, roots: Sequence[str], *, in_place: bool = False) -> str:
     """Return the normalised restore folder, or refuse it.
 
-    Given the folder, the allowed restore roots and whether an in-place
-    restore was confirmed; returns the folder. Raises BadInputError for a
-    relative path, ``..``, or a folder outside every root without ``in_place``.
+    A restore must never overwrite live data by accident: outside the
+    restore roots only a confirmed ``in_place`` is allowed. Raises
+    BadInputError for a relative path, ``..``, or a folder outside every
+    root without ``in_place``.
     """
     if not directory or not directory.startswith("/") or "\x00" in directory or "\n" in directory:
         raise BadInputError(f"restore target {directory!r} must be an absolute folder")

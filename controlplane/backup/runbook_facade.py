@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError, EgovError
 
@@ -31,12 +31,17 @@ from .context import BackupContext, open_context
 from .models import KIND_RESTORE
 from .records import manifest_for
 
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.store import Store
+
+
 ACTOR = "runbook"
 VERIFY_TIMEOUT = 3600.0
 
 
 @contextmanager
-def _context(config: Any, store: Any) -> Iterator[BackupContext]:
+def _context(config: Config, store: Store) -> Iterator[BackupContext]:
     """A backup context on the runbook's store and the site vault, closed after."""
     from controlplane.vault import open_vault
 
@@ -48,8 +53,8 @@ def _context(config: Any, store: Any) -> Iterator[BackupContext]:
 
 
 def restore(
-    config: Any,
-    store: Any,
+    config: Config,
+    store: Store,
     *,
     dataset: str,
     source_host: str,
@@ -88,7 +93,7 @@ def restore(
         }
 
 
-def _last_restore(store: Any, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
+def _last_restore(store: Store, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
     """The summary of the newest successful restore of ``dataset`` into that folder of that host."""
     import posixpath
 
@@ -112,7 +117,7 @@ def _last_restore(store: Any, dataset: str, target_host: str, restore_dir: str) 
     raise EgovError(f"no successful restore of {dataset} into {target_host}:{folder} to verify")
 
 
-def verify_restore(config: Any, store: Any, *, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
+def verify_restore(config: Config, store: Store, *, dataset: str, target_host: str, restore_dir: str) -> dict[str, Any]:
     """Verify the restore :func:`restore` made there: manifest SHA-256 of every file, then the verify command.
 
     Returns ``{snapshot_id, files_checked, manifest_ok, verify_command}``.
@@ -153,7 +158,7 @@ def verify_restore(config: Any, store: Any, *, dataset: str, target_host: str, r
         return figures
 
 
-def switch_center(config: Any, store: Any, *, to_center: str) -> dict[str, Any]:
+def switch_center(config: Config, store: Store, *, to_center: str) -> dict[str, Any]:
     """Make ``to_center`` (``primary`` or ``secondary``) the active backup center; audited.
 
     Switching to a center other than the primary first prepares its site
@@ -175,7 +180,7 @@ def switch_center(config: Any, store: Any, *, to_center: str) -> dict[str, Any]:
         return {"previous": previous, "active": to_center, "host": center.host}
 
 
-def backup_now(config: Any, store: Any, *, dataset: str, host: str) -> dict[str, Any]:
+def backup_now(config: Config, store: Store, *, dataset: str, host: str) -> dict[str, Any]:
     """Back ``dataset`` of ``host`` up now to the active center.
 
     Returns ``{run_id, snapshot_id, center, center_host, repository}``.

@@ -30,9 +30,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    from controlplane.config import Config
     from controlplane.dispatch import Dispatcher
+    from controlplane.store import Store
 
     from .context import BackupContext
+    from .policy import Policy
+    from .report import PolicyView
     from .targets import BackupTarget
 
 log = logging.getLogger(__name__)
@@ -58,11 +65,11 @@ class PlannedJob:
     jitter: int = JITTER_SECONDS
 
 
-def planned_jobs(policy: Any, ctx: Any) -> list[PlannedJob]:
-    """Every job the policy calls for, in a stable order.
+def planned_jobs(policy: Policy, ctx: BackupContext | PolicyView) -> list[PlannedJob]:
+    """Every job the policy calls for, in a stable order (ids are stable so restarts replace jobs).
 
-    Given the Policy and something with ``targets(dataset)`` (a
-    BackupContext); returns the PlannedJobs.
+    Only ``ctx.targets`` is used: no SSH, no vault. A copy job is planned only
+    when the policy has a secondary center, a drill job only for a drill schedule.
     """
     jobs = []
     for dataset in policy.datasets:
@@ -78,7 +85,7 @@ def planned_jobs(policy: Any, ctx: Any) -> list[PlannedJob]:
     return jobs
 
 
-def trigger_for(cron: str, jitter: int) -> Any:
+def trigger_for(cron: str, jitter: int) -> CronTrigger:
     """An APScheduler CronTrigger (UTC) for a five-field cron expression with jitter."""
     from apscheduler.triggers.cron import CronTrigger
 
@@ -88,20 +95,21 @@ def trigger_for(cron: str, jitter: int) -> Any:
     )
 
 
-def configure(config: Any) -> None:
+def configure(config: Config) -> None:
     """Remember the site configuration for job functions run by this process's scheduler."""
     with _config_lock:
         _config["config"] = config
 
 
-def sync_jobs(scheduler: Any, config: Any, store: Any, ctx: Any = None) -> list[str]:
+def sync_jobs(scheduler: BaseScheduler, config: Config, store: Store, ctx: BackupContext | None = None) -> list[str]:
     """Make the scheduler's backup jobs match the policy; return the job ids.
 
-    Given the (created) scheduler, the site Config, the open store and
-    optionally a BackupContext (else one is opened without a vault: planning
-    needs none). Jobs are added with ``replace_existing`` so restarts update
-    them; backup jobs no longer in the policy are removed.
+    Without ``ctx`` one is opened without a vault (planning needs none). Jobs
+    are added with ``replace_existing`` so restarts update them; backup jobs
+    no longer in the policy are removed. Opening a context raises as
+    :func:`~.context.open_context`.
     """
+
     configure(config)
     if ctx is None:
         from .context import open_context

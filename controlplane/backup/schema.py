@@ -311,10 +311,11 @@ def _sample_value(schema: dict[str, Any]) -> Any:
 def sample_yaml(schema: dict[str, Any] = POLICY_SCHEMA, indent: int = 0, commented: bool = False) -> str:
     """Return an annotated sample policy generated from the schema.
 
-    Given a schema node (default: the whole policy schema); returns YAML text
-    where every key is preceded by its description and takes its example or
-    default value. Keys marked ``x-sample-commented`` (alternatives such as
-    ``dump`` next to ``paths``) are written commented out. Raises nothing.
+    Generated from the table validation uses, so the sample cannot drift
+    from what is accepted. Every key is preceded by its description and
+    takes its example or default value. Keys marked ``x-sample-commented``
+    (alternatives such as ``dump`` next to ``paths``) are written commented
+    out. Raises nothing.
     """
     lines: list[str] = []
     pad = "  " * indent

@@ -121,11 +121,10 @@ def setup(
 ) -> dict[str, Any]:
     """Prepare hosts and centers (see the module docstring); return the centers' report plus the keys made.
 
-    Given the context, optionally the sites to limit it to, extra reader
-    hosts per site, and the centers to set up (default: every center of the
-    policy; a failover sets up only the secondary, the primary being lost).
-    Hosts always get every center's pinned key. Raises EgovError naming the
-    host that failed.
+    ``centers`` defaults to every center of the policy; a failover sets up
+    only the secondary, the primary being lost. Hosts always get every
+    center's pinned key, so a later failover needs no new host set-up.
+    Raises EgovError naming the host that failed.
     """
     wanted = plan(ctx, extra_readers)
     if sites:

@@ -36,7 +36,9 @@ from controlplane.errors import EgovError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractContextManager
 
+    from controlplane.automation.engine import Observer
     from controlplane.config import Config
     from controlplane.store import Store
 
@@ -92,7 +94,7 @@ class _RunLog(Reporter):
             if run is not None:
                 append_output(session, run, [text])
 
-    def playbook(self) -> Any:
+    def playbook(self) -> AbstractContextManager[Observer | None]:
         return self.watcher.playbook()
 
 
@@ -128,8 +130,7 @@ def bootstrap(
 ) -> Outcome:
     """Do every due step in order, as one run, inside a maintenance window; stop at the first that fails.
 
-    Given the site Config, its open Store, the actor and who watches; with
-    ``force`` every step is done again; ``on_start`` is called once the run
+    With ``force`` every step is done again; ``on_start`` is called once the run
     and its window exist, before the first step (the CLI offers the first
     administrator there, so the console can be watched). Returns the Outcome
     (``run_id`` None when nothing was due). Raises EgovError when a lab host

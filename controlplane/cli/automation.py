@@ -8,13 +8,23 @@ was cancelled, timed out or refused because a host is in another run),
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import console, open_store, print_json
 from controlplane.cli.output import Column, layout, lines, plain, show_table, styled
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
+
+    from controlplane.automation.events import TaskResult
+    from controlplane.automation.playbook import PlaybookOutcome
 
 OUTCOME_STYLE = {"ok": "green", "changed": "yellow", "failed": "red", "unreachable": "red", "running": "cyan"}
 COUNTS = ("OK", "CHANGED", "FAILED", "UNREACHABLE", "SKIPPED")
@@ -33,10 +43,10 @@ SUMMARY_COLUMNS = (
 class LiveView:
     """A host × task progress table, redrawn while the run goes (rich Live)."""
 
-    def __init__(self, out: Any) -> None:
+    def __init__(self, out: Console) -> None:
         self.out = out
         self.rows: dict[str, dict[str, Any]] = {}
-        self.live: Any = None
+        self.live: Live | None = None
         self.run_id = 0
         self.started_at = time.monotonic()
 
@@ -56,7 +66,7 @@ class LiveView:
             self.rows[host]["task"] = task
             self._refresh()
 
-    def result(self, result: Any) -> None:
+    def result(self, result: TaskResult) -> None:
         row = self.rows.setdefault(
             result.host, {"task": "", "ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
         )
@@ -79,7 +89,7 @@ class LiveView:
         if self.live is not None:
             self.live.update(self.render())
 
-    def render(self) -> Any:
+    def render(self) -> Table:
         elapsed = time.monotonic() - self.started_at
         rows = []
         for host, row in self.rows.items():
@@ -96,7 +106,7 @@ class LiveView:
             self.live = None
 
 
-def print_summary(out: Any, outcome: Any, check: bool) -> None:
+def print_summary(out: Console, outcome: PlaybookOutcome, check: bool) -> None:
     """Print the per-host summary table, drift or failures, and the run's final line."""
     rows = [
         [name, styled(tally.outcome, OUTCOME_STYLE.get(tally.outcome, "")), tally.ok, tally.changed, tally.failed,
@@ -159,7 +169,7 @@ def _run(context: CliContext, kind: str, options: dict[str, Any]) -> int:
     return outcome.exit_code
 
 
-def _options(function: Any) -> Any:
+def _options(function: Callable[..., Any]) -> Callable[..., Any]:
     """The options both commands share."""
     decorators = [
         click.option(

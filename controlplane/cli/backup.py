@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,6 +17,13 @@ from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import console, open_store, open_vault, print_json
 from controlplane.cli.output import MISSING, Column, echo, moment, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from controlplane.backup.context import BackupContext
+    from controlplane.backup.jsonout import BackupStatus, RestoreStatus, Snapshot
+    from controlplane.backup.operation import OperationResult
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -49,13 +56,13 @@ SNAPSHOT_COLUMNS = (
 JOB_COLUMNS = (Column("JOB", key=True), Column("CRON (UTC)", key=True), Column("JITTER", key=True, justify="right"))
 
 
-def snapshot_rows(found: list[Any]) -> list[list[Any]]:
+def snapshot_rows(found: list[Snapshot]) -> list[list[Any]]:
     """The rows of ``egov backup snapshots``: restic's snapshots, newest last as restic lists them."""
     return [[s.short_id, moment(s.time, seconds=True), s.hostname, " ".join(s.paths), ",".join(s.tags)] for s in found]
 
 
 @contextmanager
-def backup_context(context: CliContext) -> Iterator[Any]:
+def backup_context(context: CliContext) -> Iterator[BackupContext]:
     """Open store, vault and backup context for one command; close them after."""
     from controlplane.audit import cli_actor
     from controlplane.backup.context import open_context
@@ -75,7 +82,7 @@ def backup_context(context: CliContext) -> Iterator[Any]:
 class ProgressBar:
     """A rich progress bar fed with restic's status lines (backup or restore)."""
 
-    def __init__(self, out: Any, label: str) -> None:
+    def __init__(self, out: Console, label: str) -> None:
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
@@ -96,7 +103,7 @@ class ProgressBar:
     def __exit__(self, *_exc: object) -> None:
         self.progress.stop()
 
-    def update(self, status: Any) -> None:
+    def update(self, status: BackupStatus | RestoreStatus) -> None:
         """Move the bar to a BackupStatus or RestoreStatus."""
         total = getattr(status, "total_bytes", 0) or None
         done = getattr(status, "bytes_done", None)
@@ -105,12 +112,12 @@ class ProgressBar:
         self.progress.update(self.task, total=total, completed=done)
 
 
-def _show(out: Any, label: str, result: Any) -> None:
+def _show(out: Console, label: str, result: OperationResult) -> None:
     style = STATUS_STYLE.get(result.status, "white")
     out.print(f"[{style}]{result.status:<9}[/] {safe(label)}  run {result.run_id}: {safe(result.message)}")
 
 
-def _exit_for(results: list[Any]) -> None:
+def _exit_for(results: list[OperationResult]) -> None:
     if any(not r.ok for r in results):
         raise SystemExit(EXIT_FAILED)
 
@@ -210,7 +217,7 @@ def _shown(text: str) -> str | None:
     return None if text == "-" else text
 
 
-def _center_line(ctx: Any) -> str:
+def _center_line(ctx: BackupContext) -> str:
     """Which center backups go to now, and the other one."""
     primary, secondary = ctx.policy.primary, ctx.policy.secondary
     line = f"active backup center: {safe(ctx.active)} ({safe(ctx.center.host)})"

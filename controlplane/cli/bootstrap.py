@@ -24,6 +24,7 @@ from controlplane.errors import EXIT_FAILED, BadInputError
 
 if TYPE_CHECKING:
     from controlplane.automation.engine import Observer
+    from controlplane.automation.events import TaskResult
     from controlplane.store import Store
 
 ADMIN_HINT = "    egov users add admin --role admin   (password from a prompt; TOTP enrolment at the first login)"
@@ -49,7 +50,7 @@ class TickerObserver:
         self.current = f"{host}: {task.split(' [')[0]}"  # the task's name, without its control ids
         self._tick()
 
-    def result(self, result: Any) -> None:
+    def result(self, result: TaskResult) -> None:
         self.results += 1
         self.changed += result.status == "changed"
         self.failed += result.status in ("failed", "unreachable")

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controlplane.cli import CliContext
 
+if TYPE_CHECKING:
+    from controlplane.cli.output import SafeConsole
+    from controlplane.store import Store
+    from controlplane.vault import Vault
 
-def open_store(context: CliContext) -> Any:
+
+def open_store(context: CliContext) -> Store:
     """Open (and migrate) the state store of the configured site."""
     from controlplane.store import open_store as open_configured_store
 
     return open_configured_store(context.config)
 
 
-def open_vault(context: CliContext, store: Any) -> Any:
+def open_vault(context: CliContext, store: Store) -> Vault:
     """Open the vault on an open store with the configured master key."""
     from controlplane.vault import open_vault as open_configured_vault
 
@@ -30,7 +35,7 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def console() -> Any:
+def console() -> SafeConsole:
     """The CLI's rich console on stdout: strips control sequences, survives bad markup (see cli/output.py).
 
     Imported lazily to keep start-up fast.
@@ -40,7 +45,7 @@ def console() -> Any:
     return safe_console()
 
 
-def audit(store: Any, action: str, target: str, outcome: str = "ok", **details: Any) -> None:
+def audit(store: Store, action: str, target: str, outcome: str = "ok", **details: Any) -> None:
     """Write one audit record for a CLI action (actor is the OS user, client local)."""
     from controlplane import audit as audit_log
 

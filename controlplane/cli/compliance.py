@@ -17,13 +17,21 @@ it never scans. Exit 0 written, 1 nothing stored yet, 2 bad input.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, safe, show_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from controlplane.compliance.scanner import HostScan
+    from controlplane.compliance.service import ScanOutcome, ScanPlan
+    from controlplane.config import Config
+    from controlplane.store import Store
 
 STATUS_STYLE = {"pass": "green", "fail": "red", "error": "magenta", "waived": "yellow", "not_applicable": "dim"}
 SITE_SCORE_COLUMNS = (
@@ -73,7 +81,7 @@ def scan(context: CliContext, limit: str | None, site: str | None, as_json: bool
         raise SystemExit(outcome.exit_code)
 
 
-def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
+def _scan_with_progress(config: Config, store: Store, plan: ScanPlan) -> ScanOutcome:
     """Run the scan with a rich progress bar and one line per host as it finishes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -93,7 +101,7 @@ def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
     ) as progress:  # fmt: skip
         task = progress.add_task("hosts", total=len(plan.hosts))
 
-        def on_host(host: Any) -> None:
+        def on_host(host: HostScan) -> None:
             if host.reachable:
                 value = score(host.results)
                 progress.console.print(
@@ -110,7 +118,7 @@ def _scan_with_progress(config: Any, store: Any, plan: Any) -> Any:
         return execute_scan(config, store, plan, actor=cli_actor(), on_host=on_host)
 
 
-def _print_summary(outcome: Any, out: Any = None) -> None:
+def _print_summary(outcome: ScanOutcome, out: Console | None = None) -> None:
     from controlplane.cli.common import console
     from controlplane.compliance.scoring import by_severity, by_site, score
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from controlplane.cli import CliContext, pass_context
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 STATE_STYLES = {"running": "green", "stopped": "yellow", "isolated": "magenta", "down": "red"}
 
@@ -30,7 +33,7 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _print_table(data: dict[str, Any], wide: bool = False, out: Any = None) -> None:
+def _print_table(data: dict[str, Any], wide: bool = False, out: Console | None = None) -> None:
     """Print the lab's status: a line about the bridge, a table of hosts, how to ssh in."""
     from controlplane.cli.output import Column, console, show_table, styled
 

@@ -11,7 +11,7 @@ audited with the OS user as actor.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +19,9 @@ from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import open_store, print_json
 from controlplane.cli.output import Column, echo, moment, plain, show_table, wide_option
 from controlplane.errors import BadInputError
+
+if TYPE_CHECKING:
+    from controlplane.slo.site import SiteLevels
 
 WINDOW_COLUMNS = (
     Column("ID", key=True, justify="right"),
@@ -44,7 +47,7 @@ def parse_time(text: str, zone: dt.tzinfo, now: dt.datetime, option: str) -> dt.
     return value if value.tzinfo else value.replace(tzinfo=zone)
 
 
-def _levels(context: CliContext) -> Any:
+def _levels(context: CliContext) -> SiteLevels:
     from controlplane.slo.site import load_levels
 
     return load_levels(context.config)

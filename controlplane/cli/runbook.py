@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,14 @@ from controlplane.cli import CliContext, pass_context
 from controlplane.cli.common import audit, console, open_store, print_json
 from controlplane.cli.output import Column, echo, layout, lines, moment, plain, safe, show_table, styled, wide_option
 from controlplane.errors import EXIT_FAILED, BadInputError
+
+if TYPE_CHECKING:
+    from rich.live import Live
+    from rich.table import Table
+
+    from controlplane.inventory import Inventory
+    from controlplane.runbook.scope import Caller
+    from controlplane.store import Store
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -73,7 +81,7 @@ def _folder(context: CliContext) -> Path:
     return Path(context.config.runbooks)
 
 
-def _inventory(context: CliContext) -> Any:
+def _inventory(context: CliContext) -> Inventory:
     from controlplane.inventory import load_inventory
 
     return load_inventory(Path(context.config.inventory))
@@ -170,7 +178,7 @@ class LiveSteps:
         self.title = title
         self.rows: dict[int, dict[str, Any]] = {}
         self.lock = threading.Lock()
-        self.live: Any = None
+        self.live: Live | None = None
 
     def __enter__(self) -> LiveSteps:
         if self.console.is_terminal:
@@ -185,7 +193,7 @@ class LiveSteps:
             self.live.update(self.render())
             self.live.__exit__(None, None, None)
 
-    def render(self) -> Any:
+    def render(self) -> Table:
         table = [
             [seq, row["phase"], row["name"], styled(row["status"], STATUS_STYLE.get(row["status"], "")),
              f"{row['duration']:.2f}" if row.get("duration") is not None else "", plain(row.get("last") or "")[-60:]]
@@ -211,7 +219,7 @@ class LiveSteps:
                 self.live.update(self.render())
 
 
-def caller_as(store: Any, inventory: Any, user: str | None) -> tuple[Any, str]:
+def caller_as(store: Store, inventory: Inventory, user: str | None) -> tuple[Caller, str]:
     """The engine's caller and the audit actor: the local operator, or with ``--as`` that console user.
 
     Raises BadInputError (exit 2) for an unknown or disabled user.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -24,6 +24,9 @@ from controlplane.cli.common import open_store, print_json
 from controlplane.cli.monitor import export
 from controlplane.cli.output import Column, echo, show_table, wide_option
 from controlplane.errors import BadInputError
+
+if TYPE_CHECKING:
+    from controlplane.slo.site import SiteLevels
 
 STATUS_COLUMNS = (
     Column("SERVICE", key=True),
@@ -37,7 +40,7 @@ STATUS_COLUMNS = (
 )
 
 
-def _levels(context: CliContext) -> Any:
+def _levels(context: CliContext) -> SiteLevels:
     from controlplane.slo.site import load_levels
 
     return load_levels(context.config)

@@ -41,10 +41,10 @@ def derive_state(
 ) -> tuple[str, str]:
     """Decide a host's state from what the probes found.
 
-    Given whether its namespace exists, its init's pid, whether the init
-    answered, the machine-side link state and whether sshd runs; returns
-    (state, detail). A cut link wins over a stopped sshd: the host is
-    unreachable either way, and isolation is the bigger fault.
+    Pure (it probes nothing itself), so it is tested without a lab.
+    ``link`` is the machine-side link state. Returns (state, detail). A cut
+    link wins over a stopped sshd: the host is unreachable either way, and
+    isolation is the bigger fault.
     """
     if not netns_exists:
         return DOWN, "no network namespace"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -22,13 +22,18 @@ from controlplane.monitoring.spec import MonitoringSpec
 from controlplane.monitoring.suppress import silence_active, suppression
 from controlplane.store.models import utcnow
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.store import Store
+
 STATES = (PENDING, FIRING, RESOLVED, "silenced", "inhibited")
 MAX_SILENCE = dt.timedelta(days=366)
 ORDER = {FIRING: 0, PENDING: 1, RESOLVED: 2}
 
 
 def list_alerts(
-    store: Any, spec: MonitoringSpec | None = None, *, state: str | None = None, now: dt.datetime | None = None
+    store: Store, spec: MonitoringSpec | None = None, *, state: str | None = None, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
     """Every alert as a dict, firing first, with ``silenced_by``, ``inhibited_by`` and ``flapping``.
 
@@ -58,7 +63,7 @@ def list_alerts(
     return rows
 
 
-def _find(session: Any, fingerprint: str) -> AlertRecord:
+def _find(session: Session, fingerprint: str) -> AlertRecord:
     text = fingerprint.strip().lower()
     if not text or any(c not in "0123456789abcdef" for c in text):
         raise BadInputError(f"{fingerprint!r} is not an alert fingerprint (hex digits)")
@@ -70,12 +75,13 @@ def _find(session: Any, fingerprint: str) -> AlertRecord:
     return rows[0]
 
 
-def ack_alert(store: Any, fingerprint: str, actor: str, comment: str = "", client: str = "local") -> dict[str, Any]:
+def ack_alert(store: Store, fingerprint: str, actor: str, comment: str = "", client: str = "local") -> dict[str, Any]:
     """Acknowledge a firing alert: repeats and escalation stop; records who and when.
 
-    Given a fingerprint (or a unique prefix), the actor and a comment.
-    Returns the alert as a dict. Raises BadInputError for an unknown
-    fingerprint or an alert that is not firing.
+    A unique prefix of the fingerprint is enough (refused when ambiguous);
+    audited as ``alert.ack``. Returns the alert as a dict. Raises
+    BadInputError for an unknown or ambiguous fingerprint or an alert that
+    is not firing.
     """
     from controlplane import audit
 
@@ -92,7 +98,7 @@ def ack_alert(store: Any, fingerprint: str, actor: str, comment: str = "", clien
 
 
 def create_silence(
-    store: Any,
+    store: Store,
     matchers: list[str],
     *,
     author: str,
@@ -104,10 +110,11 @@ def create_silence(
 ) -> dict[str, Any]:
     """Create a silence; return it as a dict (with its id).
 
-    Given label matchers (``host=mn-db-1``, ``alertname=~Disk.*``), the
-    author, a comment (required: why), and an end (``ends_at`` or
-    ``duration`` seconds from the start). Raises BadInputError for bad
-    matchers, a missing comment, or a span that is empty or over a year.
+    Matchers look like ``host=mn-db-1`` or ``alertname=~Disk.*``; the
+    comment is required (it says why); the end is ``ends_at`` or
+    ``duration`` seconds from the start. Audited as ``alert.silence``.
+    Raises BadInputError for bad matchers, a missing comment, or a span that
+    is empty or over a year.
     """
     from controlplane import audit
 
@@ -137,7 +144,7 @@ def create_silence(
             "ends_at": end.isoformat(), "author": author, "comment": comment}  # fmt: skip
 
 
-def expire_silence(store: Any, silence_id: str, actor: str, client: str = "local") -> None:
+def expire_silence(store: Store, silence_id: str, actor: str, client: str = "local") -> None:
     """End a silence now (``unsilence``). Raises BadInputError for an unknown or file-defined silence."""
     from controlplane import audit
 
@@ -155,7 +162,7 @@ def expire_silence(store: Any, silence_id: str, actor: str, client: str = "local
 
 
 def list_silences(
-    store: Any, spec: MonitoringSpec | None = None, *, include_expired: bool = False
+    store: Store, spec: MonitoringSpec | None = None, *, include_expired: bool = False
 ) -> list[dict[str, Any]]:
     """Silences from the store and from silences.yml, with whether each is active now."""
     now = utcnow()
@@ -179,7 +186,7 @@ def list_silences(
     return items
 
 
-def health_grid(store: Any) -> dict[str, dict[str, dict[str, Any]]]:
+def health_grid(store: Store) -> dict[str, dict[str, dict[str, Any]]]:
     """Host health per site for the console grid, from the latest probe results.
 
     Returns ``{site: {host: {"ok": bool, "failing": [check...], "checks": {check: {...}}}}}``

@@ -147,7 +147,7 @@ def newly_firing(before: Mapping[str, Alert], after: Mapping[str, Alert]) -> lis
     ]
 
 
-def _host_matches(inventory: Any, host: str, wanted: Mapping[str, Any]) -> bool:
+def _host_matches(inventory: Inventory | None, host: str, wanted: Mapping[str, Any]) -> bool:
     if not wanted:
         return True
     try:
@@ -192,13 +192,14 @@ def decide(
     before: Mapping[str, Alert],
     after: Mapping[str, Alert],
     muted: Mapping[str, object],
-    inventory: Any,
+    inventory: Inventory | None,
     now: dt.datetime,
 ) -> Decision:
     """Decide and claim the automatic starts of one evaluation step (inside its transaction).
 
-    Given the session of the step, the spec, the alerts before and after the
-    step, the muted fingerprints, the inventory and ``now``; returns the
+    Only alerts that start firing in this step count. Claiming inside the
+    step's transaction (:func:`claim`) is what keeps two monitors
+    evaluating at once from starting the same runbook twice. Returns the
     claimed starts (to launch once the transaction commits) and the skipped
     ones (to audit). Claimed starts are linked from their alert right away.
     """
@@ -271,7 +272,7 @@ def annotate(
         alert.annotations = notes
 
 
-def link_for(store: Any, fingerprint: str) -> dict[str, Any] | None:
+def link_for(store: Store, fingerprint: str) -> dict[str, Any] | None:
     """The runbook run linked from an alert, or None."""
     with store.session() as session:
         row = session.get(Setting, ALERT_PREFIX + fingerprint)

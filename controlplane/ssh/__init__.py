@@ -112,8 +112,8 @@ def remote_command(argv: Sequence[str]) -> str:
 class SSHPool:
     """Reusable paramiko connections to managed hosts, one per target.
 
-    Given the management private key, the known_hosts file with pinned keys
-    and the limits in seconds (see the module docstring). Safe to share
+    Host keys come only from ``known_hosts`` (pinned, never learnt); the
+    limits are in seconds (see the module docstring). Safe to share
     between threads: connecting is serialised per target, channels are
     independent.
     """

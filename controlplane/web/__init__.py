@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g
 from werkzeug.routing import IntegerConverter
 
 from controlplane.web.forwarded import TrustedProxies
+
+if TYPE_CHECKING:
+    from werkzeug.routing import Map
+
+    from controlplane.config import Config
+    from controlplane.store import Store
+    from controlplane.vault import Vault
 
 DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_NAME": "egov_session",
@@ -46,12 +53,12 @@ MAX_ROW_ID = 2**31 - 1
 class RowIdConverter(IntegerConverter):
     """The ``int`` URL converter, bounded to the ids the store can hold."""
 
-    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ROW_ID)
         super().__init__(url_map, *args, **kwargs)
 
 
-def _resolve_config(config: Any, test_config: dict[str, Any]) -> Any:
+def _resolve_config(config: Config | None, test_config: dict[str, Any]) -> Config:
     if config is not None:
         return config
     if test_config.get("EGOV_CONFIG") is not None:
@@ -61,7 +68,7 @@ def _resolve_config(config: Any, test_config: dict[str, Any]) -> Any:
     return load_config(test_config.get("EGOV_CONFIG_PATH"))
 
 
-def _open_vault(config: Any, store: Any, injected: Any) -> Any:
+def _open_vault(config: Config, store: Store, injected: Vault | None) -> Vault | None:
     """Return the vault, or None when this site has no master key yet (secrets then go to files)."""
     if injected is not None:
         return injected
@@ -72,12 +79,12 @@ def _open_vault(config: Any, store: Any, injected: Any) -> Any:
     return open_vault(config, store)
 
 
-def create_app(config: Any = None, test_config: dict[str, Any] | None = None) -> Flask:
+def create_app(config: Config | None = None, test_config: dict[str, Any] | None = None) -> Flask:
     """Build the console application.
 
-    Given the site Config (or None: taken from ``test_config["EGOV_CONFIG"]``
-    or loaded from ``EGOV_CONFIG_PATH``/the usual places) and optional
-    settings overriding the defaults. Returns the Flask app; the store it
+    Without ``config`` the site is ``test_config["EGOV_CONFIG"]`` or is loaded
+    from ``EGOV_CONFIG_PATH``/the usual places; ``test_config`` overrides the
+    defaults and injects shared objects (see the module docstring). The store it
     opened itself is closed by :func:`shutdown`. Raises EgovError when the
     store cannot be opened, VaultKeyError for a wrong master key.
     """
@@ -138,12 +145,12 @@ def create_app(config: Any = None, test_config: dict[str, Any] | None = None) ->
     return app
 
 
-def prepare_site(site: Any) -> None:
+def prepare_site(site: Config) -> None:
     """Do once what every console process would otherwise race to do: migrate, mark dead runs, make the session key.
 
     Called by ``egov serve`` before it forks worker processes (two processes
     making the session key at once would each sign cookies the other refuses).
-    Given the site Config; raises EgovError when the store cannot be opened.
+    Raises EgovError when the store cannot be opened.
     """
     from controlplane.store import open_store
     from controlplane.web import state

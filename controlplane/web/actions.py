@@ -9,7 +9,7 @@ JSON, the pages show them as a message.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
@@ -25,6 +25,9 @@ from controlplane.web.policy import current_scope, require_site, require_user_sc
 from controlplane.web.services.dispatching import dispatch
 from controlplane.web.state import state
 from controlplane.web.validation import RUN_KINDS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 def runner() -> SimulatedPing:
@@ -133,7 +136,7 @@ def create_user(data: dict[str, Any]) -> User:
     return user
 
 
-def _keeps_an_admin(db: Any, target: User, role: str, sites: list[str], disabled: bool) -> bool:
+def _keeps_an_admin(db: Session, target: User, role: str, sites: list[str], disabled: bool) -> bool:
     """True unless the change leaves no enabled every-site admin."""
     remaining = [u for u in users.active_admins(db) if u.id != target.id]
     stays_admin = role == "admin" and not sites and not disabled

@@ -43,8 +43,8 @@ EXTENSION = "egov_view_cache"
 class ViewCache:
     """A thread-safe map of key → (version, value, expiry) with single-flight computation.
 
-    Given a time-to-live in seconds, a maximum number of entries (the oldest
-    are dropped first) and a clock (for tests).
+    Bounded by ``max_entries`` (the oldest are dropped first) so memory stays
+    bounded however many users and filters ask; ``clock`` is for tests.
 
     A value is fresh while its version is the caller's and its time is not
     up. When it is not, one caller computes the new value; callers that

@@ -7,12 +7,15 @@ exception's text, so nothing internal (or secret) leaks through them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from controlplane.errors import BadInputError
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 CODES: dict[int, str] = {
     400: "bad_request",
@@ -69,7 +72,7 @@ def json_error(status: int, code: str | None = None, message: str | None = None)
     return response
 
 
-def _page_error(status: int, code: str | None, message: str | None) -> Any:
+def _page_error(status: int, code: str | None, message: str | None) -> ResponseReturnValue:
     from flask_babel import gettext as _
 
     if status == 401:
@@ -101,7 +104,7 @@ def _safe_next(path: str) -> str:
     return path
 
 
-def respond(status: int, code: str | None = None, message: str | None = None) -> Any:
+def respond(status: int, code: str | None = None, message: str | None = None) -> ResponseReturnValue:
     """Return the error response fitting the request: JSON for the API, a page otherwise."""
     if wants_json():
         return json_error(status, code, message)
@@ -112,23 +115,23 @@ def init_app(app: Flask) -> None:
     """Register the error handlers on the app."""
 
     @app.errorhandler(ApiError)
-    def api_error(error: ApiError) -> Any:
+    def api_error(error: ApiError) -> ResponseReturnValue:
         return respond(error.status, error.code, error.message)
 
     @app.errorhandler(BadInputError)
-    def bad_input(error: BadInputError) -> Any:
+    def bad_input(error: BadInputError) -> ResponseReturnValue:
         # Our BadInputError messages name the field and the rule, never a value's secret.
         return respond(400, "invalid", error.message)
 
     @app.errorhandler(HTTPException)
-    def http_error(error: HTTPException) -> Any:
+    def http_error(error: HTTPException) -> ResponseReturnValue:
         status = error.code or 500
         description = error.description if isinstance(error.description, str) else None
         code = description if description in KNOWN_CODES else None
         return respond(status, code, None)
 
     @app.errorhandler(Exception)
-    def unexpected(error: Exception) -> Any:
+    def unexpected(error: Exception) -> ResponseReturnValue:
         if isinstance(error, HTTPException):  # pragma: no cover - handled above
             return http_error(error)
         app.logger.exception("unhandled error on %s %s", request.method, request.path)

@@ -26,10 +26,13 @@ misconfigured proxy earns.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 UNKNOWN_CLIENT = "unknown"
 LOOPBACK_PROXIES = ("127.0.0.1", "::1")
@@ -76,13 +79,14 @@ def proxy_networks(addresses: Iterable[str]) -> tuple[Network, ...]:
 class TrustedProxies:
     """WSGI middleware: REMOTE_ADDR becomes the forwarded client when (and only when) a trusted proxy says so.
 
-    Given the WSGI app, how many proxies stand in front (0: none, every
-    forwarded header is removed) and the proxies' own addresses. Scheme and
+    ``hops`` is how many proxies stand in front (0: none, every forwarded
+    header is removed); ``proxies`` are their own addresses, so a client
+    that forges the headers is not believed. Scheme and
     host (``X-Forwarded-Proto``/``-Host``) are believed under the same
     condition, through werkzeug's ProxyFix. Costs a header split per request.
     """
 
-    def __init__(self, app: Callable[..., Any], hops: int, proxies: Iterable[str] = LOOPBACK_PROXIES) -> None:
+    def __init__(self, app: WSGIApplication, hops: int, proxies: Iterable[str] = LOOPBACK_PROXIES) -> None:
         self.app = app
         self.hops = hops
         self.networks = proxy_networks(proxies)
@@ -101,7 +105,7 @@ class TrustedProxies:
         address = parse_address(hops[-self.hops])
         return str(address) if address is not None else UNKNOWN_CLIENT
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         peer = environ.get("REMOTE_ADDR")
         if not self.hops or not self.from_proxy(peer):
             for header in FORWARDED_HEADERS:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import g, request
 
 from controlplane import audit
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from controlplane.store.models import User
 
-def current_user() -> Any:
+
+def current_user() -> User | None:
     """The authenticated User of this request (None when anonymous)."""
     return g.get("egov_user")
 

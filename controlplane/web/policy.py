@@ -19,11 +19,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import abort, current_app, g, request
 
 from controlplane.permissions import ANONYMOUS, ENROLMENT, PERMISSIONS, SECOND_FACTOR
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from controlplane.inventory import Inventory
 
 SPECIAL = (ANONYMOUS, SECOND_FACTOR)
 
@@ -45,10 +50,12 @@ class RoutePolicy:
 def requires(permission: str, *, scoped: bool = False, open_on_loopback: bool = False) -> Callable[[F], F]:
     """Declare the permission a view needs (checked by :func:`enforce` before it runs).
 
-    Given a key of PERMISSIONS (or ANONYMOUS / SECOND_FACTOR), whether the
-    view touches site-owned objects (then it must call require_site or
-    current_scope), and whether loopback clients may use it without logging
-    in (``/metrics``). Raises KeyError at import time for an unknown permission.
+    Declared beside the view so the rule is read where the view is; a view
+    with none is denied. ``permission`` is a key of PERMISSIONS (or
+    ANONYMOUS / SECOND_FACTOR); a ``scoped`` view touches site-owned objects
+    and must call require_site or current_scope (else it fails closed);
+    ``open_on_loopback`` lets loopback clients in without logging in
+    (``/metrics``). Raises KeyError at import time for an unknown permission.
     """
     if permission not in PERMISSIONS and permission not in SPECIAL:
         raise KeyError(f"unknown permission {permission!r}")
@@ -101,7 +108,7 @@ class Scope:
         return bool(wanted) and all(site in self.sites for site in wanted)
 
 
-def scope_for(user_sites: Iterable[str] | None, inventory: Any) -> Scope:
+def scope_for(user_sites: Iterable[str] | None, inventory: Inventory | None) -> Scope:
     """Return the Scope of a user's site list, expanded to descendants with the inventory."""
     names = list(user_sites or [])
     if not names:
@@ -140,7 +147,7 @@ def require_user_scope(sites: Iterable[str]) -> None:
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
 
-def enforce() -> Any:
+def enforce() -> None:
     """``before_request`` hook: refuse the request unless the endpoint's policy allows it.
 
     Expects ``g.egov_user`` (or None) and ``g.egov_stage`` ("anonymous",
@@ -185,7 +192,7 @@ def _granted(rule: RoutePolicy) -> None:
     g.egov_policy = rule
 
 
-def check_scope_was_applied(response: Any) -> Any:
+def check_scope_was_applied(response: Response) -> Response:
     """``after_request`` hook: a scoped view that succeeded without a site check fails closed.
 
     Only requests the policy let through carry ``g.egov_policy``; a refusal

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,7 +80,7 @@ def visible_hosts(inventory: Inventory, scope: Scope) -> list[Host]:
     return list(hosts)
 
 
-def _target_resolver(hosts: list[Host]) -> Any:
+def _target_resolver(hosts: list[Host]) -> Callable[[str], list[str]]:
     """Return a function: run target -> names of the hosts it selects (same result as host_matches).
 
     A word without glob characters is looked up in an index of host names,

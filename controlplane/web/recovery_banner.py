@@ -16,13 +16,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g
 
 from controlplane.recovery.standing import banner, read
 from controlplane.web.policy import allowed
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from controlplane.recovery.status import KitStatus
 
 STANDING_SECONDS = 5.0
 KIT_SECONDS = 60.0
@@ -58,7 +61,7 @@ def register(app: Flask) -> None:
             return shown
         from controlplane.recovery.status import kit_status  # vault and policy reads: only when shown
 
-        def compute() -> Any:
+        def compute() -> KitStatus | None:
             try:
                 return kit_status(site.config, site.store, site.vault, site.inventory)
             except Exception:  # a broken vault or inventory shows elsewhere; the banner must not break pages

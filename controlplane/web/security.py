@@ -18,12 +18,15 @@ import datetime as dt
 import hmac
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, g, request, session
 
 from controlplane.web.policy import scope_for
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from controlplane.store.models import User
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSP = (
@@ -46,7 +49,7 @@ def csrf_token() -> str:
     return str(token)
 
 
-def start_session(user: Any, stage: str) -> None:
+def start_session(user: User, stage: str) -> None:
     """Begin a fresh session for a user at a login stage (a new key and CSRF token: no fixation).
 
     The session is recorded in the store (:mod:`controlplane.users.sessions`); the
@@ -93,7 +96,7 @@ def current_session_key() -> str | None:
     return str(key) if key and g.get("egov_auth") == "session" else None
 
 
-def _load_user(user_id: int, key: str | None) -> Any:
+def _load_user(user_id: int, key: str | None) -> User | None:
     """Return the user of a cookie session whose stored session ``key`` is live, else None."""
     from sqlalchemy.exc import OperationalError
 
@@ -129,7 +132,7 @@ def _bearer() -> str | None:
     return value.strip()
 
 
-def authenticate() -> Any:
+def authenticate() -> None:
     """``before_request``: set g.egov_user, g.egov_stage, g.egov_auth and g.egov_scope.
 
     A bearer token wins over the cookie. An invalid token is a 401 at once

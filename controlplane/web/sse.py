@@ -16,10 +16,15 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from controlplane.runs import read_output
 from controlplane.store.models import Run, RunStatus
+
+if TYPE_CHECKING:
+    from flask import Response
+
+    from controlplane.store import Store
 
 
 def format_event(data: Any, *, event: str | None = None, event_id: int | None = None) -> str:
@@ -34,7 +39,7 @@ def format_event(data: Any, *, event: str | None = None, event_id: int | None = 
 
 
 def run_events(
-    store: Any,
+    store: Store,
     run_id: int,
     after: int = 0,
     *,
@@ -46,11 +51,12 @@ def run_events(
 ) -> Iterator[str]:
     """Yield SSE text for a run's lines after ``after`` until the run is final.
 
-    Given the store, the run id, the last seq the client has, the poll
-    interval, the longest the stream may stay open, the keep-alive period, and
-    (for tests) the sleep and clock functions. Yields ``line`` events (id =
-    seq, data = {seq, stream, text}), comments as keep-alives, and a final
-    ``end`` event with the run's status.
+    ``after`` is the last seq the client has; ``sleep`` and ``clock`` are for
+    tests. Costs a store read every ``poll`` seconds while the stream is
+    open, and it holds a server thread until the run is final or
+    ``max_seconds`` are up. Yields ``line`` events (id = seq, data = {seq,
+    stream, text}), comments as keep-alives, and a final ``end`` event with
+    the run's status (none when the time ran out: the browser reconnects).
     """
     started = last_sent = clock()
     yield "retry: 2000\n\n"
@@ -128,10 +134,10 @@ class GuardedStream:
             release()
 
 
-def stream_response(run_id: int) -> Any:
+def stream_response(run_id: int) -> Response:
     """The Flask response streaming a run's output lines as server-sent events.
 
-    Given a run id the caller has already checked access to; resumes after
+    The caller must have checked access to the run already. Resumes after
     Last-Event-ID (or ``?after=``), takes a slot of the app's stream limiter
     (503 when all are taken) and ends when the run is final or the stream's
     time is up. Shared by the run page and the runbook journal page.

@@ -10,11 +10,16 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
 from controlplane.inventory import Inventory, load_inventory
+
+if TYPE_CHECKING:
+    from controlplane.config import Config
+    from controlplane.store import Store
+    from controlplane.vault import Vault
 
 
 class InventoryCache:
@@ -53,7 +58,7 @@ class InventoryCache:
 class ConsoleState:
     """What the views need: the site config, the store, the vault and the inventory."""
 
-    def __init__(self, config: Any, store: Any, inventory: InventoryCache, vault: Any = None) -> None:
+    def __init__(self, config: Config, store: Store, inventory: InventoryCache, vault: Vault | None = None) -> None:
         self.config = config
         self.store = store
         self.inventory_cache = inventory
@@ -66,7 +71,7 @@ class ConsoleState:
         return self.inventory_cache.get()
 
     @property
-    def vault(self) -> Any:
+    def vault(self) -> Vault:
         """The vault (opened on first use: it reads the master key file)."""
         if self._vault is None:
             with self._vault_lock:
@@ -78,7 +83,7 @@ class ConsoleState:
 
 
 def init_app(
-    app: Flask, config: Any, store: Any, inventory: Inventory | None = None, vault: Any = None
+    app: Flask, config: Config, store: Store, inventory: Inventory | None = None, vault: Vault | None = None
 ) -> ConsoleState:
     """Attach a ConsoleState to the app and return it."""
     state = ConsoleState(config, store, InventoryCache(Path(config.inventory), inventory), vault)
@@ -91,7 +96,7 @@ def state() -> ConsoleState:
     return current_app.extensions["egov"]  # type: ignore[no-any-return]
 
 
-def secret_key(config: Any, vault: Any | None) -> bytes:
+def secret_key(config: Config, vault: Vault | None) -> bytes:
     """Return the Flask session key: from the vault when it opens, else a 0600 file under state_dir.
 
     Generated once and kept, so sessions survive a restart. The file fallback

@@ -22,7 +22,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from controlplane.monitoring.probes.health import health_probe
 from controlplane.monitoring.probes.network import http_probe, ssh_probe, tcp_probe
@@ -32,6 +32,8 @@ from controlplane.monitoring.spec import Check
 
 if TYPE_CHECKING:
     from controlplane.inventory import Inventory
+    from controlplane.ssh import SSHPool
+    from controlplane.store import Store
 
 DEFAULT_WORKERS = 32
 GRACE_SECONDS = 1.0  # past its timeout, a probe that has not returned is reported failed
@@ -93,16 +95,19 @@ def lab_guard(inventory: Inventory | None, bridge_up: Callable[[], bool] | None 
 class ProbeRunner:
     """Runs checks on a thread pool; knows which are due.
 
-    Given the checks, the SSH pool (for health), the store (for store checks),
-    the SSH user, a worker count, a network guard and a monotonic clock.
+    ``pool`` serves the health checks and ``store`` the store checks: a
+    check needing one that is None fails instead of running. ``guard`` is
+    asked before any address is contacted (a reason refuses it). Checks run
+    concurrently on ``workers`` threads, so one slow probe does not hold the
+    others back, and a probe past its timeout is reported failed.
     """
 
     def __init__(
         self,
         checks: Iterable[Check],
         *,
-        pool: Any = None,
-        store: Any = None,
+        pool: SSHPool | None = None,
+        store: Store | None = None,
         ssh_user: str = "root",
         workers: int = DEFAULT_WORKERS,
         guard: Callable[[str], str | None] | None = None,

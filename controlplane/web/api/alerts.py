@@ -49,7 +49,11 @@ from controlplane.web.views.alerts import (
 )
 
 if TYPE_CHECKING:
+    from flask.blueprints import BlueprintSetupState
+    from flask.typing import ResponseReturnValue
+
     from controlplane.monitoring.intake_tokens import IntakeScope
+    from controlplane.vault import Vault
 
 bp = Blueprint("alerts_api", __name__, url_prefix="/api/v1/alerts")
 INTAKE_ENDPOINT = "alerts_api.intake"
@@ -139,14 +143,14 @@ def _body(schema: str, optional: bool = False) -> dict[str, Any]:
 
 @bp.get("")
 @requires("alerts.view", scoped=True)
-def alerts() -> Any:
+def alerts() -> ResponseReturnValue:
     """Alerts in scope, firing first; ``?state=`` firing, pending, silenced, inhibited or resolved."""
     return jsonify({"items": visible_alerts(query_choice("state", FILTERS))})
 
 
 @bp.post("/<fingerprint>/ack")
 @requires("alerts.manage", scoped=True)
-def ack(fingerprint: str) -> Any:
+def ack(fingerprint: str) -> ResponseReturnValue:
     """Acknowledge a firing alert in scope; the alert as it is now."""
     body = _body("AlertAck", optional=True)
     return jsonify(acknowledge(fingerprint, body.get("comment", "")))
@@ -154,14 +158,14 @@ def ack(fingerprint: str) -> Any:
 
 @bp.get("/silences")
 @requires("alerts.view", scoped=True)
-def silences() -> Any:
+def silences() -> ResponseReturnValue:
     """Active silences the caller may see (stored and silences-as-code)."""
     return jsonify({"items": visible_silences()})
 
 
 @bp.post("/silences")
 @requires("alerts.manage", scoped=True)
-def silence_create() -> Any:
+def silence_create() -> ResponseReturnValue:
     """Create a silence pinned to the caller's scope; 201 with the silence."""
     current_scope()
     body = _body("SilenceCreate")
@@ -170,7 +174,7 @@ def silence_create() -> Any:
 
 @bp.delete("/silences/<silence_id>")
 @requires("alerts.manage", scoped=True)
-def silence_expire(silence_id: str) -> Any:
+def silence_expire(silence_id: str) -> ResponseReturnValue:
     """End a stored silence now."""
     end_silence(silence_id)
     return jsonify({"expired": silence_id})
@@ -182,7 +186,7 @@ def _presented_token() -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _vault_or_none() -> Any:
+def _vault_or_none() -> Vault | None:
     try:
         return state().vault
     except EgovError:  # no master key on this site: no vault, so no legacy intake token either
@@ -250,12 +254,12 @@ def handle_intake() -> Response | tuple[Response, int]:
 
 @bp.post("/alertmanager")
 @requires(ANONYMOUS)  # no user: the intake token is checked by handle_intake (intake_guard answers first)
-def intake() -> Any:
+def intake() -> ResponseReturnValue:
     """Alertmanager webhook intake (normally answered by :func:`intake_guard` before the user hooks)."""
     return handle_intake()
 
 
-def intake_guard() -> Any:
+def intake_guard() -> ResponseReturnValue | None:
     """``before_request`` ahead of user authentication: answer intake requests with their own token check."""
     if request.endpoint != INTAKE_ENDPOINT:
         return None
@@ -263,7 +267,7 @@ def intake_guard() -> Any:
 
 
 @bp.record_once
-def _install_guard(setup: Any) -> None:
+def _install_guard(setup: BlueprintSetupState) -> None:
     """Put :func:`intake_guard` just before the user-authentication hook (after the latency timer).
 
     Also registers the refusal counter (``egov_alert_intake_refused_total``)
@@ -284,7 +288,7 @@ def _install_guard(setup: Any) -> None:
 # --------------------------------------------------------------------------- intake tokens (admin)
 @bp.get("/intake-tokens")
 @requires("alerts.intake_tokens", scoped=True)
-def intake_tokens_list() -> Any:
+def intake_tokens_list() -> ResponseReturnValue:
     """The live intake tokens of sites in the admin's scope (the legacy site-wide one for ministry admins)."""
     from controlplane.monitoring import intake_tokens
 
@@ -297,7 +301,7 @@ def intake_tokens_list() -> Any:
 
 @bp.post("/intake-tokens")
 @requires("alerts.intake_tokens", scoped=True)
-def intake_token_create() -> Any:
+def intake_token_create() -> ResponseReturnValue:
     """Make an intake token for a site in the admin's scope; 201 with the token, shown this once."""
     from controlplane.monitoring import intake_tokens
 
@@ -315,7 +319,7 @@ def intake_token_create() -> Any:
 
 @bp.delete("/intake-tokens/<int:token_id>")
 @requires("alerts.intake_tokens", scoped=True)
-def intake_token_revoke(token_id: int) -> Any:
+def intake_token_revoke(token_id: int) -> ResponseReturnValue:
     """Revoke an intake token of a site in the admin's scope."""
     from controlplane.monitoring import intake_tokens
     from controlplane.monitoring.models import IntakeToken

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import jsonify
 
@@ -14,8 +14,13 @@ from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
-def _record(row: Any) -> dict[str, Any]:
+    from controlplane.store.models import AuditRecord
+
+
+def _record(row: AuditRecord) -> dict[str, Any]:
     return {
         "seq": row.seq,
         "at": row.at,
@@ -32,7 +37,7 @@ def _record(row: Any) -> dict[str, Any]:
 
 @bp.get("/audit")
 @requires("audit.view", scoped=True)
-def audit_list() -> Any:
+def audit_list() -> ResponseReturnValue:
     """Return the audit records of the caller's sites, newest first (before, limit, actor, action prefix)."""
     before = query_int("before", 0, 0, 10**12) or None
     limit = query_int("limit", 100, 1, 1000)
@@ -52,7 +57,7 @@ def audit_list() -> Any:
 
 @bp.get("/audit/verify")
 @requires("audit.view", scoped=True)
-def audit_verify() -> Any:
+def audit_verify() -> ResponseReturnValue:
     """Recompute the whole chain (archives, database, local anchors) and report it as the caller may see it."""
     result = audit.verify(state().store)
     scope = current_scope()

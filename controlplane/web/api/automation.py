@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, jsonify, request, url_for
 
@@ -31,6 +31,9 @@ from controlplane.web.services.automation import (
 )
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, validate
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("automation_api", __name__, url_prefix="/api/v1/automation")
 
@@ -62,7 +65,7 @@ def json_object(schema: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/runs")
 @requires("automation.start", scoped=True)
-def start() -> Any:
+def start() -> ResponseReturnValue:
     """Start provision or harden on the hosts of a pattern (all of the caller's sites); 202."""
     body = json_object(SCHEMAS["AutomationStart"])
     started = start_playbook(
@@ -86,7 +89,7 @@ def start() -> Any:
 
 @bp.get("/runs")
 @requires("automation.view", scoped=True)
-def runs() -> Any:
+def runs() -> ResponseReturnValue:
     """The newest provision/harden runs the caller may see (``limit`` 1-200, default 30)."""
     from controlplane.automation.report import recent_runs
 
@@ -98,21 +101,21 @@ def runs() -> Any:
 
 @bp.get("/runs/<int:run_id>/hosts")
 @requires("automation.view", scoped=True)
-def hosts(run_id: int) -> Any:
+def hosts(run_id: int) -> ResponseReturnValue:
     """Per-host progress of one run: state, ok, changed, failed, unreachable, skipped, last task."""
     return jsonify(progress_of(run_id))
 
 
 @bp.get("/drift")
 @requires("automation.view", scoped=True)
-def drift() -> Any:
+def drift() -> ResponseReturnValue:
     """Per host in scope and playbook: the newest check run and the tasks it would change."""
     return jsonify({"items": drift_in_scope()})
 
 
 @bp.get("/hosts/<name>/history")
 @requires("automation.view", scoped=True)
-def history(name: str) -> Any:
+def history(name: str) -> ResponseReturnValue:
     """The provision/harden runs that touched one host, newest first, with the host's tally."""
     from controlplane.automation.report import drift as host_drift
 

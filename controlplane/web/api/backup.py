@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, jsonify, request
 
@@ -18,16 +18,21 @@ from controlplane.web.policy import current_scope, requires
 from controlplane.web.services.backup import ACTIONS, find_unit, policy_view, start_operation
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("backup_api", __name__, url_prefix="/api/v1/backup")
 
 
-def _iso(value: Any) -> str | None:
+def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
 @bp.get("/status")
 @requires("backup.view", scoped=True)
-def status() -> Any:
+def status() -> ResponseReturnValue:
     """The DR readiness rows of every unit in scope."""
     from controlplane.backup.report import readiness
 
@@ -37,7 +42,7 @@ def status() -> Any:
 
 @bp.get("/<dataset>/<host>/snapshots")
 @requires("backup.view", scoped=True)
-def snapshots(dataset: str, host: str) -> Any:
+def snapshots(dataset: str, host: str) -> ResponseReturnValue:
     """Snapshots of one unit made by our runs, newest first, with their figures."""
     from controlplane.backup.records import recent_snapshots
 
@@ -63,7 +68,7 @@ def snapshots(dataset: str, host: str) -> Any:
 
 @bp.get("/<dataset>/<host>/drills")
 @requires("backup.view", scoped=True)
-def drills(dataset: str, host: str) -> Any:
+def drills(dataset: str, host: str) -> ResponseReturnValue:
     """Restore drills of one unit, newest first."""
     from controlplane.backup.records import recent_drills
 
@@ -89,7 +94,7 @@ def drills(dataset: str, host: str) -> Any:
 
 @bp.post("/<dataset>/<host>/run")
 @requires("backup.run", scoped=True)
-def run(dataset: str, host: str) -> Any:
+def run(dataset: str, host: str) -> ResponseReturnValue:
     """Start a backup or drill of one unit now; 202 with what was started."""
     unit = find_unit(policy_view(), dataset, host)
     body = request.get_json(silent=True) or {}

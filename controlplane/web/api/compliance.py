@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import jsonify
 
@@ -13,10 +13,13 @@ from controlplane.web.api.docs import operation, path_param
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 
 @bp.get("/compliance/scores")
 @requires("compliance.view", scoped=True)
-def compliance_scores() -> Any:
+def compliance_scores() -> ResponseReturnValue:
     """Current scores per site and per host (each host's newest scan), before and after waivers."""
     from controlplane.web.views.compliance import matrix_data
 
@@ -44,7 +47,7 @@ def _iso(value: Any) -> str | None:
 
 @bp.get("/compliance/hosts/<name>")
 @requires("compliance.view", scoped=True)
-def compliance_host(name: str) -> Any:
+def compliance_host(name: str) -> ResponseReturnValue:
     """One host's current results with evidence and fix (an empty list before its first scan)."""
     from controlplane.web.views.compliance import matrix_data, scoped_host
 
@@ -66,7 +69,7 @@ def compliance_host(name: str) -> Any:
 
 @bp.get("/compliance/waivers")
 @requires("compliance.view", scoped=True)
-def compliance_waivers() -> Any:
+def compliance_waivers() -> ResponseReturnValue:
     """The waivers of the site's waiver file that lie inside the user's scope, with whether each is in force."""
     from controlplane.compliance.service import waiver_path
     from controlplane.compliance.waivers import load_waivers

@@ -9,7 +9,7 @@ too) and answers how many.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import g, jsonify, request
 
@@ -35,6 +35,10 @@ from controlplane.web.security import current_session_key
 from controlplane.web.state import state
 from controlplane.web.validation import PASSWORD, json_body, validate
 from controlplane.web.validation import SCHEMAS as SHARED_SCHEMAS
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+    from sqlalchemy.orm import Session
 
 # Request bodies only this module validates (documented through OPENAPI_SCHEMAS below).
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -71,7 +75,7 @@ def _identity_refused(result: users.LoginResult, action: str, name: str) -> ApiE
     return ApiError(403, "wrong_password_or_code", "the password or the code is wrong")
 
 
-def _me(db: Any) -> User:
+def _me(db: Session) -> User:
     user = db.get(User, g.egov_user.id)
     if user is None:  # deleted under our feet
         raise ApiError(401, "unauthorized", "authentication required")
@@ -80,7 +84,7 @@ def _me(db: Any) -> User:
 
 @bp.get("/me")
 @requires(ENROLMENT)
-def me() -> Any:
+def me() -> ResponseReturnValue:
     """Return the caller's account, role, sites and how they authenticated."""
     with state().store.session() as db:
         data = users.user_summary(_me(db))
@@ -93,7 +97,7 @@ def me() -> Any:
 
 @bp.patch("/me")
 @requires("self.profile")
-def me_update() -> Any:
+def me_update() -> ResponseReturnValue:
     """Change the caller's display name or language."""
     body = json_body("MeUpdate")
     with state().store.session() as db:
@@ -109,7 +113,7 @@ def me_update() -> Any:
 
 @bp.post("/me/password")
 @requires("self.profile")
-def me_password() -> Any:
+def me_password() -> ResponseReturnValue:
     """Change the caller's password (needs the current one)."""
     body = json_body("PasswordChange")
     with state().store.session() as db:
@@ -125,7 +129,7 @@ def me_password() -> Any:
 
 @bp.post("/me/totp")
 @requires(ENROLMENT)
-def me_totp_start() -> Any:
+def me_totp_start() -> ResponseReturnValue:
     """Begin TOTP enrolment: returns the secret and otpauth URI once (confirm with a code).
 
     While TOTP is on this re-enrols, and needs ``{"password", "code"}`` (409
@@ -151,7 +155,7 @@ def me_totp_start() -> Any:
 
 @bp.post("/me/totp/confirm")
 @requires(ENROLMENT)
-def me_totp_confirm() -> Any:
+def me_totp_confirm() -> ResponseReturnValue:
     """Finish TOTP enrolment with a current code."""
     body = json_body("TotpCode")
     vault = state().vault
@@ -171,7 +175,7 @@ def me_totp_confirm() -> Any:
 
 @bp.post("/me/totp/disable")
 @requires("self.profile")
-def me_totp_disable() -> Any:
+def me_totp_disable() -> ResponseReturnValue:
     """Turn TOTP off with the password and a current code (refused for admins; throttled like logins)."""
     with state().store.session() as db:
         if _me(db).role == "admin":  # whatever the body says: admins keep TOTP
@@ -188,7 +192,7 @@ def me_totp_disable() -> Any:
 
 @bp.get("/tokens")
 @requires("self.tokens")
-def tokens() -> Any:
+def tokens() -> ResponseReturnValue:
     """Return the caller's API tokens (never the token values)."""
     with state().store.session() as db:
         rows = users.list_tokens(db, _me(db))
@@ -197,7 +201,7 @@ def tokens() -> Any:
 
 @bp.post("/tokens")
 @requires("self.tokens")
-def token_create() -> Any:
+def token_create() -> ResponseReturnValue:
     """Create an API token; the response holds the token, shown this once."""
     body = json_body("TokenCreate")
     config = state().config
@@ -215,7 +219,7 @@ def token_create() -> Any:
 
 @bp.delete("/tokens/<int:token_id>")
 @requires("self.tokens")
-def token_revoke(token_id: int) -> Any:
+def token_revoke(token_id: int) -> ResponseReturnValue:
     """Revoke one of the caller's tokens."""
     try:
         with state().store.session() as db:
@@ -229,7 +233,7 @@ def token_revoke(token_id: int) -> Any:
 
 @bp.get("/me/sessions")
 @requires("self.profile")
-def me_sessions() -> Any:
+def me_sessions() -> ResponseReturnValue:
     """The caller's live console login sessions (``current`` marks the calling one)."""
     key = current_session_key()
     with state().store.session() as db:
@@ -239,7 +243,7 @@ def me_sessions() -> Any:
 
 @bp.post("/me/sessions/end")
 @requires("self.profile")
-def me_sessions_end() -> Any:
+def me_sessions_end() -> ResponseReturnValue:
     """End the caller's console sessions except the calling one (a token caller ends them all)."""
     with state().store.session() as db:
         count = sessions.end_all(db, g.egov_user.id, keep=current_session_key())

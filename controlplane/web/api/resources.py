@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import jsonify
 
@@ -14,10 +14,13 @@ from controlplane.web.errors import ApiError
 from controlplane.web.policy import ANONYMOUS, current_scope, require_site, requires
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 
 @bp.get("/openapi.json")
 @requires(ANONYMOUS)
-def openapi() -> Any:
+def openapi() -> ResponseReturnValue:
     """Return the OpenAPI 3 document of this API."""
     from controlplane.web.openapi import document
 
@@ -26,7 +29,7 @@ def openapi() -> Any:
 
 @bp.get("/dashboard")
 @requires("dashboard.view", scoped=True)
-def dashboard() -> Any:
+def dashboard() -> ResponseReturnValue:
     """Return sites with their hosts' latest runs, and run counts, within the caller's scope."""
     scope = current_scope()
     with state().store.session() as db:
@@ -35,7 +38,7 @@ def dashboard() -> Any:
 
 @bp.get("/sites")
 @requires("sites.view", scoped=True)
-def sites() -> Any:
+def sites() -> ResponseReturnValue:
     """Return the sites in the caller's scope, parents first."""
     inventory = state().inventory
     names = queries.visible_sites(inventory, current_scope())
@@ -44,7 +47,7 @@ def sites() -> Any:
 
 @bp.get("/hosts")
 @requires("hosts.view", scoped=True)
-def hosts() -> Any:
+def hosts() -> ResponseReturnValue:
     """Return the hosts in the caller's scope with their latest run."""
     scope = current_scope()
     inventory = state().inventory
@@ -59,7 +62,7 @@ def hosts() -> Any:
 
 @bp.get("/hosts/<name>")
 @requires("hosts.view", scoped=True)
-def host(name: str) -> Any:
+def host(name: str) -> ResponseReturnValue:
     """Return one host and the runs that touched it."""
     try:
         found = state().inventory.host(name)

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, jsonify, request, url_for
 
@@ -41,6 +41,9 @@ from controlplane.web.services.runbook_approvals import (
 from controlplane.web.services.runbooks import get_runbook_run, listing, visible_history
 from controlplane.web.state import state
 from controlplane.web.validation import NO_CONTROL, query_int, query_text, validate
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("runbooks_api", __name__, url_prefix="/api/v1/runbooks")
 MODES = ("dry-run", "drill", "run")
@@ -93,14 +96,14 @@ def _json_body(required: bool) -> dict[str, Any]:
 
 @bp.get("")
 @requires("runbooks.view")
-def runbooks() -> Any:
+def runbooks() -> ResponseReturnValue:
     """Every runbook file: name, ok, error, title, severity, RTO objective."""
     return jsonify({"items": listing()})
 
 
 @bp.post("/<name>/start")
 @requires("runbooks.start", scoped=True)
-def start(name: str) -> Any:
+def start(name: str) -> ResponseReturnValue:
     """Start a runbook; 202 with the run id and where its journal is.
 
     A real run of a runbook needing a second approver is recorded as a run
@@ -138,7 +141,7 @@ def _request_answer(item: dict[str, Any]) -> dict[str, Any]:
 
 @bp.get("/requests")
 @requires("runbooks.view", scoped=True)
-def requests() -> Any:
+def requests() -> ResponseReturnValue:
     """Run requests whose targets all lie in the caller's scope: pending first, then newest first."""
     return jsonify({"items": [_request_answer(item) for item in visible_requests()]})
 
@@ -152,7 +155,7 @@ def _decision_reason() -> str:
 
 @bp.post("/requests/<request_id>/approve")
 @requires("runbooks.approve", scoped=True)
-def approve(request_id: str) -> Any:
+def approve(request_id: str) -> ResponseReturnValue:
     """Approve a pending run request (not one's own): the run starts as the requester; 202 with its run id.
 
     409 ``not_started`` when the approval is recorded but the run could not
@@ -172,7 +175,7 @@ def approve(request_id: str) -> Any:
 
 @bp.post("/requests/<request_id>/reject")
 @requires("runbooks.approve", scoped=True)
-def reject(request_id: str) -> Any:
+def reject(request_id: str) -> ResponseReturnValue:
     """Reject a pending run request (not one's own): it will not run; the decided request."""
     reason = _decision_reason()
     try:
@@ -184,7 +187,7 @@ def reject(request_id: str) -> Any:
 
 @bp.get("/history")
 @requires("runbooks.view", scoped=True)
-def history() -> Any:
+def history() -> ResponseReturnValue:
     """Runbook runs in scope, newest first (``?name=`` one runbook, ``?limit=`` at most 200)."""
     current_scope()
     name = query_text("name", r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -193,7 +196,7 @@ def history() -> Any:
 
 @bp.get("/runs/<int:run_id>/journal")
 @requires("runbooks.view", scoped=True)
-def journal(run_id: int) -> Any:
+def journal(run_id: int) -> ResponseReturnValue:
     """One runbook run and its journal entries (steps, checks, figures)."""
     from controlplane.runbook.journal import read_journal
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import jsonify, url_for
 
@@ -16,10 +16,13 @@ from controlplane.web.services.runs import list_runs, runs_query
 from controlplane.web.state import state
 from controlplane.web.validation import SCHEMAS, json_body, query_int
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 
 @bp.get("/runs")
 @requires("runs.view", scoped=True)
-def runs() -> Any:
+def runs() -> ResponseReturnValue:
     """Return one page of runs, newest first (filters: status, kind; page, per_page)."""
     with state().store.session() as db:
         listing = list_runs(db, runs_query(per_page_allowed=True))
@@ -35,7 +38,7 @@ def runs() -> Any:
 
 @bp.post("/runs")
 @requires("runs.start", scoped=True)
-def run_create() -> Any:
+def run_create() -> ResponseReturnValue:
     """Start a harmless run (kind ``ping``: a local, simulated ping that sends nothing)."""
     body = json_body("RunCreate")
     run = actions.start_harmless_run(body["kind"], body["host"], trigger="api")
@@ -47,7 +50,7 @@ def run_create() -> Any:
 
 @bp.get("/runs/<int:run_id>")
 @requires("runs.view", scoped=True)
-def run(run_id: int) -> Any:
+def run(run_id: int) -> ResponseReturnValue:
     """Return one run."""
     found = actions.get_run(run_id)
     return jsonify({**found.as_dict(), "cancel_requested": bool(found.cancel_requested)})
@@ -55,7 +58,7 @@ def run(run_id: int) -> Any:
 
 @bp.get("/runs/<int:run_id>/output")
 @requires("runs.view", scoped=True)
-def run_output(run_id: int) -> Any:
+def run_output(run_id: int) -> ResponseReturnValue:
     """Return output lines after ``after`` (at most ``limit``) and whether the run is final."""
     found = actions.get_run(run_id)
     after = query_int("after", 0, 0, 10**9)
@@ -78,7 +81,7 @@ def run_output(run_id: int) -> Any:
 
 @bp.post("/runs/<int:run_id>/cancel")
 @requires("runs.cancel", scoped=True)
-def run_cancel(run_id: int) -> Any:
+def run_cancel(run_id: int) -> ResponseReturnValue:
     """Ask an active run to stop; 409 when it already ended."""
     found = actions.cancel_run(run_id)
     response = jsonify({**found.as_dict(), "cancel_requested": True})

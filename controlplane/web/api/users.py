@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import jsonify, url_for
 
@@ -13,17 +13,20 @@ from controlplane.web.api.docs import NULLABLE_TIME, WRITE_ERRORS, list_of, oper
 from controlplane.web.policy import requires
 from controlplane.web.validation import SCHEMAS, json_body
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 
 @bp.get("/users")
 @requires("users.manage", scoped=True)
-def users_list() -> Any:
+def users_list() -> ResponseReturnValue:
     """Return the users this admin manages."""
     return jsonify({"items": [user_summary(user) for user in actions.visible_users()]})
 
 
 @bp.post("/users")
 @requires("users.manage", scoped=True)
-def user_create() -> Any:
+def user_create() -> ResponseReturnValue:
     """Create a user (the password is never echoed back)."""
     user = actions.create_user(json_body("UserCreate"))
     response = jsonify(user_summary(user))
@@ -34,35 +37,35 @@ def user_create() -> Any:
 
 @bp.get("/users/<name>")
 @requires("users.manage", scoped=True)
-def user(name: str) -> Any:
+def user(name: str) -> ResponseReturnValue:
     """Return one user."""
     return jsonify(user_summary(actions.get_user(name)))
 
 
 @bp.patch("/users/<name>")
 @requires("users.manage", scoped=True)
-def user_update(name: str) -> Any:
+def user_update(name: str) -> ResponseReturnValue:
     """Change role, sites, display name, language or the disabled flag."""
     return jsonify(user_summary(actions.update_user(name, json_body("UserUpdate"))))
 
 
 @bp.delete("/users/<name>")
 @requires("users.manage", scoped=True)
-def user_delete(name: str) -> Any:
+def user_delete(name: str) -> ResponseReturnValue:
     """Disable a user: accounts are never deleted, so the audit log keeps naming real users."""
     return jsonify(user_summary(actions.update_user(name, {"disabled": True})))
 
 
 @bp.post("/users/<name>/totp-reset")
 @requires("users.manage", scoped=True)
-def user_totp_reset(name: str) -> Any:
+def user_totp_reset(name: str) -> ResponseReturnValue:
     """Remove the user's TOTP secret; they enrol again at their next login."""
     return jsonify(user_summary(actions.reset_user_totp(name)))
 
 
 @bp.post("/users/<name>/sessions/end")
 @requires("users.manage", scoped=True)
-def user_sessions_end(name: str) -> Any:
+def user_sessions_end(name: str) -> ResponseReturnValue:
     """End every console session of the user (e.g. a laptop lost while logged in)."""
     return jsonify({"ended": actions.end_user_sessions(name)})
 

@@ -32,6 +32,9 @@ from controlplane.web.services.dispatching import dispatch
 from controlplane.web.state import state
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from controlplane.inventory import Host
     from controlplane.web.state import ConsoleState
 
 KINDS = ("provision", "harden")
@@ -54,8 +57,10 @@ class Started:
 def start_playbook(kind: str, limit: str | None, check: bool, diff: bool, via: str) -> Started:
     """Check, create and start a provision or harden run for the current user.
 
-    Given the kind, an optional host pattern, the ``--check``/``--diff``
-    flags and ``console`` or ``api``. Returns what was started. Raises
+    The one start path of the console and the API (``via`` says which, for
+    the run's actor and trigger): the run is created queued with its hosts
+    locked, then handed to the dispatcher, so the caller answers at once
+    while the playbook runs in the background. Raises
     ApiError 400 (bad kind or pattern, a pattern matching no host, a missing
     group var, hosts spanning several of the user's sites), 403 (a host out
     of the user's scope), 409 (a host is already in another run, or the
@@ -142,7 +147,7 @@ def drift_in_scope() -> list[dict[str, Any]]:
 OWN_FIELDS = ("id", "kind", "check", "diff", "actor", "trigger", "created_at", "finished_at", "host_outcome")
 
 
-def scoped_history(db: Any, host: Any) -> list[dict[str, Any]]:
+def scoped_history(db: Session, host: Host) -> list[dict[str, Any]]:
     """The playbook runs that touched ``host``, those of sites out of scope reduced to the host's own outcome.
 
     A reduced item keeps OWN_FIELDS and the host's counters, names only this
@@ -163,7 +168,7 @@ def scoped_history(db: Any, host: Any) -> list[dict[str, Any]]:
     return items
 
 
-def host_in_scope(name: str) -> Any:
+def host_in_scope(name: str) -> Host:
     """The inventory host ``name`` after the site check; 404 when unknown."""
     try:
         host = state().inventory.host(name)

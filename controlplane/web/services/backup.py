@@ -21,6 +21,7 @@ from controlplane.web.state import state
 
 if TYPE_CHECKING:
     from controlplane.backup.report import PolicyView
+    from controlplane.backup.targets import BackupTarget
     from controlplane.store.models import Run
     from controlplane.web.state import ConsoleState
 
@@ -43,7 +44,7 @@ def policy_view() -> PolicyView:
     return PolicyView(state().config, state().store, state().inventory)
 
 
-def find_unit(view: Any, dataset: str, host: str) -> Any:
+def find_unit(view: PolicyView, dataset: str, host: str) -> BackupTarget:
     """The (dataset, host) unit, after the site check; 404 when the policy has no such unit."""
     try:
         found = [t for t in view.targets(view.policy.dataset(dataset)) if t.host == host]
@@ -90,7 +91,7 @@ def execute_task(console: ConsoleState, run: Run) -> None:
         ctx.close()
 
 
-def centers_of(view: Any) -> dict[str, Any]:
+def centers_of(view: PolicyView) -> dict[str, Any]:
     """The active center's name and both centers' hosts, for the pages' header line."""
     policy = view.policy
     return {

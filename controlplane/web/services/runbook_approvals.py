@@ -125,8 +125,9 @@ def request_in_scope(request_id: str) -> dict[str, Any]:
 def decide(request_id: str, *, approve: bool, reason: str, channel: str) -> dict[str, Any]:
     """Approve or reject a request as the current user, audited; return the decided request.
 
-    Given the request id, the decision, why (cut to 500 characters) and the
-    channel. Raises ApiError 404 / aborts 403 as :func:`request_in_scope`;
+    The one place the console and the API decide (``channel`` names which in
+    the actor); ``reason`` is cut to 500 characters. Raises ApiError 404 /
+    aborts 403 as :func:`request_in_scope`;
     DecisionRefused (audited with outcome ``refused``) for one's own request
     (403) or a request no longer pending (409).
     """

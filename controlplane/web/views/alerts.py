@@ -12,7 +12,7 @@ audit records, with the console user as actor and the client address.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,6 +25,11 @@ from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 from controlplane.web.validation import query_choice
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from controlplane.monitoring.spec import MonitoringSpec
+
 bp = Blueprint("alerts", __name__)
 log = logging.getLogger(__name__)
 FILTERS = ("firing", "pending", "silenced", "inhibited", "resolved")
@@ -32,7 +37,7 @@ FINGERPRINT = frozenset("0123456789abcdef")
 MAX_SILENCE_HOURS = 24 * 366
 
 
-def monitoring_spec() -> Any:
+def monitoring_spec() -> MonitoringSpec | None:
     """The site's monitoring spec (rules, silences-as-code, inhibition), or None when it does not load."""
     from controlplane.monitoring.spec_loader import load_monitoring
 
@@ -184,7 +189,7 @@ def _hours(text: str) -> float:
 
 @bp.get("/alerts")
 @requires("alerts.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Alerts in scope (filter by state), with ack and silence forms, and the active silences."""
     wanted = query_choice("state", FILTERS)
     site_filter = requested_sites()
@@ -211,7 +216,7 @@ def index() -> Any:
 
 @bp.post("/alerts/<fingerprint>/ack")
 @requires("alerts.manage", scoped=True)
-def ack(fingerprint: str) -> Any:
+def ack(fingerprint: str) -> ResponseReturnValue:
     """Acknowledge a firing alert (stops repeats and escalation)."""
     try:
         alert = acknowledge(fingerprint, form_text("comment", 2000))
@@ -228,7 +233,7 @@ def ack(fingerprint: str) -> Any:
 
 @bp.post("/alerts/silences")
 @requires("alerts.manage", scoped=True)
-def silence() -> Any:
+def silence() -> ResponseReturnValue:
     """Create a silence from label matchers (one per line or comma-separated), a comment and hours."""
     current_scope()
     text = request.form.get("matchers", "")
@@ -246,7 +251,7 @@ def silence() -> Any:
 
 @bp.post("/alerts/silences/<silence_id>/expire")
 @requires("alerts.manage", scoped=True)
-def expire(silence_id: str) -> Any:
+def expire(silence_id: str) -> ResponseReturnValue:
     """End a silence now."""
     try:
         end_silence(silence_id)

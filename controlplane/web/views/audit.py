@@ -12,7 +12,7 @@ another site's records.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, current_app, render_template
 from sqlalchemy import func, select
@@ -23,6 +23,9 @@ from controlplane.web.cache import ViewCache
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("audit", __name__)
 PER_PAGE = 50
@@ -58,7 +61,7 @@ def scoped_verification() -> tuple[audit.Verification, dt.datetime]:
 
 @bp.get("/audit")
 @requires("audit.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List the audit records of the user's sites (security officer, auditor, admin) with the chain's verdict."""
     before = query_int("before", 0, 0, 10**12) or None
     actor = query_text("actor")

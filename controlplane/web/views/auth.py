@@ -7,7 +7,7 @@ code, ``auth.logout``. The password never reaches a log or an audit record.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,6 +20,11 @@ from controlplane.web.policy import ANONYMOUS, ENROLMENT, SECOND_FACTOR, require
 from controlplane.web.security import end_session, start_session
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("auth", __name__)
 
 
@@ -27,7 +32,7 @@ def _next_url() -> str:
     return _safe_next(request.values.get("next", "") or "/")
 
 
-def _locked_page(until: Any) -> Any:
+def _locked_page(until: dt.datetime | None) -> tuple[str, int]:
     minutes = max(1, int((until - utcnow()).total_seconds() // 60) + 1) if until else 15
     return (
         render_template(
@@ -52,7 +57,7 @@ def _audit_lockouts(result: users.LoginResult, name: str) -> None:
 
 @bp.route("/login", methods=["GET", "POST"])
 @requires(ANONYMOUS)
-def login() -> Any:
+def login() -> ResponseReturnValue:
     """Show the login form; check a name and password (throttled and audited)."""
     if request.method == "GET":
         if g.get("egov_stage") == "full":
@@ -91,7 +96,7 @@ def login() -> Any:
 
 @bp.route("/login/totp", methods=["GET", "POST"])
 @requires(SECOND_FACTOR)
-def login_totp() -> Any:
+def login_totp() -> ResponseReturnValue:
     """Ask for the TOTP code of a user whose password was accepted."""
     if request.method == "GET":
         return render_template("login_totp.html", next=_next_url())
@@ -128,7 +133,7 @@ def login_totp() -> Any:
 
 @bp.post("/logout")
 @requires(ENROLMENT)
-def logout() -> Any:
+def logout() -> ResponseReturnValue:
     """End the session (audited) and go back to the login page."""
     user = g.egov_user
     audit_event("auth.logout", user.name, actor=user.name)
@@ -139,7 +144,7 @@ def logout() -> Any:
 
 @bp.post("/login/cancel")
 @requires(SECOND_FACTOR)
-def login_cancel() -> Any:
+def login_cancel() -> ResponseReturnValue:
     """Abandon a login waiting for its TOTP code."""
     end_session()
     return redirect(url_for("auth.login"))

@@ -17,7 +17,7 @@ Pages only: scope, validation and the start are decided in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -35,12 +35,15 @@ from controlplane.web.services.automation import (
 )
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("automation", __name__)
 
 
 @bp.get("/automation")
 @requires("automation.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """The start form, recent provision/harden runs and the drift of every host in scope."""
     from controlplane.automation.report import recent_runs
 
@@ -53,7 +56,7 @@ def index() -> Any:
 
 @bp.post("/automation/start")
 @requires("automation.start", scoped=True)
-def start() -> Any:
+def start() -> ResponseReturnValue:
     """Start provision or harden (optionally ``--check``) on a host pattern; go to the run's page."""
     kind = request.form.get("kind", "")
     limit = request.form.get("limit", "")
@@ -72,7 +75,7 @@ def start() -> Any:
 
 @bp.get("/automation/runs/<int:run_id>")
 @requires("automation.view", scoped=True)
-def run(run_id: int) -> Any:
+def run(run_id: int) -> ResponseReturnValue:
     """A provision/harden run: per-host progress (live) above the run's output (live)."""
     from controlplane.runs import read_output
     from controlplane.store.models import RunStatus
@@ -89,14 +92,14 @@ def run(run_id: int) -> Any:
 
 @bp.get("/automation/runs/<int:run_id>/progress")
 @requires("automation.view", scoped=True)
-def progress(run_id: int) -> Any:
+def progress(run_id: int) -> ResponseReturnValue:
     """The run's per-host counters as JSON (polled by the run page)."""
     return jsonify(progress_of(run_id))
 
 
 @bp.get("/automation/hosts/<name>")
 @requires("automation.view", scoped=True)
-def host(name: str) -> Any:
+def host(name: str) -> ResponseReturnValue:
     """One host: its drift per playbook and the provision/harden runs that touched it."""
     from controlplane.automation.report import drift
 

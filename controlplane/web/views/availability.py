@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from markupsafe import Markup
@@ -23,6 +23,11 @@ from controlplane.errors import BadInputError, EgovError
 from controlplane.web.helpers import client_address, current_user, form_text
 from controlplane.web.policy import ANONYMOUS, current_scope, require_site, requires
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from controlplane.slo.site import SiteLevels
 
 bp = Blueprint("availability", __name__)
 log = logging.getLogger(__name__)
@@ -46,7 +51,7 @@ def slo_text(key: str, **values: Any) -> str:
     return text(language(), key, **values)
 
 
-def site_levels() -> Any:
+def site_levels() -> SiteLevels | None:
     """The site's objectives, or None when slo.yml or the monitoring folder does not load (logged, shown)."""
     from controlplane.slo.site import load_levels
 
@@ -67,7 +72,7 @@ def _time(text: str, zone: dt.tzinfo, name: str) -> dt.datetime:
 
 @bp.get("/availability")
 @requires("availability.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Objectives, budgets and this month's charts of the services in scope; maintenance; reports."""
     from sqlalchemy import select
 
@@ -108,7 +113,7 @@ def index() -> Any:
 
 @bp.get("/availability/reports/<int:report_id>")
 @requires("availability.view", scoped=True)
-def report_file(report_id: int) -> Any:
+def report_file(report_id: int) -> ResponseReturnValue:
     """Download a written report (a national one only for ministry-level users)."""
     from controlplane.slo.models import ReportFile
     from controlplane.slo.schedule import report_folder
@@ -127,7 +132,7 @@ def report_file(report_id: int) -> Any:
 
 @bp.post("/availability/maintenance")
 @requires("maintenance.manage", scoped=True)
-def maintenance_add() -> Any:
+def maintenance_add() -> ResponseReturnValue:
     """Declare a maintenance window for a site in scope (403 for another site)."""
     from controlplane.slo.maintenance import add_window
 
@@ -157,7 +162,7 @@ def maintenance_add() -> Any:
 
 @bp.post("/availability/maintenance/<int:window_id>/end")
 @requires("maintenance.manage", scoped=True)
-def maintenance_end(window_id: int) -> Any:
+def maintenance_end(window_id: int) -> ResponseReturnValue:
     """End a maintenance window of a site in scope now."""
     from controlplane.slo.maintenance import end_window
     from controlplane.slo.models import MaintenanceWindow
@@ -179,7 +184,7 @@ def maintenance_end(window_id: int) -> Any:
 
 @bp.get("/status")
 @requires(ANONYMOUS)
-def status() -> Any:
+def status() -> ResponseReturnValue:
     """The public status page: public services' titles, states and last 90 days (no login, nothing internal)."""
     from controlplane.slo import charts
     from controlplane.slo.status import public_status

@@ -11,7 +11,7 @@ user sees and acts on the units of the sites in scope only.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -22,13 +22,16 @@ from controlplane.web.services.backup import ACTIONS, centers_of, find_unit, pol
 from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("backup", __name__)
 SNAPSHOT = re.compile(r"latest|[0-9a-f]{8,64}")
 
 
 @bp.get("/backup")
 @requires("backup.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """The dataset × host grid, coloured by age against the RPO, within the user's scope."""
     from controlplane.backup.report import readiness
 
@@ -54,7 +57,7 @@ def index() -> Any:
 
 @bp.get("/backup/<dataset>/<host>")
 @requires("backup.view", scoped=True)
-def detail(dataset: str, host: str) -> Any:
+def detail(dataset: str, host: str) -> ResponseReturnValue:
     """One unit: its figures, recent snapshots (as recorded by our runs), runs and drills."""
     from controlplane.backup import records
     from controlplane.backup.report import readiness
@@ -82,7 +85,7 @@ def detail(dataset: str, host: str) -> Any:
 
 @bp.post("/backup/<dataset>/<host>/run")
 @requires("backup.run", scoped=True)
-def run_now(dataset: str, host: str) -> Any:
+def run_now(dataset: str, host: str) -> ResponseReturnValue:
     """Start a backup (``action=backup``) or a restore drill (``action=drill``) now."""
     view = policy_view()
     unit = find_unit(view, dataset, host)
@@ -100,7 +103,7 @@ def run_now(dataset: str, host: str) -> Any:
 
 @bp.post("/backup/<dataset>/<host>/restore")
 @requires("backup.restore", scoped=True)
-def restore_now(dataset: str, host: str) -> Any:
+def restore_now(dataset: str, host: str) -> ResponseReturnValue:
     """Start a restore into an allowed restore root (never in place from the console)."""
     from controlplane.backup.restore import check_restore_dir
 

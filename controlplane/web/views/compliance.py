@@ -9,7 +9,7 @@ downloads only what belongs to the sites they cover.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,13 +21,19 @@ from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from controlplane.compliance.catalog import Catalog
+    from controlplane.inventory import Host
+
 bp = Blueprint("compliance", __name__)
 
 STATUS_ORDER = {"fail": 0, "error": 1, "waived": 2, "pass": 3, "not_applicable": 4}
 CONTROL_ID = r"^[a-z0-9][a-z0-9._-]{0,95}$"
 
 
-def catalog() -> Any:
+def catalog() -> Catalog:
     """The catalog in force (shipped + the site's controls folder); a malformed site file is a 500 we log."""
     from pathlib import Path
 
@@ -36,7 +42,7 @@ def catalog() -> Any:
     return load_catalog(Path(state().config.controls))
 
 
-def matrix_data(hosts: list[Any]) -> dict[str, Any]:
+def matrix_data(hosts: list[Host]) -> dict[str, Any]:
     """Scores per host and per site over the hosts' current results, and each host's facts."""
     from controlplane.compliance.history import current_results, host_facts, latest_scan_per_host
     from controlplane.compliance.scoring import by_host, by_site
@@ -49,7 +55,7 @@ def matrix_data(hosts: list[Any]) -> dict[str, Any]:
     return {"results": results, "by_host": by_host(results), "by_site": by_site(results), "facts": facts}
 
 
-def scoped_host(name: str) -> Any:
+def scoped_host(name: str) -> Host:
     """The inventory host, after checking the user's scope (404 unknown, 403 outside the scope)."""
     try:
         host = state().inventory.host(name)
@@ -61,7 +67,7 @@ def scoped_host(name: str) -> Any:
 
 @bp.get("/compliance")
 @requires("compliance.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """The site x host matrix of current scores (before and after waivers), with the report downloads."""
     from controlplane.compliance.history import recent_scans
 
@@ -82,7 +88,7 @@ def index() -> Any:
 
 @bp.get("/compliance/hosts/<name>")
 @requires("compliance.view", scoped=True)
-def host(name: str) -> Any:
+def host(name: str) -> ResponseReturnValue:
     """One host: every control's current result (failures first) and the score over its last scans."""
     from controlplane.compliance.history import host_trend
 
@@ -104,7 +110,7 @@ def host(name: str) -> Any:
 
 @bp.get("/compliance/hosts/<name>/<control_id>")
 @requires("compliance.view", scoped=True)
-def control(name: str, control_id: str) -> Any:
+def control(name: str, control_id: str) -> ResponseReturnValue:
     """One control on one host: what it checks and why, the evidence of each recent scan, and the fix."""
     from sqlalchemy import select
 
@@ -145,7 +151,7 @@ def visible_waivers(waivers: list[Any]) -> list[tuple[int, Any]]:
 
 @bp.get("/compliance/waivers")
 @requires("compliance.view", scoped=True)
-def waivers() -> Any:
+def waivers() -> ResponseReturnValue:
     """The waivers in the site's waiver file (in force and expired), with the form to add one."""
     from controlplane.compliance.service import waiver_path
     from controlplane.compliance.waivers import load_waivers
@@ -177,7 +183,7 @@ def _split(text: str) -> list[str]:
 
 @bp.post("/compliance/waivers")
 @requires("compliance.waive", scoped=True)
-def waiver_add() -> Any:
+def waiver_add() -> ResponseReturnValue:
     """Add a waiver (every field required; the approver is the signed-in security officer by default)."""
     from controlplane.compliance.service import waiver_path
     from controlplane.compliance.waiverfile import add_waiver, new_entry
@@ -218,7 +224,7 @@ def waiver_add() -> Any:
 
 @bp.post("/compliance/waivers/<int:index>/expire")
 @requires("compliance.waive", scoped=True)
-def waiver_expire(index: int) -> Any:
+def waiver_expire(index: int) -> ResponseReturnValue:
     """Make a waiver stop applying today (it stays in the file, marked, and in the reports' expired list)."""
     from controlplane.compliance.service import waiver_path
     from controlplane.compliance.waiverfile import expire_waiver
@@ -244,7 +250,7 @@ def waiver_expire(index: int) -> Any:
 
 @bp.get("/compliance/report.<fmt>")
 @requires("compliance.view", scoped=True)
-def report(fmt: str) -> Any:
+def report(fmt: str) -> ResponseReturnValue:
     """Download the report of the newest scan (html, json, csv, oscal), restricted to the user's scope; audited."""
     from controlplane.compliance.export import FORMATS, MEDIA_TYPES, filename, load_report, render
 

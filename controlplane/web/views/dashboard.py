@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, render_template, url_for
 from flask_babel import get_locale, gettext
@@ -17,6 +17,9 @@ from controlplane.web.helpers import current_user
 from controlplane.web.policy import Scope, allowed, current_scope, requires
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("dashboard", __name__)
 # Up to this many hosts in scope the dashboard lists every host; beyond, it summarises per site.
 FULL_LIST_HOSTS = 50
@@ -29,7 +32,7 @@ REFRESH_SECONDS = 30.0
 
 @bp.get("/")
 @requires("dashboard.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """The health picture of every site in the user's scope, then the sites with their hosts and latest runs.
 
     Beyond FULL_LIST_HOSTS hosts (a national or provincial view), each site

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, abort, render_template
 
@@ -13,13 +13,16 @@ from controlplane.web.policy import current_scope, require_site, requires
 from controlplane.web.state import state
 from controlplane.web.validation import query_int, query_text
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("hosts", __name__)
 PER_PAGE = 50
 
 
 @bp.get("/hosts")
 @requires("hosts.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List the hosts of the sites in the user's scope (or of one site and those below it), 50 a page."""
     scope = current_scope()
     inventory = state().inventory
@@ -46,7 +49,7 @@ def index() -> Any:
 
 @bp.get("/hosts/<name>")
 @requires("hosts.view", scoped=True)
-def detail(name: str) -> Any:
+def detail(name: str) -> ResponseReturnValue:
     """Show one host and the runs that touched it."""
     inventory = state().inventory
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -34,6 +34,9 @@ from controlplane.store.models import Run
 from controlplane.web.policy import Scope, current_scope, requires
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from controlplane.store import Store
+
 bp = Blueprint("metrics", __name__)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
@@ -41,7 +44,7 @@ METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 class RunCountsCollector(Collector):
     """Collects the number of runs per kind and status from the store at scrape time."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -94,7 +97,7 @@ def metrics() -> Response:
     return Response(text, mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
-def init_app(app: Flask, registry: CollectorRegistry, store: Any) -> None:
+def init_app(app: Flask, registry: CollectorRegistry, store: Store) -> None:
     """Register the collectors on ``registry`` and the latency hooks on the app."""
     app.extensions["egov.registry"] = registry
     registry.register(RunCountsCollector(store))

@@ -8,13 +8,16 @@ the sites in scope only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, render_template
 
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.site_filter import requested_sites
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("monitoring", __name__)
 SPARK_POINTS = 40
@@ -62,7 +65,7 @@ def sparkline(points: list[dict[str, Any]], width: int = SPARK_WIDTH, height: in
 
 @bp.get("/monitoring")
 @requires("alerts.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Host health per site (latest probe results), each host with a sparkline of its probe history."""
     from controlplane.monitoring.alert_actions import health_grid
     from controlplane.monitoring.results import history

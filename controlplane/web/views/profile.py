@@ -8,7 +8,7 @@ says how many.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -24,6 +24,9 @@ from controlplane.web.helpers import audit_event, client_address, form_text
 from controlplane.web.policy import ENROLMENT, requires
 from controlplane.web.security import current_session_key, start_session
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("profile", __name__)
 
@@ -49,7 +52,7 @@ def _identity_refused(result: users.LoginResult, action: str, name: str) -> None
 
 @bp.get("/profile")
 @requires("self.profile")
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Show the profile page."""
     me = _me()
     key = current_session_key()
@@ -69,7 +72,7 @@ def index() -> Any:
 
 @bp.post("/profile")
 @requires("self.profile")
-def update() -> Any:
+def update() -> ResponseReturnValue:
     """Change one's display name and interface language."""
     me = _me()
     try:
@@ -92,7 +95,7 @@ def update() -> Any:
 
 @bp.post("/profile/password")
 @requires("self.profile")
-def password() -> Any:
+def password() -> ResponseReturnValue:
     """Change one's password (needs the current one; at least 12 characters)."""
     old = request.form.get("old_password", "")[: users.MAX_PASSWORD]
     new = request.form.get("new_password", "")
@@ -128,7 +131,7 @@ def password() -> Any:
 
 @bp.route("/profile/totp", methods=["GET", "POST"])
 @requires(ENROLMENT)
-def totp_enrol() -> Any:
+def totp_enrol() -> ResponseReturnValue:
     """Enrol a TOTP authenticator: show the secret and otpauth URI, then confirm a code.
 
     While TOTP is on the page first asks for the password and a current code
@@ -172,7 +175,7 @@ def totp_enrol() -> Any:
     return redirect(url_for("profile.index"))
 
 
-def _open_reenrolment(me: User) -> Any:
+def _open_reenrolment(me: User) -> ResponseReturnValue:
     """Check the password and current code (throttled), then start a new pending secret."""
     password = request.form.get("password", "")[: users.MAX_PASSWORD]
     with state().store.session() as db:
@@ -190,7 +193,7 @@ def _open_reenrolment(me: User) -> Any:
 
 @bp.post("/profile/totp/disable")
 @requires("self.profile")
-def totp_disable() -> Any:
+def totp_disable() -> ResponseReturnValue:
     """Turn TOTP off (not for admins, for whom it is required); needs the password and a current code."""
     me = _me()
     if me.role == "admin":
@@ -211,7 +214,7 @@ def totp_disable() -> Any:
 
 @bp.post("/profile/tokens")
 @requires("self.tokens")
-def token_create() -> Any:
+def token_create() -> ResponseReturnValue:
     """Create an API token and show it once."""
     me = _me()
     days_text = form_text("expires_days", 8)
@@ -232,7 +235,7 @@ def token_create() -> Any:
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")
 @requires("self.tokens")
-def token_revoke(token_id: int) -> Any:
+def token_revoke(token_id: int) -> ResponseReturnValue:
     """Revoke one of one's API tokens."""
     me = _me()
     try:
@@ -248,7 +251,7 @@ def token_revoke(token_id: int) -> Any:
 
 @bp.post("/profile/sessions/end-others")
 @requires("self.profile")
-def sessions_end_others() -> Any:
+def sessions_end_others() -> ResponseReturnValue:
     """End every other login session of one's own (e.g. a browser left logged in elsewhere)."""
     me = _me()
     with state().store.session() as db:

@@ -8,7 +8,7 @@ calls too. A started run's journal fills live over server-sent events.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -21,6 +21,11 @@ from controlplane.web.services import runbooks as service
 from controlplane.web.services.runbook_approvals import DecisionRefused, approve_and_start, decide, visible_requests
 from controlplane.web.services.runbooks import get_runbook_run, listing, load_definition, visible_history
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
+    from controlplane.runbook.definition import Runbook
 
 bp = Blueprint("runbooks", __name__)
 EXPORTS = {"json": "application/json", "md": "text/markdown", "html": "text/html"}
@@ -63,7 +68,7 @@ def rto_chart(rows: list[dict[str, Any]], limit: int = 20) -> dict[str, Any]:
     }
 
 
-def _form_params(definition: Any) -> dict[str, Any]:
+def _form_params(definition: Runbook) -> dict[str, Any]:
     """The parameters given in the start form (``param_<name>``; empty fields keep the default)."""
     given: dict[str, Any] = {}
     for param in definition.params:
@@ -79,7 +84,7 @@ def _form_params(definition: Any) -> dict[str, Any]:
 
 @bp.get("/runbooks")
 @requires("runbooks.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Every runbook (with the error of those that do not load), recent runs and the drill RTO chart."""
     rows = visible_history(limit=30)
     return render_template("runbooks.html", runbooks=listing(), history=rows, chart=rto_chart(rows))
@@ -87,7 +92,7 @@ def index() -> Any:
 
 @bp.get("/runbooks/<name>")
 @requires("runbooks.view", scoped=True)
-def detail(name: str) -> Any:
+def detail(name: str) -> ResponseReturnValue:
     """One runbook: what it does, the start form (operators), its runs and drill RTOs."""
     definition = load_definition(name)
     rows = visible_history(name=name, limit=30)
@@ -122,7 +127,7 @@ def alert_rules_for(name: str) -> list[dict[str, Any]]:
 
 @bp.post("/runbooks/<name>/start")
 @requires("runbooks.start", scoped=True)
-def start(name: str) -> Any:
+def start(name: str) -> ResponseReturnValue:
     """Start a runbook in a mode with the form's parameters; show its journal (or the approvals page)."""
     definition = load_definition(name)
     mode = request.form.get("mode", "dry-run")
@@ -149,7 +154,7 @@ def start(name: str) -> Any:
 
 @bp.get("/runbooks/runs/<int:run_id>")
 @requires("runbooks.view", scoped=True)
-def journal(run_id: int) -> Any:
+def journal(run_id: int) -> ResponseReturnValue:
     """A run's journal (steps, checks, figures), filled live while the run goes."""
     from controlplane.runbook.journal import read_journal
     from controlplane.runs import read_output
@@ -165,7 +170,7 @@ def journal(run_id: int) -> Any:
 
 @bp.get("/runbooks/runs/<int:run_id>/stream")
 @requires("runbooks.view", scoped=True)
-def stream(run_id: int) -> Any:
+def stream(run_id: int) -> ResponseReturnValue:
     """The run's journal lines after Last-Event-ID (or ?after=) as server-sent events."""
     from controlplane.web.sse import stream_response
 
@@ -175,7 +180,7 @@ def stream(run_id: int) -> Any:
 
 @bp.get("/runbooks/runs/<int:run_id>/journal.<fmt>")
 @requires("runbooks.view", scoped=True)
-def export(run_id: int, fmt: str) -> Any:
+def export(run_id: int, fmt: str) -> ResponseReturnValue:
     """Download the journal as JSON, Markdown or HTML (always as an attachment)."""
     from controlplane.runbook.export import export as render
     from controlplane.runbook.journal import read_journal
@@ -191,14 +196,14 @@ def export(run_id: int, fmt: str) -> Any:
 
 @bp.get("/runbooks/approvals")
 @requires("runbooks.view", scoped=True)
-def approvals() -> Any:
+def approvals() -> ResponseReturnValue:
     """Run requests waiting for a second approver (and recent decisions) whose targets lie in scope."""
     return render_template("runbooks_approvals.html", requests=visible_requests(), me=g.egov_user.name)
 
 
 @bp.post("/runbooks/approvals/<request_id>/approve")
 @requires("runbooks.approve", scoped=True)
-def approve(request_id: str) -> Any:
+def approve(request_id: str) -> ResponseReturnValue:
     """Approve a pending run request (not one's own) and start the run as its requester."""
     try:
         _decided, definition, run_id, not_started = approve_and_start(
@@ -216,7 +221,7 @@ def approve(request_id: str) -> Any:
 
 @bp.post("/runbooks/approvals/<request_id>/reject")
 @requires("runbooks.approve", scoped=True)
-def reject(request_id: str) -> Any:
+def reject(request_id: str) -> ResponseReturnValue:
     """Reject a pending run request (not one's own): it will not run."""
     try:
         decided = decide(request_id, approve=False, reason=request.form.get("reason", ""), channel="console")

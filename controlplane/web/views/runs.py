@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -18,12 +18,15 @@ from controlplane.web.services.runs import list_runs, runs_query
 from controlplane.web.sse import stream_response
 from controlplane.web.state import state
 
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
+
 bp = Blueprint("runs", __name__)
 
 
 @bp.get("/runs")
 @requires("runs.view", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List runs newest first, filtered by status and kind, 25 a page."""
     scope = current_scope()
     wanted = runs_query(per_page_allowed=False)
@@ -41,7 +44,7 @@ def index() -> Any:
 
 @bp.get("/runs/<int:run_id>")
 @requires("runs.view", scoped=True)
-def detail(run_id: int) -> Any:
+def detail(run_id: int) -> ResponseReturnValue:
     """Show a run, its output so far, and (through the page's script) the rest live."""
     run = actions.get_run(run_id)
     with state().store.session() as db:
@@ -51,7 +54,7 @@ def detail(run_id: int) -> Any:
 
 @bp.get("/runs/<int:run_id>/stream")
 @requires("runs.view", scoped=True)
-def stream(run_id: int) -> Any:
+def stream(run_id: int) -> ResponseReturnValue:
     """Stream the run's output lines after Last-Event-ID (or ?after=) as server-sent events."""
     actions.get_run(run_id)
     return stream_response(run_id)
@@ -59,7 +62,7 @@ def stream(run_id: int) -> Any:
 
 @bp.post("/runs/new")
 @requires("runs.start", scoped=True)
-def create() -> Any:
+def create() -> ResponseReturnValue:
     """Start a harmless run on a host (operator, admin) and show it."""
     kind = form_text("kind", 32) or "ping"
     host = form_text("host", 64)
@@ -76,7 +79,7 @@ def create() -> Any:
 
 @bp.post("/runs/<int:run_id>/cancel")
 @requires("runs.cancel", scoped=True)
-def cancel(run_id: int) -> Any:
+def cancel(run_id: int) -> ResponseReturnValue:
     """Ask a running run to stop (operator, admin)."""
     try:
         actions.cancel_run(run_id)

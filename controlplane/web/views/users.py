@@ -7,7 +7,7 @@ without an enabled ministry-level admin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -20,6 +20,9 @@ from controlplane.web.helpers import form_text
 from controlplane.web.policy import current_scope, requires
 from controlplane.web.queries import visible_sites
 from controlplane.web.state import state
+
+if TYPE_CHECKING:
+    from flask.typing import ResponseReturnValue
 
 bp = Blueprint("users", __name__)
 
@@ -42,14 +45,14 @@ def _choices() -> dict[str, Any]:
 
 @bp.get("/users")
 @requires("users.manage", scoped=True)
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List the users this admin manages, with the form to add one."""
     return render_template("users.html", users=actions.visible_users(), **_choices())
 
 
 @bp.post("/users")
 @requires("users.manage", scoped=True)
-def create() -> Any:
+def create() -> ResponseReturnValue:
     """Add a user (the initial password is set by the admin and changed by the user)."""
     data = {
         "name": form_text("name", 64),
@@ -72,14 +75,14 @@ def create() -> Any:
 
 @bp.get("/users/<name>")
 @requires("users.manage", scoped=True)
-def edit(name: str) -> Any:
+def edit(name: str) -> ResponseReturnValue:
     """Show one user with the forms to change them."""
     return render_template("user_edit.html", user=actions.get_user(name), **_choices())
 
 
 @bp.post("/users/<name>")
 @requires("users.manage", scoped=True)
-def update(name: str) -> Any:
+def update(name: str) -> ResponseReturnValue:
     """Change a user's role, sites, display name and language."""
     changes = {
         "role": form_text("role", 32),
@@ -92,21 +95,21 @@ def update(name: str) -> Any:
 
 @bp.post("/users/<name>/disable")
 @requires("users.manage", scoped=True)
-def disable(name: str) -> Any:
+def disable(name: str) -> ResponseReturnValue:
     """Disable a user (their sessions and tokens stop working at once)."""
     return _apply(name, {"disabled": True}, _("User disabled."))
 
 
 @bp.post("/users/<name>/enable")
 @requires("users.manage", scoped=True)
-def enable(name: str) -> Any:
+def enable(name: str) -> ResponseReturnValue:
     """Enable a disabled user again."""
     return _apply(name, {"disabled": False}, _("User enabled."))
 
 
 @bp.post("/users/<name>/totp-reset")
 @requires("users.manage", scoped=True)
-def totp_reset(name: str) -> Any:
+def totp_reset(name: str) -> ResponseReturnValue:
     """Remove a user's TOTP secret so they enrol again at their next login."""
     actions.reset_user_totp(name)
     flash(_("The second factor was reset."), "ok")
@@ -115,14 +118,14 @@ def totp_reset(name: str) -> Any:
 
 @bp.post("/users/<name>/sessions/end")
 @requires("users.manage", scoped=True)
-def sessions_end(name: str) -> Any:
+def sessions_end(name: str) -> ResponseReturnValue:
     """End every console session of a user (e.g. a laptop lost while logged in)."""
     count = actions.end_user_sessions(name)
     flash(_("Sessions ended: %(count)d.", count=count), "ok")
     return redirect(url_for("users.edit", name=name))
 
 
-def _apply(name: str, changes: dict[str, Any], done: str) -> Any:
+def _apply(name: str, changes: dict[str, Any], done: str) -> ResponseReturnValue:
     try:
         actions.update_user(name, changes)
     except (BadInputError, ApiError) as error:
