@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from controlplane.config_schema import SCHEMA, defaults
+from controlplane.durations import parse_duration
 from controlplane.errors import ConfigError
 from controlplane.yamlfile import read_yaml, schema_problems
 
@@ -27,6 +29,16 @@ class Receiver:
     name: str
     type: str
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PkiSettings:
+    """Lifetimes of what the CA issues (``pki:`` in egov.yml) and when renewal starts."""
+
+    host_validity: timedelta = timedelta(weeks=4)
+    user_validity: timedelta = timedelta(hours=8)
+    tls_validity: timedelta = timedelta(days=90)
+    renew_at: float = 0.667  # fraction of the validity after which a certificate is renewed
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,8 @@ class Config:
     ssh_command_timeout: float
     receivers: tuple[Receiver, ...] = ()
     trusted_proxies: int = 0
-    listen_workers: int | None = None  # None: chosen by `egov serve` (2 on two or more cores, 1 with TLS)
+    listen_workers: int | None = None  # None: chosen by `egov serve` (2 on two or more cores)
+    listen_tls: str = "auto"  # auto: HTTPS with a certificate from the CA when no tls_cert/tls_key; off: plain HTTP
     token_default_days: int = 90
     token_max_days: int = 365
     retention_run_output_days: int = 90  # 0: keep forever (as the two below)
@@ -74,6 +87,8 @@ class Config:
     leader_renew_seconds: float = 5.0
     retention_slo_minute_days: int = 35  # service-level rollups per minute (controlplane/slo)
     retention_slo_hour_days: int = 400  # and per hour
+    pki: PkiSettings = field(default_factory=PkiSettings)  # the CA's certificate lifetimes (controlplane/pki)
+    audit_hash: str = "sha256"  # audit chain and evidence digests: sha256 | sm3 (controlplane.audit.chain)
 
     @property
     def lab_dir(self) -> Path:
@@ -211,6 +226,7 @@ def parse_config(data: Any, source: Path) -> Config:
         public_url=listen.get("public_url"),
         trusted_proxies=int(listen.get("trusted_proxies") or 0),
         listen_workers=int(listen["workers"]) if listen.get("workers") else None,
+        listen_tls=str(listen["tls"]),
         ssh_user=ssh["user"],
         ssh_key_file=path(ssh["key_file"]),
         ssh_known_hosts=path(ssh["known_hosts"]),
@@ -239,6 +255,18 @@ def parse_config(data: Any, source: Path) -> Config:
         leader_renew_seconds=float(merged["leader"]["renew_seconds"]),
         retention_slo_minute_days=int(merged["retention"]["slo_minute_days"]),
         retention_slo_hour_days=int(merged["retention"]["slo_hour_days"]),
+        audit_hash=merged["audit"]["hash"],
+        pki=_pki_settings(merged["pki"]),
+    )
+
+
+def _pki_settings(section: dict[str, Any]) -> PkiSettings:
+    """The ``pki:`` section as timedeltas (the schema has checked the duration text)."""
+    return PkiSettings(
+        host_validity=timedelta(seconds=parse_duration(section["host_validity"])),
+        user_validity=timedelta(seconds=parse_duration(section["user_validity"])),
+        tls_validity=timedelta(seconds=parse_duration(section["tls_validity"])),
+        renew_at=float(section["renew_at"]),
     )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.durations import DURATION_TEXT
+
 SECRET_REFERENCE = r"^secret:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"  # noqa: S105 - a pattern, not a password
 SAFE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # A relative or absolute path without NUL, newline or control characters.
@@ -18,6 +20,10 @@ SAFE_PATH = r"^[^\x00-\x1f]{1,4096}$"
 
 def _path(description: str, default: str) -> dict[str, Any]:
     return {"type": "string", "pattern": SAFE_PATH, "description": description, "default": default}
+
+
+def _duration(description: str, default: str) -> dict[str, Any]:
+    return {"type": "string", "pattern": DURATION_TEXT, "description": description, "default": default}
 
 
 SECRET_REF: dict[str, Any] = {
@@ -132,6 +138,17 @@ SCHEMA: dict[str, Any] = {
                 },
                 "tls_cert": _path("TLS certificate (PEM); serves HTTPS when set with tls_key.", ""),
                 "tls_key": _path("TLS private key (PEM).", ""),
+                "tls": {
+                    "enum": ["auto", "off"],
+                    "default": "auto",
+                    "description": (
+                        "auto: when tls_cert/tls_key are not set and the control plane's CA exists (`egov ca init`), "
+                        "serve HTTPS with a certificate from the CA (state/pki/console.pem; its key encrypted, the "
+                        "password in the vault; reissued when its names change or it is past pki.renew_at of its "
+                        "life). off: plain HTTP (for a TLS-terminating proxy in front). `egov serve --plain-http` "
+                        "forces HTTP for one run."
+                    ),
+                },
                 "public_url": {
                     "type": "string",
                     "pattern": r"^https?://[^\s]{1,2000}$",
@@ -142,8 +159,8 @@ SCHEMA: dict[str, Any] = {
                     "minimum": 1,
                     "maximum": 32,
                     "description": (
-                        "Console processes (plain HTTP only). One process serves with threads that share one "
-                        "core. Default: 2 on a machine with two or more cores (1 with TLS)."
+                        "Console processes, each serving HTTP or HTTPS on the one listening socket. One process "
+                        "serves with threads that share one core. Default: 2 on a machine with two or more cores."
                     ),
                 },
                 "trusted_proxies": {
@@ -346,6 +363,49 @@ SCHEMA: dict[str, Any] = {
                     "maximum": 1200,
                     "default": 5,
                     "description": "Seconds between renewals by the holder (and between looks by the others).",
+                },
+            },
+        },
+        "audit": {
+            "type": "object",
+            "description": "The audit log's hash chain.",
+            "additionalProperties": False,
+            "properties": {
+                "hash": {
+                    "enum": ["sha256", "sm3"],
+                    "default": "sha256",
+                    "description": (
+                        "Hash of new audit records (HMAC with the audit key) and of compliance evidence digests: "
+                        "sha256, or sm3 (GB/T 32905, where OpenSSL offers it). Changing it is safe: an audit.hash "
+                        "record in the chain says from which record on the new hash applies, so `egov audit "
+                        "verify` checks old and new records alike."
+                    ),
+                },
+            },
+        },
+        "pki": {
+            "type": "object",
+            "description": (
+                "The control plane's certificate authority (`egov ca`): how long the certificates it issues "
+                "live. Durations such as 4w, 8h, 90d, 2m (s, m, h, d, w)."
+            ),
+            "additionalProperties": False,
+            "properties": {
+                "host_validity": _duration(
+                    "How long SSH host certificates live, such as 4w (renewed by a scheduled job).", "4w"
+                ),
+                "user_validity": _duration(
+                    "How long SSH user certificates of people live (`egov ssh cert`), such as 8h.", "8h"
+                ),
+                "tls_validity": _duration(
+                    "How long TLS server certificates live (console, portal, office), such as 90d.", "90d"
+                ),
+                "renew_at": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "maximum": 0.95,
+                    "default": 0.667,
+                    "description": "Renew a certificate when this fraction of its validity has passed.",
                 },
             },
         },

@@ -79,6 +79,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "recovery",
         "The control plane's recovery kit: make it (custodians' shares), check it is current.",
     ),
+    "ca": (
+        "controlplane.cli.ca",
+        "ca",
+        "The control plane's certificate authority: init, status, rotate, export, revoke.",
+    ),
+    "ssh": (
+        "controlplane.cli.ssh_certs",
+        "ssh",
+        "Short-lived SSH certificates for people, for the hosts of their scope.",
+    ),
+    "hosts": (
+        "controlplane.cli.hosts",
+        "hosts",
+        "Put a server under management: enrol it (key, certificate, inventory).",
+    ),
+    "install-service": (
+        "controlplane.cli.install_service",
+        "install_service",
+        "Install systemd units for egov serve under a dedicated system user.",
+    ),
     "recover": (
         "controlplane.cli.recovery",
         "recover",

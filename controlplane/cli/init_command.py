@@ -16,11 +16,15 @@ def init(context: CliContext) -> None:
     """Create what a fresh site needs; safe to run again (changes nothing then).
 
     Writes egov.yml (from the schema's sample) when missing, creates the state
-    folder (0700), the vault master key (0600) and the state store, and
-    applies pending migrations.
+    folder (0700), the vault master key (0600) and the state store,
+    applies pending migrations, and creates the control plane's CA (root,
+    intermediate and SSH CA, keys in the vault: a few milliseconds) so that
+    provision certifies hosts and the console serves HTTPS from the start.
     """
+    from controlplane.audit import cli_actor
     from controlplane.config import find_config_path
     from controlplane.config_schema import sample_yaml
+    from controlplane.pki.authority import authority_status, init_authority
     from controlplane.store import open_store
     from controlplane.vault import Vault, create_key_file
 
@@ -39,6 +43,9 @@ def init(context: CliContext) -> None:
     Vault(store, config.key_file, config.cipher)
     audit(store, "init", str(path), revision=store.current_revision())
     click.echo(f"state store ready ({store.current_revision()}): {_safe_url(config.database_url)}")
+    if not authority_status(config, store).initialised:
+        init_authority(config, store, requester=cli_actor())
+        click.echo("created the control plane's CA (see egov ca status; for browsers: egov ca export)")
     store.close()
 
 

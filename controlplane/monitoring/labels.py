@@ -12,12 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+# The duration parser moved to the core (the config reads durations too); engines keep importing it from here.
+from controlplane.durations import DURATION_PART, UNIT_SECONDS, format_duration, parse_duration  # noqa: F401
+
 FNV_OFFSET = 14695981039346656037
 FNV_PRIME = 1099511628211
 SEPARATOR = b"\xff"
 MATCHER_TEXT = re.compile(r"^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$", re.DOTALL)
-DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d|w)")
-UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
@@ -29,35 +30,6 @@ def fingerprint(labels: Mapping[str, str]) -> str:
                 value ^= byte
                 value = (value * FNV_PRIME) & 0xFFFFFFFFFFFFFFFF
     return f"{value:016x}"
-
-
-def parse_duration(value: float | int | str | None, default: float = 0.0) -> float:
-    """Return seconds for ``30s``, ``5m``, ``1h30m``, ``2d`` or a number.
-
-    Raises ValueError for text that is not a duration (the schemas reject it first).
-    """
-    if value is None:
-        return default
-    if isinstance(value, int | float):
-        return float(value)
-    text = value.strip()
-    parts = DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{value!r} is not a duration (such as 30s, 5m, 1h30m)")
-    return sum(float(number) * UNIT_SECONDS[unit] for number, unit in parts)
-
-
-def format_duration(seconds: float) -> str:
-    """Return a Prometheus-style duration (``90s`` → ``1m30s``) for exports."""
-    whole = round(seconds)
-    if whole == 0:
-        return "0s"
-    text = ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, whole = divmod(whole, size)
-        if count:
-            text += f"{count}{unit}"
-    return text
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Rooms:
 
-* **core**: the top-level modules (``controlplane/*.py``), ``store``, ``ssh``,
+* **core**: the top-level modules (``controlplane/*.py``), ``store``, ``ssh``, ``pki``,
   ``audit`` and ``users``: what every engine stands on;
 * **engines**: automation, backup, compliance, monitoring, runbook, slo,
   recovery: one capability each;
@@ -35,7 +35,7 @@ PACKAGE = Path(controlplane.__file__).resolve().parent
 ROOT = PACKAGE.parent
 
 ENGINES = frozenset({"automation", "backup", "compliance", "monitoring", "runbook", "slo", "recovery"})
-CORE_PACKAGES = frozenset({"store", "ssh", "audit", "users"})
+CORE_PACKAGES = frozenset({"store", "ssh", "audit", "users", "pki"})
 FACES = frozenset({"web", "cli", "__main__"})
 LAB = "lab"
 BOOTSTRAP = "bootstrap"

@@ -105,3 +105,20 @@ def test_a_trailing_newline_cannot_slip_past_a_pattern(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(data, tmp_path / "egov.yml")
     assert caught.value.problems[0][0] == "receivers[0].name"
+
+
+def test_the_pki_lifetimes_are_durations_like_4w_8h_90d_2m(tmp_path: Path) -> None:
+    import datetime as dt
+
+    defaults = parse_config({}, tmp_path / "egov.yml").pki
+    assert (defaults.host_validity, defaults.user_validity, defaults.tls_validity) == (
+        dt.timedelta(weeks=4),
+        dt.timedelta(hours=8),
+        dt.timedelta(days=90),
+    )
+    assert defaults.renew_at == pytest.approx(2 / 3, abs=0.001)
+    short = parse_config({"pki": {"host_validity": "2m", "renew_at": 0.5}}, tmp_path / "egov.yml").pki
+    assert short.host_validity == dt.timedelta(minutes=2) and short.renew_at == 0.5
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"pki": {"host_validity": "4 weeks", "renew_at": 1.5, "crl": True}}, tmp_path / "egov.yml")
+    assert {path for path, _message in raised.value.problems} >= {"pki.host_validity", "pki.renew_at"}
