@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from controlplane.automation import events, locks
+from controlplane.automation.certify import certify_provisioned
 from controlplane.automation.exitcodes import ansible_failed
 from controlplane.automation.models import HostRunStats
 from controlplane.automation.playbook import (
@@ -64,6 +65,7 @@ from controlplane.automation.settings import RunSettings
 from controlplane.automation.workspace import close_ssh_masters, kill_leftovers, private_workspace
 from controlplane.errors import BadInputError
 from controlplane.runs import append_output, create_run, finish_run
+from controlplane.ssh.trust import openssh_trust_files
 from controlplane.store.models import Run, RunStatus
 
 if TYPE_CHECKING:
@@ -112,6 +114,7 @@ def _settings(config: Config, private: Path, count: int, profile: str, kind: str
         profile=profile,
         connect_timeout=max(config.ssh_connect_timeout, 5.0),
         user=config.ssh_user,
+        **openssh_trust_files(config),
     )
 
 
@@ -199,10 +202,14 @@ def _run_to_end(
     """
     try:
         runner, pump, duration = run_ansible(config, store, request, names, run_id, private, settings, observer)
-        return _finish(store, request, names, run_id, runner, pump, duration)
+        outcome = _finish(store, request, names, run_id, runner, pump, duration)
     except BaseException as error:
         _abort_run(store, run_id, error)
         raise
+    if request.kind == "provision" and not request.check:
+        # A provisioned host gets its SSH host certificate (issue 15); a --check run changes nothing.
+        certify_provisioned(config, store, run_id, outcome, request.actor)
+    return outcome
 
 
 def _start_run(

@@ -13,8 +13,9 @@ exact environment and argv are unit-tested. Two profiles exist:
   kept for the benchmark that measures what the tuning buys.
 
 Both pin host keys: only ``known_hosts`` from the site configuration is read
-and an unknown or changed key stops the connection (``StrictHostKeyChecking
-yes``). The private key is passed by path, never its content.
+(and, once the site has a CA, the ``@cert-authority`` file scoped to the
+inventory's hosts and the KRL of revoked keys) and an unknown or changed key
+stops the connection (``StrictHostKeyChecking yes``). The private key is passed by path, never its content.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ class RunSettings:
     # the tuned profile lets each host run at its own pace (strategy ``free``). provision.yml
     # reads the backup centers' facts on the clients, so it keeps the lock-step ``linear``.
     independent_hosts: bool = False
+    # Issue 15: the @cert-authority file (hosts certified by the control plane's CA are accepted without a
+    # pin) and the KRL of revoked host keys and certificates; None when the site has no CA (yet).
+    cert_authorities: Path | None = None
+    revoked_host_keys: Path | None = None
 
 
 def ansible_bin(name: str) -> str:
@@ -83,17 +88,31 @@ def forks_for(settings: RunSettings) -> int:
     return max(1, min(settings.host_count, MAX_FORKS))
 
 
+def known_hosts_option(settings: RunSettings) -> str:
+    """``UserKnownHostsFile=`` with the pins, then the @cert-authority file when the site has a CA.
+
+    ssh splits the value on whitespace, so with two files a path holding a
+    space is double-quoted (ssh's own quoting); one file is given as is.
+    """
+    if settings.cert_authorities is None:
+        return f"UserKnownHostsFile={settings.known_hosts}"
+    files = [str(settings.known_hosts), str(settings.cert_authorities)]
+    return "UserKnownHostsFile=" + " ".join(f'"{path}"' if any(c.isspace() for c in path) else path for path in files)
+
+
 def ssh_common_args(settings: RunSettings) -> str:
-    """Return the SSH options that pin host keys (added in every profile)."""
+    """Return the SSH options that pin host keys or trust the CA, and refuse revoked ones (every profile)."""
     # -F /dev/null: a user's ~/.ssh/config must not change where trust comes from.
     words = [
         "-F", "/dev/null",
-        "-o", f"UserKnownHostsFile={settings.known_hosts}",
+        "-o", known_hosts_option(settings),
         "-o", "GlobalKnownHostsFile=/dev/null",
         "-o", "StrictHostKeyChecking=yes",
         "-o", "IdentitiesOnly=yes",
         "-o", "BatchMode=yes",
     ]  # fmt: skip
+    if settings.revoked_host_keys is not None:
+        words += ["-o", f"RevokedHostKeys={settings.revoked_host_keys}"]
     return shlex.join(words)
 
 

@@ -197,10 +197,44 @@ def _options(function: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @_options
+@click.option(
+    "--certify-only",
+    is_flag=True,
+    help="Only issue and install the hosts' SSH host certificates (renew on demand); no playbook runs.",
+)
 @pass_context
-def provision(context: CliContext, **options: Any) -> int:
-    """Provision hosts: accounts, time sync, tools and the service of each role."""
+def provision(context: CliContext, certify_only: bool, **options: Any) -> int:
+    """Provision hosts: accounts, time sync, tools and the service of each role, then their SSH host certificates."""
+    if certify_only:
+        return _certify(context, options)
     return _run(context, "provision", options)
+
+
+CERTIFY_COLUMNS = (Column("HOST", key=True), Column("OK", key=True), Column("SECONDS", justify="right"),
+                   Column("CERTIFICATE"))  # fmt: skip
+
+
+def _certify(context: CliContext, options: dict[str, Any]) -> int:
+    """``egov provision --certify-only``: certify the selected hosts now; exit 1 when any host failed."""
+    from controlplane import audit as audit_log
+    from controlplane.automation.certify import certify_hosts
+    from controlplane.errors import BadInputError
+    from controlplane.inventory import load_inventory
+
+    if options["check"] or options["diff"] or options["tags"]:
+        raise BadInputError("--certify-only takes --limit and --json only")
+    inventory = load_inventory(context.config.inventory)
+    hosts = inventory.select(options["limit"])
+    outcomes = certify_hosts(
+        context.config, open_store(context), hosts, requester=audit_log.cli_actor(), inventory=inventory
+    )
+    if options["as_json"]:
+        print_json({"hosts": [outcome.as_dict() for outcome in outcomes]})
+    else:
+        rows = [[o.host, styled("yes" if o.ok else "NO", "green" if o.ok else "red"), f"{o.seconds:.2f}", o.message]
+                for o in outcomes]  # fmt: skip
+        show_table(CERTIFY_COLUMNS, rows, title="SSH host certificates", out=console())
+    return 0 if all(outcome.ok for outcome in outcomes) else 1
 
 
 @click.command()

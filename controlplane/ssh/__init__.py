@@ -1,7 +1,8 @@
-"""SSH to managed hosts with paramiko: pinned host keys, pooled connections, bounded time.
+"""SSH to managed hosts with paramiko: pinned or certified host keys, pooled connections, bounded time.
 
-Host keys come only from a known_hosts file the lab or an operator provides;
-an unknown or changed key is refused with a message saying which. Remote
+Host keys come only from a known_hosts file the lab or an operator provides,
+or are certified by the control plane's own CA (:mod:`.trust`); an unknown,
+changed or wrongly certified key is refused with a message saying which. Remote
 commands are given as argv and quoted word by word with ``shlex.quote``, so
 a host name, path or label with ``;``, ``$()``, spaces or newlines is data,
 never shell syntax, on the remote side.
@@ -41,6 +42,7 @@ from controlplane.execute import TAIL_LINES, validate_argv
 
 from .groups import GROUP_WRAPPER, Group
 from .steps import Deadline, Lines, exec_within, handshake, pump, seconds_text
+from .trust import HostTrust
 
 if TYPE_CHECKING:
     import paramiko
@@ -128,9 +130,12 @@ class SSHPool:
         keepalive_interval: float = 5.0,
         keepalive_count_max: int = 3,
         idle_timeout: float = 0.0,
+        trust: HostTrust | None = None,
     ) -> None:
         self.key_file = key_file
         self.known_hosts = known_hosts
+        # Which host keys are accepted: pins in known_hosts, plus the CA's certificates when from_config built it.
+        self.trust = trust or HostTrust(known_hosts)
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.keepalive_interval = keepalive_interval
@@ -142,7 +147,7 @@ class SSHPool:
 
     @classmethod
     def from_config(cls, config: Config) -> SSHPool:
-        """Build a pool from the site Config's ``ssh`` settings."""
+        """Build a pool from the site Config's ``ssh`` settings, trusting pinned keys and the site's SSH CA."""
         return cls(
             config.ssh_key_file,
             config.ssh_known_hosts,
@@ -151,6 +156,7 @@ class SSHPool:
             keepalive_interval=config.ssh_keepalive_interval,
             keepalive_count_max=config.ssh_keepalive_count_max,
             idle_timeout=config.ssh_idle_timeout,
+            trust=HostTrust.from_config(config),
         )
 
     @property
@@ -179,7 +185,7 @@ class SSHPool:
             if client is not None and transport is not None and transport.is_active():
                 return client
             client = handshake(
-                target, self.key_file, self.known_hosts, deadline, self.keepalive_interval, self.dead_after
+                target, self.key_file, self.known_hosts, deadline, self.keepalive_interval, self.dead_after, self.trust
             )
             self._clients[target] = client
             return client

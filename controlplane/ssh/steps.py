@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from controlplane.errors import EgovError, HostKeyError, UnreachableError
 from controlplane.execute import mask_text
 
+from .trust import HostTrust
+
 if TYPE_CHECKING:
     import paramiko
 
@@ -77,9 +79,19 @@ def seconds_text(seconds: float) -> str:
 
 
 def handshake(
-    target: Target, key_file: Path, known_hosts: Path, deadline: Deadline, keepalive_interval: float, dead_after: float
+    target: Target,
+    key_file: Path,
+    known_hosts: Path,
+    deadline: Deadline,
+    keepalive_interval: float,
+    dead_after: float,
+    trust: HostTrust | None = None,
 ) -> paramiko.SSHClient:
-    """Connect and authenticate with pinned host keys, each step bounded by ``deadline``.
+    """Connect and authenticate, each step bounded by ``deadline``; host keys judged by ``trust``.
+
+    ``trust`` (default: keys pinned in ``known_hosts`` only) accepts a pinned
+    plain key or a valid certificate of the control plane's CA
+    (:mod:`.trust`); certificates are asked for first.
 
     TCP connect, banner, key exchange and authentication each get one step
     (``deadline.step()``), and a watchdog closes the socket when the whole
@@ -91,8 +103,8 @@ def handshake(
     """
     import paramiko
 
-    if not known_hosts.exists():
-        raise HostKeyError(f"no known_hosts file at {known_hosts}: refusing to connect to {target.name}")
+    trust = trust or HostTrust(known_hosts)
+    trust.ready(target)
     try:
         sock = socket.create_connection((target.address, target.port), timeout=deadline.step())
     except TimeoutError:
@@ -104,8 +116,8 @@ def handshake(
     if hasattr(socket, "TCP_USER_TIMEOUT") and dead_after > 0:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_after * 1000))
     client = paramiko.SSHClient()
-    client.load_host_keys(str(known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    # Nothing is loaded as known: every presented key (plain or certificate) goes to the trust's judgement.
+    client.set_missing_host_key_policy(trust.policy(target))
     step = deadline.step()
     watchdog = threading.Timer(max(0.05, deadline.left()), sock.close)
     watchdog.daemon = True
@@ -123,7 +135,12 @@ def handshake(
             channel_timeout=step,
             look_for_keys=False,
             allow_agent=False,
+            transport_factory=trust.transport_class(target),
         )
+    except HostKeyError:
+        client.close()
+        sock.close()
+        raise
     except paramiko.BadHostKeyException:
         client.close()
         raise HostKeyError(

@@ -25,6 +25,7 @@ from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING
 
 from controlplane.monitoring.probes.health import health_probe
+from controlplane.monitoring.probes.host_certs import host_certificates_probe
 from controlplane.monitoring.probes.network import http_probe, ssh_probe, tcp_probe
 from controlplane.monitoring.probes.store_checks import failed_runs_probe, run_age_probe
 from controlplane.monitoring.results import ProbeResult
@@ -99,7 +100,9 @@ class ProbeRunner:
     check needing one that is None fails instead of running. ``guard`` is
     asked before any address is contacted (a reason refuses it). Checks run
     concurrently on ``workers`` threads, so one slow probe does not hold the
-    others back, and a probe past its timeout is reported failed.
+    others back, and a probe past its timeout is reported failed. HTTPS
+    probes without a ``ca_file`` of their own also trust ``ca_file`` (the
+    control plane's CA root, which issued the web hosts' certificates).
     """
 
     def __init__(
@@ -112,6 +115,7 @@ class ProbeRunner:
         workers: int = DEFAULT_WORKERS,
         guard: Callable[[str], str | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ca_file: str | None = None,
     ) -> None:
         self.checks = list(checks)
         self.pool = pool
@@ -119,6 +123,7 @@ class ProbeRunner:
         self.ssh_user = ssh_user
         self.guard = guard or (lambda _address: None)
         self.clock = clock
+        self.ca_file = ca_file  # HTTPS probes trust it beside the system's roots (the control plane's CA)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="egov-probe")
         # Probes in flight: key -> (future, check, whether its result was already reported as overdue).
         self.running: dict[tuple[str, str], tuple[Future[ProbeResult], Check, bool]] = {}
@@ -141,7 +146,7 @@ class ProbeRunner:
             if kind == "tcp":
                 return tcp_probe(check)
             if kind == "http":
-                return http_probe(check)
+                return http_probe(check, self.ca_file)
             if kind == "ssh":
                 return ssh_probe(check)
             if kind == "health":
@@ -152,6 +157,8 @@ class ProbeRunner:
                 return failed_runs_probe(check, self.store)
             if kind == "run_age":
                 return run_age_probe(check, self.store)
+            if kind == "host_certificates":
+                return host_certificates_probe(check, self.store)
             raise RuntimeError(f"unknown probe type {kind!r}")
         except Exception as error:  # a bug in one probe must not stop the others
             return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,

@@ -79,3 +79,12 @@ def test_a_missing_group_var_is_exit_2_naming_host_and_variable(tmp_path: Path) 
     assert result.returncode == 2, result.stderr
     assert "gd-school-1: missing group var mgmt_network" in result.stderr
     assert no_runs(folder)
+
+
+def test_certify_only_takes_no_playbook_options_and_no_unknown_pattern(tmp_path: Path) -> None:
+    folder = site(tmp_path)
+    checked = egov(folder, "provision", "--certify-only", "--check")
+    assert checked.returncode == 2 and "--certify-only takes --limit and --json only" in checked.stderr
+    unknown = egov(folder, "provision", "--certify-only", "--limit", "no-such-host")
+    assert unknown.returncode == 2 and "matches no host" in unknown.stderr
+    assert "Traceback" not in checked.stderr + unknown.stderr

@@ -127,3 +127,36 @@ def test_syntax_check_argv_names_the_inventory_and_playbook() -> None:
 def test_ssh_common_args_quote_a_known_hosts_path_with_spaces() -> None:
     odd = RunSettings(Path("/k"), Path("/my state/known hosts"), Path("/c"), 1)
     assert "UserKnownHostsFile=/my state/known hosts" in shlex.split(ssh_common_args(odd))
+
+
+def test_a_site_with_a_ca_adds_its_cert_authority_file_and_the_krl_of_revoked_host_keys() -> None:
+    with_ca = dataclasses.replace(
+        settings(), cert_authorities=Path("/state/pki/known_hosts"), revoked_host_keys=Path("/state/pki/revoked.krl")
+    )
+    words = shlex.split(ssh_common_args(with_ca))
+    assert "UserKnownHostsFile=/state/ssh/known_hosts /state/pki/known_hosts" in words
+    assert words[words.index("RevokedHostKeys=/state/pki/revoked.krl") - 1] == "-o"
+    assert not any(word.startswith("RevokedHostKeys") for word in shlex.split(ssh_common_args(settings())))
+
+
+def test_openssh_accepts_both_known_hosts_files_and_the_krl_and_a_path_with_a_space_is_quoted() -> None:
+    import shutil
+    import subprocess
+
+    odd = RunSettings(
+        Path("/k"),
+        Path("/my state/known hosts"),
+        Path("/c"),
+        1,
+        cert_authorities=Path("/s/pki/known_hosts"),
+        revoked_host_keys=Path("/s/revoked.krl"),
+    )
+    words = shlex.split(ssh_common_args(odd))
+    assert 'UserKnownHostsFile="/my state/known hosts" /s/pki/known_hosts' in words
+    if shutil.which("ssh") is None:
+        return
+    # `ssh -G` parses the options as ssh would (an unknown or malformed one fails) and connects nowhere.
+    shown = subprocess.run(["ssh", "-G", *words, "somehost"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()  # fmt: skip
+    assert "userknownhostsfile /my state/known hosts /s/pki/known_hosts" in shown
+    assert "revokedhostkeys /s/revoked.krl" in shown
