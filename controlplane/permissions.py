@@ -55,6 +55,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # (and on call) declare maintenance windows, which leave the budget and silence alerts (audited, in reports).
     "availability.view": ALL_ROLES,
     "maintenance.manage": frozenset({"admin", "operator", "oncall"}),
+    # SSH certificates for people (issue 15): a root shell on the hosts of one's scope, so only those who run
+    # automation on hosts; security officers and auditors stay without one (separation of duties).
+    "ssh.certificate": frozenset({"admin", "operator"}),
     ENROLMENT: ALL_ROLES,
 }
 __all__ = ["ALL_ROLES", "ANONYMOUS", "ENROLMENT", "PERMISSIONS", "SECOND_FACTOR"]

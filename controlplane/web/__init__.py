@@ -183,12 +183,13 @@ def _register_blueprints(app: Flask) -> None:
         profile,
         runbooks,
         runs,
+        ssh_certificate,  # SSH certificates for people, behind a TOTP code (issue 15)
         users,
     )
 
     for module in (
         auth, dashboard, hosts, runs, audit, users, profile, compliance, backup, alerts, monitoring, runbooks,
-        automation, availability,
+        automation, availability, ssh_certificate,
     ):  # fmt: skip
         app.register_blueprint(module.bp)
     for blueprint in api_blueprints():

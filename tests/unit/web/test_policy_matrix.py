@@ -111,6 +111,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("profile.totp_enrol", "GET"): Sample(ENROLMENT, False, "/profile/totp"),
     ("profile.totp_enrol", "POST"): Sample(ENROLMENT, False, "/profile/totp", form={"code": "000000"}),
     ("profile.totp_disable", "POST"): Sample("self.profile", False, "/profile/totp/disable", form={"code": "000000"}),
+    ("ssh_certificate.index", "GET"): Sample("ssh.certificate", False, "/ssh-certificate"),
+    ("ssh_certificate.issue", "POST"): Sample(
+        "ssh.certificate", False, "/ssh-certificate", form={"public_key": "ssh-dss AAAA", "code": "000000"}
+    ),
     ("profile.token_create", "POST"): Sample("self.tokens", False, "/profile/tokens", form={"name": "matrix"}),
     ("profile.token_revoke", "POST"): Sample("self.tokens", False, "/profile/tokens/999999/revoke", form={}),
     ("metrics.metrics", "GET"): Sample("metrics.view", True, "/metrics"),
