@@ -2,8 +2,10 @@
 # `make run` after set-up, as the README's "What make run does" lists it:
 #
 #   egov init         when there is no ./egov.yml yet
+#   egov ca init      the control plane's CA (idempotent: an existing CA is kept)
 #   egov lab up       when root (idempotent: a lab that is up is left alone)
-#   egov serve        in the background, its address printed once it listens
+#   egov serve        in the background, on HTTPS with the CA's certificate,
+#                     its address printed once it listens (and how to trust the CA)
 #   egov bootstrap    offers the first administrator (on a terminal), then
 #                     provisions, hardens, backs up, drills and scans a lab
 #                     that never had it (steps already done are skipped)
@@ -17,6 +19,7 @@ EGOV="$ROOT_DIR/.venv/bin/egov"
 SERVE_LOG="$ROOT_DIR/var/serve.log"
 SERVE_START_SECONDS=60
 SERVE_PID=""
+CONSOLE_URL=""
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -39,7 +42,9 @@ start_console() {
     while ((waited < SERVE_START_SECONDS * 10)); do
         address=$(sed -n 's/^console: //p' "$SERVE_LOG" | head -n1)
         if [[ -n "$address" ]]; then
+            CONSOLE_URL=$address
             say "the console is at $address (log: var/serve.log)"
+            trust_hint
             return
         fi
         if ! kill -0 "$SERVE_PID" 2>/dev/null; then
@@ -54,6 +59,14 @@ start_console() {
     exit 1
 }
 
+# trust_hint: on HTTPS, how browsers and curl trust the control plane's CA.
+trust_hint() {
+    [[ "$CONSOLE_URL" == https://* ]] || return 0
+    say "HTTPS with a certificate of the control plane's CA; to trust it:"
+    say "  browsers: $EGOV ca export --out egov-root.crt, then import egov-root.crt as a certificate authority"
+    say "  curl:     curl --cacert <($EGOV ca export) $CONSOLE_URL/login"
+}
+
 main() {
     cd "$ROOT_DIR"
     [[ -x "$EGOV" ]] || { echo "error: $EGOV missing: run make setup" >&2; exit 1; }
@@ -64,6 +77,8 @@ main() {
         say "egov init (no ./egov.yml yet)"
         "$EGOV" init
     fi
+    say "egov ca init (the control plane's CA; an existing one is kept)"
+    "$EGOV" ca init
     if [[ $(id -u) -eq 0 ]]; then
         say "egov lab up"
         "$EGOV" lab up
@@ -76,7 +91,8 @@ main() {
     if ! "$EGOV" bootstrap; then
         say "egov bootstrap did not finish (above); the console keeps running: fix the cause, then make run again"
     fi
-    say "ready: the console keeps running until Ctrl-C"
+    say "ready: the console at ${CONSOLE_URL} keeps running until Ctrl-C"
+    trust_hint
     wait "$SERVE_PID"
 }
 

@@ -36,6 +36,10 @@ APT_PACKAGES=(
     fonts-noto-cjk
     # Availability reports: pdftotext reads the PDF chromium printed (its test checks the Chinese headings).
     poppler-utils
+    # HTTPS console: the browser test trusts the control plane's CA in a fresh NSS database (certutil).
+    libnss3-tools
+    # egov install-service: its test runs systemd-analyze verify on the units (slim images lack systemd).
+    systemd
 )
 
 APT_UPDATED=0

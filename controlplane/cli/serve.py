@@ -16,14 +16,25 @@ from controlplane.cli import CliContext, pass_context
 @click.option(
     "--workers",
     type=click.IntRange(1, 32),
-    help="Processes serving the console (default: listen.workers, else 2 on two or more cores and 1 with TLS).",
+    help="Processes serving the console, HTTP or HTTPS (default: listen.workers, else 2 on two or more cores).",
+)
+@click.option(
+    "--plain-http",
+    is_flag=True,
+    help="Serve plain HTTP even when egov.yml names a certificate or the CA could issue one.",
 )
 @pass_context
-def serve(context: CliContext, host: str | None, port: int | None, threads: int, workers: int | None) -> None:
-    """Run the console until SIGTERM or Ctrl-C (HTTPS when egov.yml names a certificate and key).
+def serve(
+    context: CliContext, host: str | None, port: int | None, threads: int, workers: int | None, plain_http: bool
+) -> None:
+    """Run the console until SIGTERM or Ctrl-C: HTTPS by default, plain HTTP with --plain-http.
 
-    Prints ``console: URL`` once it listens. Open the store first (applying
-    migrations and marking runs of dead processes interrupted), then serve.
+    The certificate is egov.yml's listen.tls_cert/tls_key, else one from the
+    control plane's CA (listen.tls: auto, reused until it is due for renewal;
+    `egov ca export` gives the CA certificate browsers must trust). Without a
+    CA, or with listen.tls: off, it serves HTTP. Prints ``console: URL`` once
+    it listens. Open the store first (applying migrations and marking runs of
+    dead processes interrupted), then serve.
     """
     import re
 
@@ -32,4 +43,4 @@ def serve(context: CliContext, host: str | None, port: int | None, threads: int,
 
     if host is not None and not re.fullmatch(r"[A-Za-z0-9.:-]{1,253}", host):
         raise BadInputError("--host must be an address or host name")
-    run_console(context.config, host=host, port=port, threads=threads, workers=workers)
+    run_console(context.config, host=host, port=port, threads=threads, workers=workers, plain_http=plain_http)

@@ -81,7 +81,9 @@ def rules_document(spec: MonitoringSpec) -> dict[str, Any]:
 
 def scrape_document(config: Config, spec: MonitoringSpec, interval: str = "15s") -> dict[str, Any]:
     """The Prometheus configuration scraping the console's /metrics and loading the rules."""
-    scheme = "https" if config.tls_cert else "http"
+    # HTTPS with the operator's certificate, or the CA's one `egov serve` made (listen.tls: auto).
+    from_ca = config.listen_tls == "auto" and (config.state_dir / "pki" / "console.pem").exists()
+    scheme = "https" if config.tls_cert or from_ca else "http"
     target = f"{config.listen_host}:{config.listen_port}"
     if config.public_url:
         parts = urlsplit(config.public_url)

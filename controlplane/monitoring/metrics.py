@@ -36,6 +36,7 @@ HELP = {
     "http_status_code": "HTTP status of the last HTTP probe.",
     "http_latency_seconds": "Seconds until the HTTP response was read.",
     "tls_cert_expiry_seconds": "Seconds until the server's TLS certificate expires.",
+    "tls_cert_days_left": "Days until the server's TLS certificate expires (verified against the CA).",
     "host_load1": "One-minute load average.",
     "host_load1_per_cpu": "One-minute load average divided by the CPU count.",
     "host_memory_used_ratio": "Share of memory not available (0-1).",

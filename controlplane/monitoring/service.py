@@ -129,8 +129,9 @@ class Monitor:
         self.pool = pool
         guard = lab_guard(inventory, lab_bridge_up)  # the lab's bridge check comes from the composition root
         self.runner = ProbeRunner(
-            self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=guard
-        )
+            self.checks, pool=pool, store=store, ssh_user=config.ssh_user, workers=workers, guard=guard,
+            ca_file=str(config.state_dir / "pki" / "root.pem"),  # the CA that issued the lab services' certificates
+        )  # fmt: skip
         self.deliverer = Deliverer(receivers, resolve or self._vault_resolver(), senders=senders, backoff=backoff)
         wanted = {c.key for c in self.checks}
         with store.session() as session:

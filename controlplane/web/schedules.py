@@ -59,4 +59,28 @@ def backups(scheduler: BaseScheduler, config: Config, store: Store) -> None:
     sync_jobs(scheduler, config, store)
 
 
-JOB_SOURCES = (compliance_scan, retention, audit, lease_witness, service_levels, backups)
+def tls_renewal(scheduler: BaseScheduler, config: Config, _store: Store) -> None:
+    """The console's and the web hosts' TLS certificates from the CA, renewed past pki.renew_at."""
+    from controlplane.web.tls_renewal import add_job
+
+    add_job(scheduler, config.source)
+
+
+
+def host_certificates(scheduler: BaseScheduler, config: Config, _store: Store) -> None:
+    """Renewal of SSH host certificates at ``pki.renew_at`` of their validity (issue 15)."""
+    from controlplane.automation.host_renewal import add_job
+
+    add_job(scheduler, config)
+
+
+JOB_SOURCES = (
+    compliance_scan,
+    retention,
+    audit,
+    lease_witness,
+    service_levels,
+    backups,
+    tls_renewal,
+    host_certificates,
+)

@@ -1,24 +1,26 @@
 """Serving the console: one process with the WSGI server, the scheduler and the harmless-run threads.
 
-Plain HTTP is served by waitress (a thread pool; the default for a console
-on loopback or behind a TLS-terminating reverse proxy).
+HTTPS is the default (:mod:`controlplane.web.console_tls` decides): the
+operator's ``listen.tls_cert``/``tls_key``, else a certificate from the
+control plane's CA (``listen.tls: auto``); plain HTTP with ``--plain-http``,
+``listen.tls: off`` or before the CA exists.
 
-TLS (``listen.tls_cert`` and ``listen.tls_key`` in egov.yml): waitress has
-no TLS, and wrapping its non-blocking sockets in ``ssl`` breaks on partial
-TLS records, so with TLS the console is served by werkzeug's threaded WSGI
-server with an ``ssl.SSLContext`` (TLS 1.2 or newer). The listening socket
-is wrapped with ``do_handshake_on_connect=False`` so the handshake happens
-in the connection's own thread (a client that connects and stalls cannot
-block the accept loop), and every connection has a socket timeout. A large
-deployment puts a reverse proxy in front instead and serves plain HTTP on
-loopback.
+Plain HTTP is served by waitress (a thread pool). Waitress has no TLS, and
+wrapping its non-blocking sockets in ``ssl`` breaks on partial TLS records,
+so with TLS the console is served by werkzeug's threaded WSGI server with an
+``ssl.SSLContext`` (TLS 1.2 or newer). Each accepted connection is wrapped
+with ``do_handshake_on_connect=False`` so the handshake happens in the
+connection's own thread (a client that connects and stalls cannot block the
+accept loop), every connection has a socket timeout, and the context is the
+current one of :class:`~controlplane.web.console_tls.TLSFiles` (a renewed
+certificate is picked up without a restart).
 
-Worker processes (``--workers N`` or ``listen.workers``, plain HTTP only):
-waitress serves from one process, so its threads share one interpreter lock
-and one core. With N > 1 the main process binds the socket, then forks N - 1
-workers *before* it builds anything (no thread, engine or connection exists
-at the fork); each worker builds its own app on the inherited socket and the
-kernel spreads connections among them. Workers never run the scheduler or
+Worker processes (``--workers N`` or ``listen.workers``, HTTP or HTTPS):
+one process's threads share one interpreter lock and one core. With N > 1
+the main process binds the socket (and gets the certificate), then forks
+N - 1 workers *before* it builds anything (no thread, engine or connection
+exists at the fork); each worker builds its own app and its own TLS context
+on the inherited socket and the kernel spreads connections among them. Workers never run the scheduler or
 the monitor. Everything workers share lives in the store (runs
 and their cancel flags, sessions, throttles), so any worker can serve any
 request. A worker dies with the main process (PR_SET_PDEATHSIG) and is sent
@@ -43,7 +45,6 @@ import ctypes
 import os
 import signal
 import socket
-import ssl
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from flask import Flask
 
     from controlplane.config import Config
+    from controlplane.web.console_tls import TLSFiles
 
 CONNECTION_TIMEOUT = 60
 
@@ -70,17 +72,6 @@ def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise _Stop(0)
-
-
-def tls_context(cert: str, key: str) -> ssl.SSLContext:
-    """Return a server SSLContext (TLS 1.2+) for a PEM certificate and key.
-
-    Raises ssl.SSLError / OSError when the files are unreadable or do not match.
-    """
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(certfile=cert, keyfile=key)
-    return context
 
 
 def _display_host(host: str) -> str:
@@ -132,7 +123,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker(config: Config, sock: socket.socket, threads: int) -> None:
+def _worker(config: Config, sock: socket.socket, threads: int, tls: TLSFiles | None) -> None:
     """Serve the console in a forked worker on the inherited socket until SIGTERM; never returns."""
     from controlplane.web import create_app, shutdown
 
@@ -141,15 +132,18 @@ def _worker(config: Config, sock: socket.socket, threads: int) -> None:
         _die_with_parent()
         signal.signal(signal.SIGTERM, _stop_on_signal)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the main process, which stops us
-        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
+        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2), "EGOV_TLS": tls is not None})
         try:
-            server, _bound, run = make_waitress(app, "", 0, threads, sock, proxy_headers=config.trusted_proxies > 0)
+            if tls is not None:
+                server, _bound, run = make_tls(app, "", 0, tls, sock)
+            else:
+                server, _bound, run = make_waitress(app, "", 0, threads, sock, proxy_headers=config.trusted_proxies > 0)
             try:
                 run()
             except _Stop:
                 pass
             finally:
-                server.close()
+                _close(server, tls)
         finally:
             shutdown(app)
     except BaseException as error:
@@ -162,13 +156,18 @@ def _worker(config: Config, sock: socket.socket, threads: int) -> None:
         os._exit(code)
 
 
-def start_workers(config: Config, sock: socket.socket, threads: int, count: int) -> list[int]:
-    """Fork ``count`` worker processes serving on ``sock``; return their pids (call before any thread exists)."""
+def start_workers(
+    config: Config, sock: socket.socket, threads: int, count: int, tls: TLSFiles | None = None
+) -> list[int]:
+    """Fork ``count`` worker processes serving on ``sock`` (HTTPS with ``tls``); return their pids.
+
+    Call before any thread exists.
+    """
     pids = []
     for _ in range(count):
         pid = os.fork()
         if pid == 0:
-            _worker(config, sock, threads)
+            _worker(config, sock, threads, tls)
         pids.append(pid)
     return pids
 
@@ -199,48 +198,77 @@ def stop_workers(pids: list[int], timeout: float = 30.0) -> None:
             pass
 
 
-def make_tls(app: Flask, host: str, port: int, context: ssl.SSLContext) -> tuple[Any, int, Callable[[], None]]:
-    """Return (server, bound port, run function) for HTTPS with werkzeug's threaded server."""
-    from werkzeug.serving import WSGIRequestHandler, make_server
+def make_tls(
+    app: Flask, host: str, port: int, tls: TLSFiles, sock: socket.socket | None = None
+) -> tuple[Any, int, Callable[[], None]]:
+    """Return (server, bound port, run function) for HTTPS with werkzeug's threaded server (on ``sock`` when given).
+
+    Raises ssl.SSLError/OSError when the certificate files do not load.
+    """
+    from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
     class Handler(WSGIRequestHandler):
         timeout = CONNECTION_TIMEOUT  # bounds the handshake and idle keep-alive per connection
 
-    server = make_server(host, port, app, threaded=True, request_handler=Handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+    class Server(ThreadedWSGIServer):
+        def get_request(self) -> tuple[socket.socket, Any]:
+            raw, address = self.socket.accept()
+            # The handshake runs in the connection's thread (first read), under the handler's timeout.
+            return tls.context().wrap_socket(raw, server_side=True, do_handshake_on_connect=False), address
+
+    context = tls.context()
+    server = Server(host, port, app, Handler, fd=sock.fileno() if sock is not None else None)
     server.ssl_context = context  # tells werkzeug the scheme is https
-    return server, int(server.server_port), server.serve_forever
+    # Every process (and, in tests, every server) woken for one connection calls accept(); all but one
+    # lose it. A blocking accept() would then park the loser until the next connection, deaf to
+    # shutdown(): non-blocking, the loser's accept() fails with EAGAIN, which socketserver ignores.
+    server.socket.setblocking(False)
+    return server, int(server.port), server.serve_forever
 
 
-def default_workers(tls: bool) -> int:
+def _close(server: Any, tls: TLSFiles | None) -> None:
+    if tls is not None:
+        server.server_close()
+    else:
+        server.close()
+
+
+def default_workers() -> int:
     """Return how many console processes to run when neither --workers nor listen.workers says.
 
     Two on a machine with two or more cores (measured: one process misses a 150 ms p95 at 20 clients on
-    1,000 hosts, two meet it); one with TLS, which the workers cannot serve.
+    1,000 hosts, two meet it), with HTTP or HTTPS alike.
     """
-    return 1 if tls else min(2, os.cpu_count() or 1)
+    return min(2, os.cpu_count() or 1)
 
 
 def serve(
-    config: Config, host: str | None = None, port: int | None = None, threads: int = 8, workers: int | None = None
+    config: Config,
+    host: str | None = None,
+    port: int | None = None,
+    threads: int = 8,
+    workers: int | None = None,
+    plain_http: bool = False,
 ) -> None:
     """Run the console and the scheduler until SIGTERM/SIGINT.
 
     ``host``/``port`` override the bind address; ``workers`` is the number of
-    processes (default ``listen.workers``, else :func:`default_workers`; more
-    than one needs plain HTTP, as TLS is served by one process). Prints ``console:
-    URL`` once listening. Raises EgovError when the store cannot be opened or
-    workers are asked for with TLS, OSError when the address is taken.
+    processes (default ``listen.workers``, else :func:`default_workers`), each
+    serving HTTPS or HTTP as :func:`controlplane.web.console_tls.serving_files`
+    decides (``plain_http`` forces HTTP). Prints ``console: URL`` once
+    listening, and how it serves on stderr. Raises EgovError when the store or
+    the vault cannot be opened, OSError when the address is taken,
+    ssl.SSLError when a certificate and key do not load.
     """
-    from controlplane.errors import BadInputError
     from controlplane.web import create_app, shutdown
+    from controlplane.web.console_tls import serving_files
 
     bind_host = host or config.listen_host
     bind_port = config.listen_port if port is None else port
-    tls = bool(config.tls_cert and config.tls_key)
-    processes = workers or config.listen_workers or default_workers(tls)
-    if processes > 1 and tls:
-        raise BadInputError("worker processes need plain HTTP: serve TLS from a reverse proxy, or use one worker")
+    tls_files, how = serving_files(config, bind_host, plain_http)
+    tls = tls_files is not None
+    click.echo(f"serving {how}", err=True)  # not "console: ...": run.sh and tests read that line for the URL
+    processes = workers or config.listen_workers or default_workers()
     sock = None
     if processes > 1:
         from controlplane.web import prepare_site
@@ -248,10 +276,10 @@ def serve(
         prepare_site(config)  # migrations, dead runs, the session key: once, before workers race to do it
         sock = listening_socket(bind_host, bind_port)
     # Fork first: the workers must not inherit threads, database connections or the scheduler.
-    children = start_workers(config, sock, threads, processes - 1) if sock is not None else []
+    children = start_workers(config, sock, threads, processes - 1, tls_files) if sock is not None else []
     try:
         # Each live output stream holds a worker thread: let streams take at most half of them.
-        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2)})
+        app = create_app(config, {"EGOV_STREAM_LIMIT": max(2, threads // 2), "EGOV_TLS": tls})
     except BaseException:
         stop_workers(children)
         raise
@@ -263,10 +291,8 @@ def serve(
     duties = LeaderDuties(config, store, dispatcher, alert_runner(console, dispatcher))
     background = None
     try:
-        if tls:
-            server, bound, run = make_tls(
-                app, bind_host, bind_port, tls_context(str(config.tls_cert), str(config.tls_key))
-            )
+        if tls_files is not None:
+            server, bound, run = make_tls(app, bind_host, bind_port, tls_files, sock)
         else:
             server, bound, run = make_waitress(
                 app, bind_host, bind_port, threads, sock, proxy_headers=config.trusted_proxies > 0
@@ -290,10 +316,7 @@ def serve(
         except _Stop:
             pass
         finally:
-            if tls:
-                server.server_close()
-            else:
-                server.close()
+            _close(server, tls_files)
     finally:
         stop_workers(children)
         if background is not None:

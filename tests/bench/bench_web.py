@@ -243,7 +243,7 @@ def prepare(folder: Path) -> Path:
 def start_console(config_path: Path, workers: int = 1) -> tuple[subprocess.Popen[str], str]:
     """Start ``egov serve`` with ``workers`` processes on a free loopback port; return the process and its URL."""
     env = {**os.environ, "EGOV_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1"}
-    argv = ["serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers)]
+    argv = ["serve", "--host", "127.0.0.1", "--port", "0", "--workers", str(workers), "--plain-http"]
     process = subprocess.Popen(
         [sys.executable, "-m", "controlplane", *argv],
         stdout=subprocess.PIPE,

@@ -62,12 +62,13 @@ class Console:
 
 
 def _start(site: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start `egov serve --host 127.0.0.1 --port 0`; return the process and the URL it printed."""
+    """Start `egov serve --host 127.0.0.1 --port 0 --plain-http`; return the process and the URL it printed."""
     env = {**os.environ, "EGOV_CONFIG": str(site / "egov.yml"), "PYTHONUNBUFFERED": "1"}
     env.pop("EGOV_MASTER_KEY_FILE", None)
     log = (site / "serve.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "serve", "--host", "127.0.0.1", "--port", "0"],
+        # Plain HTTP: these tests are about the pages; test_https_console.py serves HTTPS from the CA.
+        [sys.executable, "-m", "controlplane", "serve", "--host", "127.0.0.1", "--port", "0", "--plain-http"],
         stdout=subprocess.PIPE,
         stderr=log,
         text=True,
@@ -157,14 +158,33 @@ class Browser:
             self.console_errors.append(message.text)
 
 
-def launch(playwright: Any, profile: Path, url: str, locale: str) -> Browser:
-    """Launch Debian's chromium headless with a fresh user-data dir and the console's URL as base."""
+def trusting_home(base: Path, root: Path | None) -> Path:
+    """A HOME folder whose NSS database (chromium's trust store on Linux) trusts ``root`` as a server CA.
+
+    Made with NSS's certutil (Debian's libnss3-tools); ``root`` None gives an
+    empty database (nothing but the built-in roots). Returns ``base``.
+    """
+    nssdb = base / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run(["certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True, capture_output=True)
+    if root is not None:
+        subprocess.run(["certutil", "-A", "-d", f"sql:{nssdb}", "-n", "EduGov control plane CA", "-t", "C,,",
+                        "-i", str(root)], check=True, capture_output=True)  # fmt: skip
+    return base
+
+
+def launch(playwright: Any, profile: Path, url: str, locale: str, home: Path | None = None) -> Browser:
+    """Launch Debian's chromium headless with a fresh user-data dir and the console's URL as base.
+
+    ``home``: chromium's HOME (its NSS trust store, see :func:`trusting_home`) for an HTTPS console.
+    """
     profile.mkdir(parents=True, exist_ok=False)  # a fresh profile, never one of an earlier run
     context = playwright.chromium.launch_persistent_context(
         str(profile),
         executable_path=str(CHROMIUM),
         headless=True,
         args=CHROMIUM_ARGS,
+        env={**os.environ, "HOME": str(home)} if home is not None else None,
         base_url=url,
         locale=locale,
         viewport={"width": 1280, "height": 800},

@@ -34,6 +34,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -155,7 +156,9 @@ def _make_run(site: Site) -> None:
     seconds = site.make_run(FIRST_RUN_SECONDS)
     site.figures["first make run (s)"] = round(seconds, 1)
     printed = site.printed()
-    assert "the console is at http://127.0.0.1:8080" in printed, printed
+    # HTTPS by default with the CA's certificate, and how to trust the CA (issue 15).
+    assert "the console is at https://127.0.0.1:8080" in printed, printed
+    assert "ca export --out egov-root.crt" in printed, printed
     # Before the bootstrap: no user yet, not a terminal, so it says how to make the administrator.
     assert "egov users add admin --role admin" in printed
     for number, step in enumerate(("provision", "backup-setup", "harden", "backup", "copy", "drill", "scan"), 1):
@@ -187,7 +190,8 @@ def _lab_status(site: Site) -> None:
 def _monitor_all_pass(site: Site) -> None:
     done = site.egov("monitor", "once")
     assert done.returncode == 0, done  # exit 1 when any check failed
-    for check in ("ssh", "health", "portal-http", "office-http", "database-tcp", "failed-runs", "backup-age"):
+    for check in ("ssh", "health", "portal-http", "office-http", "portal-https", "office-https", "database-tcp",
+                  "failed-runs", "backup-age"):  # fmt: skip
         assert check in done.stdout, done
     assert "FAIL" not in done.stdout, done
 
@@ -250,15 +254,23 @@ def _alerts_firing(site: Site) -> None:
     assert done.returncode == 0 and "PortalHTTPDown" in done.stdout and "ServiceDown" in done.stdout, done
 
 
-def _vip_serves(host: str) -> None:
+def _root_context(folder: Path) -> ssl.SSLContext:
+    """A client context trusting the site's CA only (what `egov ca export` gives browsers and clients)."""
+    return ssl.create_default_context(cafile=str(folder / "var" / "pki" / "root.pem"))
+
+
+def _vip_serves(host: str, folder: Path) -> None:
     with urllib.request.urlopen(f"http://{PORTAL_VIP}/health", timeout=5) as answer:
+        assert json.loads(answer.read())["host"] == host
+    # HTTPS too: both portal hosts' certificates name the VIP, and the CA vouches for them.
+    with urllib.request.urlopen(f"https://{PORTAL_VIP}/health", timeout=5, context=_root_context(folder)) as answer:
         assert json.loads(answer.read())["host"] == host
 
 
 def _failover(site: Site) -> None:
     done = site.egov("runbook", "run", "failover-portal", "--yes")
     assert done.returncode == 0 and ": succeeded, RTO" in done.stdout, done
-    _vip_serves("mn-portal-2")
+    _vip_serves("mn-portal-2", site.folder)
 
 
 def _fault_up(site: Site) -> None:
@@ -269,7 +281,7 @@ def _fault_up(site: Site) -> None:
 def _failback(site: Site) -> None:
     done = site.egov("runbook", "run", "failback-portal", "--yes")
     assert done.returncode == 0 and ": succeeded, RTO" in done.stdout, done
-    _vip_serves("mn-portal-1")
+    _vip_serves("mn-portal-1", site.folder)
 
 
 def _restore_drill(site: Site) -> None:
@@ -314,12 +326,14 @@ TOUR: dict[str, Callable[[Site], None]] = {
 class Dashboard:
     """The console's Overview in Debian's chromium, as the tour's administrator (TOTP enrolled at first login)."""
 
-    def __init__(self, playwright: Any, profile: Path) -> None:
+    def __init__(self, playwright: Any, profile: Path, root: Path) -> None:
         from playwright.sync_api import expect
 
-        from tests.browser.fixtures import Authenticator, launch, log_in
+        from tests.browser.fixtures import Authenticator, launch, log_in, trusting_home
 
-        self.browser = launch(playwright, profile, f"http://127.0.0.1:{PORT}", "en-US")
+        # The console serves HTTPS with the CA's certificate: chromium trusts the CA through its NSS store.
+        home = trusting_home(profile.parent / "chromium-home", root)
+        self.browser = launch(playwright, profile, f"https://127.0.0.1:{PORT}", "en-US", home=home)
         self.page = self.browser.page()
         log_in(self.page, "admin", ADMIN_PASSWORD)
         self.app = Authenticator(self.page.locator("code.secret").first.inner_text().strip())
@@ -474,7 +488,8 @@ def test_the_readme_tour_does_on_a_fresh_lab_what_the_readme_says(site: Site, pl
             TOUR[command](site)
             site.figures[command] = round(time.monotonic() - started, 1)
             if command in IN_THE_BROWSER:
-                dashboard = dashboard or Dashboard(playwright, tmp_path / "chromium")
+                root = site.folder / "var" / "pki" / "root.pem"
+                dashboard = dashboard or Dashboard(playwright, tmp_path / "chromium", root)
                 IN_THE_BROWSER[command](dashboard)
     finally:
         if dashboard is not None:
@@ -518,7 +533,8 @@ def test_a_second_make_run_skips_every_done_step_and_is_ready_in_seconds(site: S
     site.figures["second make run (s)"] = round(seconds, 1)
     assert "lab already bootstrapped" in site.printed(), site.printed()
     assert site.json("runs", "list", "--limit", "1", "--json")[0]["id"] == last_run  # no step ran again
-    with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/login", timeout=10) as page:
+    secure = _root_context(site.folder)
+    with urllib.request.urlopen(f"https://127.0.0.1:{PORT}/login", timeout=10, context=secure) as page:
         assert page.status == 200
 
 

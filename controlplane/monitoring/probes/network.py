@@ -4,12 +4,18 @@ HTTP uses :mod:`http.client` directly rather than a higher-level client:
 it never reads proxy variables from the environment (a probe must reach the
 host it names, not a proxy), never follows redirects (a redirect is a status
 to judge), and gives the peer certificate for the days-left check.
+
+HTTPS is verified (chain and host name) against the probe's ``ca_file`` when
+it names one, else against the system's roots *and* the control plane's own CA
+(``state/pki/root.pem``, handed in by the monitor), so the lab's services,
+whose certificates that CA issued, verify with no option at all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import http.client
+import os
 import re
 import socket
 import ssl
@@ -72,6 +78,18 @@ def expand_url(template: str, check: Check) -> str:
     return template.replace("{address}", check.address).replace("{host}", check.host).replace("{site}", check.site)
 
 
+def _tls_context(options: dict[str, object], default_ca_file: str | None) -> ssl.SSLContext:
+    """The client context of an HTTPS probe (see the module docstring for whom it trusts)."""
+    ca_file = options.get("ca_file")
+    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    if not ca_file and default_ca_file and os.path.exists(default_ca_file):
+        context.load_verify_locations(cafile=default_ca_file)
+    if options.get("tls_verify", True) is False:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def _cert_expiry_seconds(sock: ssl.SSLSocket) -> float | None:
     der = sock.getpeercert(binary_form=True)
     if not der:
@@ -82,11 +100,15 @@ def _cert_expiry_seconds(sock: ssl.SSLSocket) -> float | None:
     return (certificate.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds()
 
 
-def http_probe(check: Check) -> ProbeResult:
+def http_probe(check: Check, default_ca_file: str | None = None) -> ProbeResult:
     """GET (or HEAD) a URL; judge status, body match, latency and TLS certificate.
 
     Samples: ``http_status_code``, ``http_latency_seconds`` and, over TLS,
-    ``tls_cert_expiry_seconds`` (seconds until the certificate expires).
+    ``tls_cert_expiry_seconds`` and ``tls_cert_days_left`` (until the
+    certificate expires; an alert rule on the latter warns ahead). A
+    certificate that does not verify (unknown CA, wrong name, expired) fails
+    the probe. ``default_ca_file``: the CA trusted beside the system's when
+    the probe names no ``ca_file``.
     """
     options = check.probe.options
     started = time.monotonic()
@@ -96,10 +118,7 @@ def http_probe(check: Check) -> ProbeResult:
     samples: list[Sample] = []
     try:
         if parts.scheme == "https":
-            context = ssl.create_default_context(cafile=options.get("ca_file"))
-            if options.get("tls_verify", True) is False:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
+            context = _tls_context(options, default_ca_file)
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
                 parts.hostname or "", parts.port or 443, timeout=timeout, context=context
             )
@@ -115,6 +134,7 @@ def http_probe(check: Check) -> ProbeResult:
                 left = _cert_expiry_seconds(connection.sock)
                 if left is not None:
                     samples.append(Sample("tls_cert_expiry_seconds", round(left, 0)))
+                    samples.append(Sample("tls_cert_days_left", round(left / 86400, 2)))
             connection.request(options.get("method", "GET"), path, headers={"User-Agent": "egov-probe/1"})
             response = connection.getresponse()
             body = response.read(BODY_LIMIT)
@@ -139,4 +159,6 @@ def http_probe(check: Check) -> ProbeResult:
             problems.append(f"latency {latency:.3f}s over {max_latency}")
     if problems:
         return _result(check, started, False, f"{url}: " + "; ".join(problems), samples)
-    return _result(check, started, True, f"{url}: {response.status} in {latency * 1000:.0f} ms", samples)
+    days = next((s.value for s in samples if s.name == "tls_cert_days_left"), None)
+    validity = "" if days is None else f", certificate valid {days:.0f} more days"
+    return _result(check, started, True, f"{url}: {response.status} in {latency * 1000:.0f} ms{validity}", samples)

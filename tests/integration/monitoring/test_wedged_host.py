@@ -76,7 +76,7 @@ def served(lab: Lab, tmp_path: Path) -> Iterator[dict[str, Any]]:
     env = {**os.environ, "EGOV_CONFIG": str(tmp_path / "egov.yml"), "PYTHONUNBUFFERED": "1"}
     env.pop("EGOV_MASTER_KEY_FILE", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "serve", "--port", "0", "--workers", "1"],
+        [sys.executable, "-m", "controlplane", "serve", "--port", "0", "--workers", "1", "--plain-http"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip
     try:

@@ -79,7 +79,7 @@ def _witnessed(lab_config: Any, center: str, timeout: float = 60.0) -> bool:
 def _serve(site: Site) -> subprocess.Popen[str]:
     child = subprocess.Popen(
         [sys.executable, "-m", "controlplane", "--config", str(site.config_path), "serve", "--port", "0",
-         "--workers", "1"],
+         "--workers", "1", "--plain-http"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert child.stdout is not None

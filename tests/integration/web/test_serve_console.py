@@ -23,11 +23,14 @@ from tests.conftest import egov, write_config
 PASSWORD = "operator password 1"
 
 
-def start_console(site: Path) -> tuple[subprocess.Popen[str], str]:
-    """Start `egov serve --port 0` and return the process and the URL it printed."""
+def start_console(site: Path, plain_http: bool = True) -> tuple[subprocess.Popen[str], str]:
+    """Start `egov serve --port 0` and return the process and the URL it printed.
+
+    ``plain_http``: with --plain-http (HTTP even where the site's CA would give HTTPS by default).
+    """
     env = {**os.environ, "EGOV_CONFIG": str(site / "egov.yml"), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "controlplane", "serve", "--port", "0"],
+        [sys.executable, "-m", "controlplane", "serve", "--port", "0", *(["--plain-http"] if plain_http else [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -144,7 +147,7 @@ def test_serve_over_tls_with_secure_cookies(site: Path) -> None:
     if made.returncode != 0:
         pytest.skip("openssl cannot make a test certificate here")
     write_config(site, listen={"tls_cert": str(cert), "tls_key": str(key)})
-    process, url = start_console(site)
+    process, url = start_console(site, plain_http=False)
     try:
         assert url.startswith("https://127.0.0.1:")
         # A client that connects and says nothing must not block the others.

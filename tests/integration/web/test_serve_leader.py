@@ -89,7 +89,8 @@ class Console:
         self.log_path = site / f"{label}.log"
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "controlplane", "-v", "serve", "--port", "0", "--workers", str(workers)],
+                [sys.executable, "-m", "controlplane", "-v", "serve", "--port", "0", "--workers", str(workers),
+                 "--plain-http"],
                 stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=site,
             )  # fmt: skip
         assert self.process.stdout is not None

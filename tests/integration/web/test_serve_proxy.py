@@ -87,7 +87,7 @@ def _serve(site: Path, server: str, trusted_proxies: int) -> tuple[subprocess.Po
         key, cert = _certificate(site)
         listen.update(tls_cert=str(cert), tls_key=str(key))
     write_config(site, listen=listen)
-    return start_console(site)
+    return start_console(site, plain_http=server != "tls")  # HTTP except with the operator's certificate
 
 
 def _login(session: requests.Session, url: str, name: str, password: str, forwarded: str | None) -> int:

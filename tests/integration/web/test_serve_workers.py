@@ -53,7 +53,7 @@ def _start(site_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def test_three_workers_serve_one_session_and_stop_together(site: Path) -> None:  # noqa: F811
-    process, url = _start(site, "--workers", "3")
+    process, url = _start(site, "--workers", "3", "--plain-http")
     workers: list[int] = []
     try:
         deadline = time.monotonic() + 20
@@ -77,10 +77,42 @@ def test_three_workers_serve_one_session_and_stop_together(site: Path) -> None: 
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the console"
 
 
-def test_workers_with_tls_is_a_configuration_error(site: Path) -> None:  # noqa: F811
+def test_workers_serve_the_operator_s_tls_certificate(site: Path) -> None:  # noqa: F811
+    """Issue 15 made workers and TLS compatible (each worker serves TLS on the shared socket)."""
     from tests.conftest import write_config
 
-    write_config(site, listen={"tls_cert": "var/none.crt", "tls_key": "var/none.key"})
-    answer = egov(site, "serve", "--port", "0", "--workers", "2")
-    assert answer.returncode == 2
-    assert "plain HTTP" in answer.stderr and "Traceback" not in answer.stderr
+    assert egov(site, "ca", "init").returncode == 0
+    made = egov(site, "ca", "export", "--out", str(site / "root.pem"))
+    assert made.returncode == 0, made.stderr
+    # The operator's files: here the console certificate the CA gave a first (plain) start, copied.
+    from controlplane.config import load_config
+    from controlplane.store import open_store
+    from controlplane.web.console_tls import ensure_console_certificate
+
+    config = load_config(site / "egov.yml")
+    store = open_store(config)
+    try:
+        files, _ = ensure_console_certificate(config, store, "127.0.0.1")
+    finally:
+        store.close()
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(files.key.read_bytes(), password=files.password)
+    clear = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption())  # fmt: skip
+    (site / "var" / "operator.key").write_bytes(clear)
+    (site / "var" / "operator.key").chmod(0o600)
+    (site / "var" / "operator.crt").write_bytes(files.cert.read_bytes())
+    write_config(site, listen={"tls_cert": "var/operator.crt", "tls_key": "var/operator.key"})
+    process, url = _start(site, "--workers", "2")
+    try:
+        assert url.startswith("https://127.0.0.1:")
+        answers = [requests.get(f"{url}/login", headers={"Connection": "close"}, timeout=10,
+                                verify=str(site / "root.pem")) for _ in range(10)]  # fmt: skip
+        assert {a.status_code for a in answers} == {200}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+        stderr = process.stderr.read() if process.stderr else ""
+    assert code == 0, stderr
+    assert "console workers: 2 processes" in stderr and "HTTPS with" in stderr

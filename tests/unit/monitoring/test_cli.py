@@ -44,7 +44,9 @@ def site_monitoring(site, tmp_path: Path) -> None:  # type: ignore[no-untyped-de
 def test_monitor_check_summarises_a_valid_folder(cli, site_monitoring) -> None:  # type: ignore[no-untyped-def]
     result = cli("monitor", "check")
     assert result.exit_code == 0, result.output
-    assert "8 probe(s)" in result.output and "12 rule(s)" in result.output  # 8: portal-vip (service levels)
+    # 11 probes: portal-vip (service levels), portal-/office-https (issue 15), host-certificates (issue 15);
+    # 17 rules: 4 on HTTPS and TLS days left, 1 on host certificates (issue 15).
+    assert "11 probe(s)" in result.output and "17 rule(s)" in result.output
 
 
 def test_monitor_check_reports_an_unknown_receiver(cli, site_monitoring, site) -> None:  # type: ignore[no-untyped-def]
