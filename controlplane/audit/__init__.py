@@ -10,6 +10,8 @@ records are vouched for by a keyed checkpoint (``audit.key``) written before
 the first keyed record. The head is also kept as the ``audit.head`` setting
 and **anchored outside the database** (:mod:`.anchor`: a local anchor log and
 the backup center), so an emptied, cut-back or rolled-back database is caught.
+The hash is SHA-256 or, with ``audit.hash: sm3``, SM3 (HMAC-SM3 when keyed);
+an ``audit.hash`` record marks each switch, so old records verify unchanged.
 Old records are **archived, never dropped** (:mod:`.archive`), and
 ``egov audit verify`` (:mod:`.verify`) checks archives, database and anchors
 in one pass.
@@ -28,14 +30,19 @@ from .chain import (
     CHECKPOINT_ACTION,
     FIELDS,
     GENESIS,
+    HASH_ACTION,
+    HASHES,
     HEAD_KEY,
     AuditError,
     canonical_json,
+    check_evidence_digest,
+    evidence_digest,
+    hash_available,
     keyed_hash,
     record_hash,
 )
 from .keys import KEY_SECRET_PREFIX, forget_keys, keyring_for, use_vault
-from .log import append, cli_actor, common_site, list_records, run_site, site_from
+from .log import append, cli_actor, common_site, configured_hash, list_records, run_site, site_from
 from .verify import Verification, for_sites, verify
 
 __all__ = [
@@ -43,16 +50,22 @@ __all__ = [
     "CHECKPOINT_ACTION",
     "FIELDS",
     "GENESIS",
+    "HASHES",
+    "HASH_ACTION",
     "HEAD_KEY",
     "KEY_SECRET_PREFIX",
     "AuditError",
     "Verification",
     "append",
     "canonical_json",
+    "check_evidence_digest",
     "cli_actor",
     "common_site",
+    "configured_hash",
+    "evidence_digest",
     "for_sites",
     "forget_keys",
+    "hash_available",
     "keyed_hash",
     "keyring_for",
     "list_records",

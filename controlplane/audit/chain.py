@@ -9,6 +9,14 @@ Two rules, told apart by a record's ``key_id``:
   in the vault, see :mod:`.keys`) over the same text, the JSON also covering
   ``site`` and ``key_id``. Without the master key nobody can recompute it, so
   a database writer can neither edit a record nor rewrite the chain after it.
+
+The hash is SHA-256 unless ``audit.hash: sm3`` asks for SM3 (GB/T 32905; the
+HMAC is then HMAC-SM3, both from ``cryptography``, whose OpenSSL also gives
+the vault its SM4-GCM). A record does not carry its algorithm: an
+``audit.hash`` record (:data:`HASH_ACTION`, details ``{"hash": "sm3",
+"previous": "sha256"}``) says from which record on a hash applies, itself
+included, so a chain made before the setting changed verifies unchanged and
+one chain may mix both. A chain starts as SHA-256.
 """
 
 from __future__ import annotations
@@ -29,6 +37,10 @@ KEYED_FIELDS = (*FIELDS, "site", "key_id")
 COLUMNS = (*FIELDS, "site", "key_id", "prev_hash", "hash")
 CHECKPOINT_ACTION = "audit.key"
 ARCHIVE_ACTION = "audit.archive"
+HASH_ACTION = "audit.hash"
+HASH_SETTING = "audit.hash"  # the algorithm of the newest record, updated with the head (writers read it)
+HASHES = ("sha256", "sm3")
+DEFAULT_HASH = "sha256"
 
 
 class AuditError(EgovError, RuntimeError):
@@ -62,39 +74,137 @@ def _record_encoder() -> Callable[[dict[str, Any]], str]:
 body_json = _record_encoder()
 
 
-def record_hash(prev_hash: str, record: dict[str, Any]) -> str:
-    """Return the unkeyed SHA-256 chain hash of a record given the previous record's hash."""
+def _sm3() -> Any:
+    """A fresh SM3 hash object of ``cryptography`` (the OpenSSL it ships, as the vault's SM4-GCM)."""
+    from cryptography.hazmat.primitives import hashes
+
+    return hashes.SM3()
+
+
+def hash_available(algorithm: str) -> bool:
+    """Whether ``algorithm`` can be used here (SM3: the OpenSSL under ``cryptography`` must offer it)."""
+    if algorithm == "sha256":
+        return True
+    if algorithm != "sm3":
+        return False
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        hashes.Hash(_sm3()).finalize()
+    except UnsupportedAlgorithm:
+        return False
+    return True
+
+
+def require_hash(algorithm: str) -> str:
+    """``algorithm`` when it can be used; raises AuditError naming it otherwise (never a silent SHA-256)."""
+    if not hash_available(algorithm):
+        raise AuditError(
+            f"audit.hash is {algorithm!r} but the OpenSSL of this installation does not offer it: "
+            f"set audit.hash to one of {', '.join(a for a in HASHES if hash_available(a))}"
+        )
+    return algorithm
+
+
+def digest_hex(algorithm: str, data: bytes) -> str:
+    """The hex digest of ``data``: SHA-256 by hashlib (the old chains' speed), SM3 by ``cryptography``."""
+    if algorithm == "sha256":
+        return hashlib.sha256(data).hexdigest()
+    from cryptography.hazmat.primitives import hashes
+
+    state = hashes.Hash(_sm3())
+    state.update(data)
+    return state.finalize().hex()
+
+
+def hmac_hex(key: bytes, algorithm: str, data: bytes) -> str:
+    """The hex HMAC of ``data``: HMAC-SHA256 by the standard library, HMAC-SM3 by ``cryptography``."""
+    return keyed_hasher_bytes(key, algorithm)(data)
+
+
+def keyed_hasher_bytes(key: bytes, algorithm: str) -> Callable[[bytes], str]:
+    """A reusable HMAC of ``algorithm`` under ``key``: the key schedule is done once, each call copies it."""
+    if algorithm == "sha256":
+        base = hmac.new(key, digestmod=hashlib.sha256)
+
+        def sha256_mac(data: bytes) -> str:
+            state = base.copy()
+            state.update(data)
+            return state.hexdigest()
+
+        return sha256_mac
+    from cryptography.hazmat.primitives import hmac as crypto_hmac
+
+    keyed = crypto_hmac.HMAC(key, _sm3())
+
+    def sm3_mac(data: bytes) -> str:
+        state = keyed.copy()
+        state.update(data)
+        return state.finalize().hex()
+
+    return sm3_mac
+
+
+def evidence_digest(data: bytes, algorithm: str = DEFAULT_HASH) -> str:
+    """The labelled digest of evidence (a report, a scan's results): ``sm3:<hex>`` or ``sha256:<hex>``.
+
+    The label travels with the value, so whoever checks a digest later knows
+    which hash to recompute whatever the setting is by then.
+    """
+    return f"{algorithm}:{digest_hex(require_hash(algorithm), data)}"
+
+
+def check_evidence_digest(data: bytes, labelled: str) -> bool:
+    """Whether ``labelled`` (from :func:`evidence_digest`) is the digest of ``data``; False for an unknown hash."""
+    algorithm, _, _hex = labelled.partition(":")
+    if algorithm not in HASHES or not hash_available(algorithm):
+        return False
+    return hmac.compare_digest(evidence_digest(data, algorithm), labelled)
+
+
+def record_hash(prev_hash: str, record: dict[str, Any], algorithm: str = DEFAULT_HASH) -> str:
+    """Return the unkeyed chain hash of a record given the previous record's hash."""
     body = {key: record[key] for key in FIELDS}
-    return hashlib.sha256((prev_hash + "\n" + body_json(body)).encode("utf-8")).hexdigest()
+    return digest_hex(algorithm, (prev_hash + "\n" + body_json(body)).encode("utf-8"))
 
 
-def keyed_hash(key: bytes, prev_hash: str, record: dict[str, Any]) -> str:
-    """Return the HMAC-SHA256 chain hash of a record (its ``site`` and ``key_id`` included)."""
+def keyed_hash(key: bytes, prev_hash: str, record: dict[str, Any], algorithm: str = DEFAULT_HASH) -> str:
+    """Return the HMAC chain hash of a record (its ``site`` and ``key_id`` included)."""
     body = {name: record[name] for name in KEYED_FIELDS}
-    message = (prev_hash + "\n" + body_json(body)).encode("utf-8")
-    return hmac.digest(key, message, "sha256").hex()
+    return hmac_hex(key, algorithm, (prev_hash + "\n" + body_json(body)).encode("utf-8"))
 
 
-def keyed_hasher(key: bytes) -> Callable[[str, tuple[Any, ...]], str]:
+def keyed_hasher(key: bytes, algorithm: str = DEFAULT_HASH) -> Callable[[str, tuple[Any, ...]], str]:
     """A fast keyed hash of a stored row (COLUMNS order) for verification: the key schedule is done once."""
-    base = hmac.new(key, digestmod=hashlib.sha256)
+    mac_of = keyed_hasher_bytes(key, algorithm)
 
     def digest(prev_hash: str, row: tuple[Any, ...]) -> str:
-        state = base.copy()
-        state.update((prev_hash + "\n" + body_json(dict(zip(KEYED_FIELDS, row[:10], strict=True)))).encode("utf-8"))
-        return state.hexdigest()
+        return mac_of((prev_hash + "\n" + body_json(dict(zip(KEYED_FIELDS, row[:10], strict=True)))).encode("utf-8"))
 
     return digest
 
 
-def unkeyed_row_hash(prev_hash: str, row: tuple[Any, ...]) -> str:
+def unkeyed_row_hash(prev_hash: str, row: tuple[Any, ...], algorithm: str = DEFAULT_HASH) -> str:
     """The unkeyed hash of a stored row (COLUMNS order), as :func:`record_hash` computes it."""
     body = dict(zip(FIELDS, row[:8], strict=True))
-    return hashlib.sha256((prev_hash + "\n" + body_json(body)).encode("utf-8")).hexdigest()
+    return digest_hex(algorithm, (prev_hash + "\n" + body_json(body)).encode("utf-8"))
+
+
+def announced_hash(details: str) -> str | None:
+    """The algorithm an ``audit.hash`` record's details name, or None when they name none or an unknown one."""
+    try:
+        algorithm = json.loads(details).get("hash")
+    except (ValueError, AttributeError):
+        return None
+    return algorithm if algorithm in HASHES else None
 
 
 def key_id_of(key: bytes) -> str:
-    """The public id of an audit key (a SHA-256 prefix, safe to store next to every record)."""
+    """The public id of an audit key (a SHA-256 prefix, safe to store next to every record).
+
+    An identifier, not a protection: it stays SHA-256 whatever ``audit.hash`` says.
+    """
     return hashlib.sha256(b"egov-audit-key:" + key).hexdigest()[:16]
 
 

@@ -13,7 +13,20 @@ from sqlalchemy.orm import Session
 
 from controlplane.store.models import AuditRecord, Setting, utcnow
 
-from .chain import CHECKPOINT_ACTION, COLUMNS, GENESIS, HEAD_KEY, AuditError, canonical_json, keyed_hash, record_hash
+from .chain import (
+    CHECKPOINT_ACTION,
+    COLUMNS,
+    DEFAULT_HASH,
+    GENESIS,
+    HASH_ACTION,
+    HASH_SETTING,
+    HEAD_KEY,
+    AuditError,
+    canonical_json,
+    keyed_hash,
+    record_hash,
+    require_hash,
+)
 from .keys import Keyring, keyring_for
 
 if TYPE_CHECKING:
@@ -55,12 +68,15 @@ def append(
     only ministry-level users see). Concurrent writers are serialised by the
     unique seq: a writer that loses the race retries on the new head.
 
-    The record is keyed (HMAC-SHA256, :mod:`.chain`) when the store reaches
+    The record is hashed with the configured ``audit.hash`` (SHA-256 or SM3;
+    an ``audit.hash`` record goes first when that differs from the chain's
+    newest record) and keyed (HMAC, :mod:`.chain`) when the store reaches
     its vault; the first keyed record after unkeyed ones is preceded by a
     checkpoint that vouches for them (:data:`~.chain.CHECKPOINT_ACTION`), and
     the first keyed record is anchored in the local anchor log at once.
     Raises AuditError when the chain is keyed but this process cannot read
-    the key (a record it wrote unkeyed would break the chain).
+    the key (a record it wrote unkeyed would break the chain), or when the
+    configured hash is not offered by OpenSSL here.
     """
     entry = {
         "actor": _clip(actor, 128),
@@ -84,6 +100,7 @@ def append_record(
     or neither. An AuditError it raises rolls everything back and propagates.
     """
     keyring = keyring_for(store)
+    algorithm = require_hash(configured_hash(store))
     last_error: Exception | None = None
     made_key: str | None = None
     for _attempt in range(ATTEMPTS):
@@ -97,7 +114,7 @@ def append_record(
                     continue  # another writer moved the head meanwhile: plan again
                 if before_write is not None:
                     before_write(session)
-                row = _write(session, keyring, plan, newest, entry)
+                row = _write(session, keyring, plan, newest, entry, algorithm)
         except (IntegrityError, OperationalError) as error:
             last_error = error
             continue
@@ -107,6 +124,12 @@ def append_record(
             _anchor_first_keyed(store, row)
         return row
     raise AuditError(f"could not append to the audit log: {last_error or 'the head kept moving'}")
+
+
+def configured_hash(store: Store) -> str:
+    """The ``audit.hash`` of the store's configuration (SHA-256 for a store opened without one)."""
+    config = getattr(store, "config", None)
+    return str(getattr(config, "audit_hash", DEFAULT_HASH) or DEFAULT_HASH)
 
 
 class _Plan:
@@ -182,8 +205,12 @@ def _write(
     plan: _Plan,
     newest: tuple[int, str, str | None] | None,
     entry: dict[str, Any],
+    algorithm: str = DEFAULT_HASH,
 ) -> AuditRecord:
     seq, prev_hash = (newest[0] + 1, newest[1]) if newest else (1, GENESIS)
+    # The chain's hash so far: the setting moves with the head in this transaction, so it is the newest record's.
+    in_force = session.get(Setting, HASH_SETTING)
+    current = in_force.value if in_force is not None else DEFAULT_HASH
     if plan.checkpoint is not None:
         checkpoint = {
             "actor": "system",
@@ -194,9 +221,25 @@ def _write(
             "details": canonical_json(plan.checkpoint),
             "site": None,
         }
-        first = _insert(session, keyring, plan.key_id, seq, prev_hash, checkpoint)
+        first = _insert(session, keyring, plan.key_id, seq, prev_hash, checkpoint, current)
         seq, prev_hash = seq + 1, first.hash
-    row = _insert(session, keyring, plan.key_id, seq, prev_hash, entry)
+    if algorithm != current:
+        switch = {
+            "actor": "system",
+            "action": HASH_ACTION,
+            "target": "audit-chain",
+            "outcome": "ok",
+            "client": "local",
+            "details": canonical_json({"hash": algorithm, "previous": current}),
+            "site": None,
+        }
+        first = _insert(session, keyring, plan.key_id, seq, prev_hash, switch, algorithm)
+        seq, prev_hash = seq + 1, first.hash
+        if in_force is None:
+            session.add(Setting(key=HASH_SETTING, value=algorithm))
+        else:
+            in_force.value = algorithm
+    row = _insert(session, keyring, plan.key_id, seq, prev_hash, entry, algorithm)
     head = session.get(Setting, HEAD_KEY)
     if head is None:
         session.add(Setting(key=HEAD_KEY, value=f"{row.seq}:{row.hash}"))
@@ -207,10 +250,19 @@ def _write(
 
 
 def _insert(
-    session: Session, keyring: Keyring, key_id: str | None, seq: int, prev_hash: str, entry: dict[str, Any]
+    session: Session,
+    keyring: Keyring,
+    key_id: str | None,
+    seq: int,
+    prev_hash: str,
+    entry: dict[str, Any],
+    algorithm: str,
 ) -> AuditRecord:
     record = {"seq": seq, "at": utcnow().isoformat(timespec="microseconds"), **entry, "key_id": key_id}
-    digest = keyed_hash(keyring.get(key_id), prev_hash, record) if key_id else record_hash(prev_hash, record)
+    if key_id:
+        digest = keyed_hash(keyring.get(key_id), prev_hash, record, algorithm)
+    else:
+        digest = record_hash(prev_hash, record, algorithm)
     row = AuditRecord(**record, prev_hash=prev_hash, hash=digest)
     session.add(row)
     session.flush()

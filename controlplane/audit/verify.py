@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from controlplane.store.models import AuditRecord, Setting
 
-from .chain import COLUMNS, HEAD_KEY, AuditError
+from .chain import COLUMNS, DEFAULT_HASH, HEAD_KEY, AuditError
 from .keys import Keyring, keyring_for
 from .walk import Anchor, Problem, Walker
 
@@ -132,6 +132,8 @@ def verify(
         failure = Problem(None, problems[0])
     if failure is not None:
         return _failed(walker, failure)
+    if walker.hashes_seen - {DEFAULT_HASH}:
+        notes.append(f"records hashed with {' and '.join(sorted(walker.hashes_seen))} (audit.hash records switch it)")
     trusted = walker.gap_archives()
     for name in trusted:
         voucher = walker.vouchers[name]
