@@ -178,7 +178,7 @@ def compliance(
 ) -> None:
     """Write the compliance report of the newest stored scan (states catalog version, scan time and scope)."""
     from controlplane.cli.common import audit
-    from controlplane.compliance.export import load_report, render, write_report
+    from controlplane.compliance.export import load_report, render, report_digest, write_report
 
     if schema:
         from controlplane.compliance.report import REPORT_SCHEMA
@@ -193,6 +193,7 @@ def compliance(
         audit(
             store, "compliance.report", data.scope, "ok",
             format=fmt, scan_id=data.stored.id, output=output or "-", bytes=len(content),
+            digest=report_digest(context.config, content),
         )  # fmt: skip
     finally:
         store.close()

@@ -463,6 +463,20 @@ def _combine(outcomes: list[Outcome], mode: str, joiner: str) -> Outcome:
     return Outcome(status, found, expected, messages)
 
 
+def check_ssh_certificate(check: dict[str, Any], ctx: CheckContext) -> Outcome:
+    """An OpenSSH certificate file (see :mod:`controlplane.compliance.cert_checks`, imported when used)."""
+    from controlplane.compliance.cert_checks import check_ssh_certificate as check_file
+
+    return check_file(check, ctx)
+
+
+def check_tls_certificate(check: dict[str, Any], ctx: CheckContext) -> Outcome:
+    """The certificate a local TLS port serves (see :mod:`controlplane.compliance.cert_checks`)."""
+    from controlplane.compliance.cert_checks import check_tls_certificate as check_port
+
+    return check_port(check, ctx)
+
+
 def run_check(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Evaluate one check mapping; missing evidence becomes an ``error`` outcome with the reason."""
     try:
@@ -488,6 +502,8 @@ CHECKS: dict[str, Callable[[dict[str, Any], CheckContext], Outcome]] = {
     "file_contains": check_file_contains,
     "command": check_command,
     "store": check_store,
+    "ssh_certificate": check_ssh_certificate,
+    "tls_certificate": check_tls_certificate,
     "any_of": check_any_of,
     "all_of": check_all_of,
 }

@@ -62,6 +62,7 @@ def build_request(controls: Iterable[Control]) -> dict[str, Any]:
     names = ("sysctl", "files", "texts", "packages", "services", "modules")
     lists: dict[str, set[str]] = {name: set() for name in names}
     commands: dict[str, list[str]] = {}
+    ports: set[int] = set()
     for control in controls:
         for check in iter_checks(control.check):
             kind = check["type"]
@@ -95,11 +96,17 @@ def build_request(controls: Iterable[Control]) -> dict[str, Any]:
                 lists["texts"].add(check["path"])
             elif kind == "command":
                 commands[json.dumps(check["argv"])] = list(check["argv"])
+            elif kind == "ssh_certificate":
+                lists["texts"].add(check["path"])  # a -cert.pub file: public, parsed on the control plane
+            elif kind == "tls_certificate":
+                ports.add(int(check["port"]))
             # store checks read control-plane data, nothing from the host
     request: dict[str, Any] = {flag: True for flag in sorted(flags)}
     request.update({name: sorted(values) for name, values in lists.items() if values})
     if commands:
         request["commands"] = [commands[key] for key in sorted(commands)]
+    if ports:
+        request["tls"] = sorted(ports)
     return request
 
 

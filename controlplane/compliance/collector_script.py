@@ -497,6 +497,31 @@ def collect_commands(commands):
     return results
 
 
+def collect_tls(ports):
+    """The certificate each local TLS port serves (DER, base64: public data), fetched from 127.0.0.1.
+
+    Not verified here: this host holds no trust to verify with; the control
+    plane verifies it against its own CA. A port that refuses or speaks no
+    TLS is reported as such.
+    """
+    import base64
+    import ssl
+
+    served = {}
+    for port in ports:
+        try:
+            number = int(port)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # fetched only; the control plane verifies it
+            with socket.create_connection(("127.0.0.1", number), timeout=5) as raw, context.wrap_socket(raw) as tls:
+                der = tls.getpeercert(binary_form=True)
+                served[str(port)] = {"ok": True, "der": base64.b64encode(der).decode("ascii"), "version": tls.version()}
+        except (OSError, ValueError) as error:
+            served[str(port)] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    return served
+
+
 SECTIONS = {
     "sshd": collect_sshd,
     "sysctl": collect_sysctl,
@@ -510,6 +535,7 @@ SECTIONS = {
     "modules": collect_modules,
     "mounts": lambda value: collect_mounts(),
     "commands": collect_commands,
+    "tls": collect_tls,
 }
 
 

@@ -136,6 +136,17 @@ def load_report(
     return ReportData(restrict_waivers(stored), catalog, previous, f"{label} (from scan {scan_id})")
 
 
+def report_digest(config: Config, content: bytes) -> str:
+    """The labelled digest of a report as handed out (``sm3:<hex>`` under ``audit.hash: sm3``).
+
+    Kept in the report's audit record, so a file an assessor received can be
+    matched to the keyed audit chain: recompute it with the hash its label names.
+    """
+    from controlplane.audit import evidence_digest
+
+    return evidence_digest(content, config.audit_hash)
+
+
 def render(data: ReportData, fmt: str) -> bytes:
     """The report in one format (html, json, csv, oscal) as bytes. Raises BadInputError for another format."""
     if fmt == "json":

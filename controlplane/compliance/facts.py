@@ -6,7 +6,10 @@ from the runs table:
 
 * ``backup.has_policy`` — a (non-local) dataset of the backup policy selects the host;
 * ``backup.last_success`` — the end time of the newest succeeded run of kind
-  ``backup`` whose target (or ``params.host``) is the host.
+  ``backup`` whose target (or ``params.host``) is the host;
+* ``pki.ssh_ca`` and ``pki.x509_chain`` — the control plane's SSH CA public
+  lines and its X.509 intermediate + root (PEM), the trust the certificate
+  controls verify hosts against; absent until ``egov ca init``.
 
 A policy folder that does not load makes every host's facts unknown (None):
 the backup controls then report ``error`` with that reason instead of
@@ -72,6 +75,19 @@ def last_backup_success(session: Session, hosts: Iterable[str]) -> dict[str, Any
     return found
 
 
+def pki_facts(config: Config) -> dict[str, str]:
+    """The CA's public files (``STATE/pki``), by fact name; missing or unreadable files are left out."""
+    found = {}
+    for fact, name in (("pki.ssh_ca", "ssh_ca.pub"), ("pki.x509_chain", "chain.pem")):
+        try:
+            text = (config.state_dir / "pki" / name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.strip():
+            found[fact] = text
+    return found
+
+
 def store_facts(
     config: Config, store: Store, inventory: Inventory, hosts: Iterable[Host]
 ) -> dict[str, dict[str, Any] | None]:
@@ -82,9 +98,10 @@ def store_facts(
         return {host.name: None for host in host_list}
     with store.session() as session:
         last = last_backup_success(session, [h.name for h in host_list])
+    pki = pki_facts(config)
     facts: dict[str, dict[str, Any] | None] = {}
     for host in host_list:
-        values: dict[str, Any] = {"backup.has_policy": host.name in backed_up}
+        values: dict[str, Any] = {"backup.has_policy": host.name in backed_up, **pki}
         if host.name in last:
             values["backup.last_success"] = last[host.name]
         facts[host.name] = values

@@ -75,6 +75,24 @@ def _result(row: ComplianceResult) -> Result:
     )
 
 
+def results_digest(results: Iterable[Result], algorithm: str) -> str:
+    """The labelled digest (``sm3:<hex>`` or ``sha256:<hex>``) of a scan's results as stored.
+
+    Over the canonical JSON of every result (evidence found and expected,
+    verdict, waiver) sorted by host and control, so the same results give the
+    same digest whatever order the hosts answered in. The scan's audit record
+    keeps it: a stored result edited afterwards no longer matches the chain.
+    """
+    from controlplane.audit import canonical_json, evidence_digest
+
+    values = sorted(
+        (_result_values(0, result) for result in results), key=lambda value: (value["host"], value["control_id"])
+    )
+    for value in values:
+        del value["scan_id"]
+    return evidence_digest(canonical_json(values).encode("utf-8"), algorithm)
+
+
 def summary_of(results: Iterable[Result]) -> dict[str, Any]:
     """The scores kept on the scan row: overall, per site and per severity (JSON-ready)."""
     items = list(results)

@@ -180,6 +180,24 @@ CHECK_TYPES: dict[str, dict[str, Any]] = {
             "stdout": EXPECT,
         },
     ),
+    "ssh_certificate": _check(
+        "ssh_certificate",
+        ["path"],
+        {
+            "path": _PATH,
+            "kind": {"enum": ["host", "user"], "description": "the certificate type (default host)"},
+            "min_days_left": {"type": "integer", "minimum": 0},
+            "if_missing": _IF_MISSING,
+        },
+    ),
+    "tls_certificate": _check(
+        "tls_certificate",
+        ["port"],
+        {
+            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            "min_days_left": {"type": "integer", "minimum": 0},
+        },
+    ),
     "store": _check(
         "store",
         ["fact"],

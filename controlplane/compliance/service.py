@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.compliance.catalog import WAIVER_FILE_NAMES, Catalog, load_catalog
 from controlplane.compliance.evaluate import HostContext
-from controlplane.compliance.history import previous_results, save_scan
+from controlplane.compliance.history import previous_results, results_digest, save_scan
 from controlplane.compliance.scanner import HostScan, Scan, ScanTarget, scan
 from controlplane.compliance.scoring import ScanDiff, diff_scans, score
 from controlplane.compliance.waivers import Waiver, load_waivers
@@ -231,7 +231,13 @@ def execute_scan(
         target=plan.scope,
         outcome=status,
         client=client,
-        details={"scan_id": scan_id, "run_id": run_id, "hosts": len(result.hosts), "unreachable": unreachable},
+        details={
+            "scan_id": scan_id,
+            "run_id": run_id,
+            "hosts": len(result.hosts),
+            "unreachable": unreachable,
+            "evidence_digest": results_digest(result.results, config.audit_hash),
+        },
         site=plan.site,
     )
     return ScanOutcome(scan_id, run_id, result, diff, status, plan.scope)

@@ -252,7 +252,7 @@ def waiver_expire(index: int) -> ResponseReturnValue:
 @requires("compliance.view", scoped=True)
 def report(fmt: str) -> ResponseReturnValue:
     """Download the report of the newest scan (html, json, csv, oscal), restricted to the user's scope; audited."""
-    from controlplane.compliance.export import FORMATS, MEDIA_TYPES, filename, load_report, render
+    from controlplane.compliance.export import FORMATS, MEDIA_TYPES, filename, load_report, render, report_digest
 
     if fmt not in FORMATS:
         abort(404)
@@ -273,7 +273,10 @@ def report(fmt: str) -> ResponseReturnValue:
         audit_event("compliance.report", site or "scope", "not_found", format=fmt)
         abort(404)
     content = render(data, fmt)
-    audit_event("compliance.report", data.scope, "ok", format=fmt, scan_id=data.stored.id, bytes=len(content))
+    digest = report_digest(state().config, content)
+    audit_event(
+        "compliance.report", data.scope, "ok", format=fmt, scan_id=data.stored.id, bytes=len(content), digest=digest
+    )
     response = Response(content, mimetype=MEDIA_TYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{filename(data, fmt)}"'
     return response

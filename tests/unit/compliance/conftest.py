@@ -17,6 +17,14 @@ EVIDENCE = Path(__file__).resolve().parent / "evidence"
 SCAN_TIME = datetime.fromtimestamp(1795600000.0, UTC)
 
 
+PKI = EVIDENCE / "pki"
+# The control plane's CA as the certificate controls see it (control-plane facts; see evidence/pki/make.py)
+PKI_FACTS = {
+    "pki.ssh_ca": (PKI / "ssh_ca.pub").read_text(encoding="utf-8"),
+    "pki.x509_chain": (PKI / "chain.pem").read_text(encoding="utf-8"),
+}
+
+
 def recorded(name: str) -> dict[str, Any]:
     """A fresh copy of a recorded evidence document (fresh_host, hardened_host, lab_host)."""
     return copy.deepcopy(json.loads((EVIDENCE / f"{name}.json").read_text(encoding="utf-8")))

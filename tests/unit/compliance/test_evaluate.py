@@ -6,13 +6,13 @@ from collections import Counter
 
 from controlplane.compliance.catalog import Catalog
 from controlplane.compliance.evaluate import HostContext, evaluate_host, shared_kernel
-from tests.unit.compliance.conftest import SCAN_TIME, recorded
+from tests.unit.compliance.conftest import PKI_FACTS, SCAN_TIME, recorded
 
 PORTAL = HostContext(
     "mn-portal-1",
     "ministry",
     ("portal",),
-    {"backup.has_policy": True, "backup.last_success": SCAN_TIME.timestamp() - 3600},
+    {"backup.has_policy": True, "backup.last_success": SCAN_TIME.timestamp() - 3600, **PKI_FACTS},
 )
 SCHOOL = HostContext("gd-school-1", "school-gd-1", ("school",), {"backup.has_policy": False})
 
