@@ -26,6 +26,8 @@ ROLE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 ADDRESS = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")
 # Variables worth carrying into the control plane (JSON-safe, no secrets).
 EXPORTED_VARS = ("portal_priority", "portal_vip", "mgmt_network", "lab_subnet", "lab_gateway")
+# Inventory-wide only (all.vars), not copied onto every host: lab hosts that start unmanaged (controlplane.lab.spec).
+INVENTORY_VARS = ("lab_unmanaged_hosts",)
 
 
 @dataclass(frozen=True)
@@ -196,5 +198,8 @@ def _load_inventory(path: Path) -> Inventory:
     if problems:
         raise ConfigError(str(path), problems)
     return Inventory(
-        source=path, hosts=hosts, sites=sites, variables={k: all_vars[k] for k in EXPORTED_VARS if k in all_vars}
+        source=path,
+        hosts=hosts,
+        sites=sites,
+        variables={k: all_vars[k] for k in (*EXPORTED_VARS, *INVENTORY_VARS) if k in all_vars},
     )

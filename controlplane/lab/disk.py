@@ -9,13 +9,18 @@ not change under a live mount) replace or hide the machine's copies:
   edit it), its own ed25519 host key, and whiteouts hiding the machine's other
   host keys; ``/etc/ssh/sshd_config.d`` starts empty (opaque);
 * ``/root`` starts empty (opaque) with the management key in
-  ``/root/.ssh/authorized_keys``;
+  ``/root/.ssh/authorized_keys``; an *unmanaged* host (see
+  :class:`~controlplane.lab.spec.HostSpec`) gets no key there, an sshd that
+  lets root log in with a password, and a random root password: its hash in
+  the host's own ``/etc/shadow``, the password in ``root-password`` (0600) in
+  the host's folder, for the operator who enrols it;
 * ``/etc/shadow`` and ``/etc/gshadow`` with every password hash replaced by
   ``*``: hosts see the machine's accounts, never its password hashes;
 * ``/etc/egov-lab/host.json`` (marks a lab host, for checks that must report
   kernel-wide controls as not applicable) and ``/etc/egov-lab/services/``.
 
-No process is started here; key generation is the manager's job.
+No process is started here (but ``openssl passwd`` for an unmanaged host's
+password hash); key generation is the manager's job.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from controlplane import execute
+from controlplane.errors import EgovError
 from controlplane.lab.spec import HostSpec, LabSpec
 
 OPAQUE_XATTR = "trusted.overlay.opaque"
@@ -36,18 +43,23 @@ SERVICES_DIR = "etc/egov-lab/services"
 
 
 def sshd_config_text(host: HostSpec) -> str:
-    """The host's sshd_config: its address, its ed25519 key, key-only root login."""
+    """The host's sshd_config: its address, its ed25519 key, key-only root login (password too when unmanaged)."""
+    unmanaged = (
+        "# It starts unmanaged: root logs in with the password in the lab's root-password file\n"
+        "# until `egov hosts enrol` installs the management key (harden then turns passwords off).\n"
+    )
     return (
         f"# sshd configuration of lab host {host.name}, written by `egov lab up` when the\n"
         "# host was created. It is the host's own copy: playbooks may edit it.\n"
-        "Include /etc/ssh/sshd_config.d/*.conf\n"
+        + (unmanaged if host.unmanaged else "")
+        + "Include /etc/ssh/sshd_config.d/*.conf\n"
         f"Port {host.port}\n"
         f"ListenAddress {host.address}\n"
         "HostKey /etc/ssh/ssh_host_ed25519_key\n"
-        "PermitRootLogin prohibit-password\n"
+        f"PermitRootLogin {'yes' if host.unmanaged else 'prohibit-password'}\n"
         "PubkeyAuthentication yes\n"
         "AuthorizedKeysFile .ssh/authorized_keys\n"
-        "PasswordAuthentication no\n"
+        f"PasswordAuthentication {'yes' if host.unmanaged else 'no'}\n"
         "KbdInteractiveAuthentication no\n"
         "UsePAM yes\n"
         "X11Forwarding no\n"
@@ -91,18 +103,21 @@ def sanitize_shadow(text: str) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def known_hosts_text(existing: str, entries: Iterable[tuple[str, str, int, str]]) -> str:
+def known_hosts_text(
+    existing: str, entries: Iterable[tuple[str, str, int, str]], forget: Iterable[tuple[str, str, int]] = ()
+) -> str:
     """Merge lab host keys into known_hosts text.
 
     Each entry is (address, name, port, "type base64"). Every old line
     naming one of these addresses or names is replaced by one line per host,
     keyed by address and name (``[addr]:port`` form for a port other than
-    22), so a rebuilt host's new key never meets a stale one. Other lines
-    stay.
+    22), so a rebuilt host's new key never meets a stale one. Lines naming a
+    ``forget`` (address, name, port) go (unmanaged hosts: pinned nowhere).
+    Other lines stay.
     """
     entries = list(entries)
     ours: set[str] = set()
-    for address, name, port, _key in entries:
+    for address, name, port in [(a, n, p) for a, n, p, _key in entries] + list(forget):
         ours |= {address, name, f"[{address}]:{port}", f"[{name}]:{port}"}
     kept = []
     for line in existing.splitlines():
@@ -170,9 +185,41 @@ def ensure_line(path: Path, line: str, mode: int) -> None:
     write_if_changed(path, text, mode)
 
 
+def set_root_password(host: HostSpec) -> bool:
+    """Give an unmanaged host's root a random password, once; return whether it was set now.
+
+    The SHA-512 crypt hash (``openssl passwd -6``, the password on its stdin,
+    never in argv) replaces root's field in the host's own ``/etc/shadow``
+    (owner and mode kept); the password goes to ``root-password`` (0600).
+    Raises EgovError when openssl fails.
+    """
+    shadow = host.upper / "etc/shadow"
+    if host.root_password_file.exists() or not shadow.is_file():
+        return False
+    password = secrets.token_urlsafe(18)
+    result = execute.run(
+        ["openssl", "passwd", "-6", "-stdin"], input_text=password + "\n", timeout=30, secrets=[password]
+    )
+    hashed = result.stdout.strip()
+    if not result.ok or not hashed.startswith("$6$") or ":" in hashed:
+        raise EgovError(result.error_message(f"{host.name}: openssl passwd (root password hash)"))
+    lines = []
+    for line in shadow.read_text(encoding="utf-8").splitlines():
+        fields = line.split(":")
+        if fields[0] == "root" and len(fields) > 2:
+            fields[1] = hashed
+        lines.append(":".join(fields))
+    info = shadow.stat()
+    write_if_changed(shadow, "\n".join(lines) + "\n", stat.S_IMODE(info.st_mode))
+    os.chown(shadow, info.st_uid, info.st_gid)
+    write_if_changed(host.root_password_file, password + "\n", 0o600)
+    return True
+
+
 def prepare_host(spec: LabSpec, host: HostSpec, management_key: str, machine_root: Path = Path("/")) -> None:
     """Write a stopped host's own files into its upper dir (see module docstring).
 
+    An unmanaged host gets no ``management_key`` and a root password instead.
     The host key must already exist; ``machine_root`` is for tests.
     Idempotent: files are written only when their content changed. Raises
     OSError when the upper dir cannot be written (e.g. no xattr support).
@@ -205,4 +252,7 @@ def prepare_host(spec: LabSpec, host: HostSpec, management_key: str, machine_roo
                 shutil.copyfile(skel, root_home / dotfile)
     (root_home / ".ssh").mkdir(mode=0o700, exist_ok=True)
     os.chmod(root_home / ".ssh", 0o700)
+    if host.unmanaged:
+        set_root_password(host)
+        return
     ensure_line(root_home / ".ssh/authorized_keys", management_key, 0o600)

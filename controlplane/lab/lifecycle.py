@@ -199,16 +199,48 @@ def ensure_host(spec: LabSpec, host: HostSpec, management_key: str) -> bool:
 
 
 def write_known_hosts(spec: LabSpec) -> None:
-    """Pin every lab host's key in the configured known_hosts, by address and name."""
-    entries = []
+    """Pin every managed lab host's key in the configured known_hosts, by address and name.
+
+    An unmanaged host's key is pinned nowhere (a stale pin of its address or
+    name is removed): the operator who enrols it checks the key themselves.
+    """
+    entries, forget = [], []
     for host in spec.hosts:
         public = host.upper / (disk.HOST_KEY + ".pub")
-        if public.exists():
+        if host.unmanaged:
+            forget.append((host.address, host.name, host.port))
+        elif public.exists():
             entries.append((host.address, host.name, host.port, disk.public_key(public)))
     path = spec.known_hosts
     path.parent.mkdir(parents=True, exist_ok=True)
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
-    disk.write_if_changed(path, disk.known_hosts_text(existing, entries), 0o644)
+    disk.write_if_changed(path, disk.known_hosts_text(existing, entries, forget), 0o644)
+
+
+def remove_host(spec: LabSpec, host: HostSpec, *, purge: bool = False) -> None:
+    """Stop one lab host and remove its namespace and link; ``purge`` also deletes its disk.
+
+    For a host brought up on its own (an unmanaged host a test or an
+    operator started with ``up(config, spec)``); the rest of the lab keeps
+    running. Raises EgovError when something cannot be removed.
+    """
+    require_root()
+    with locked(spec.lab_dir):
+        snap = probe.snapshot()
+        init = snap.init_of(host.init_file)
+        if init is not None:
+            stop_processes([init.pid], timeout=STOP_TIMEOUT)
+        inode = probe.netns_inode(host.netns)
+        if inode is not None:
+            stop_processes([p.pid for p in probe.snapshot().in_netns(inode)], timeout=STOP_TIMEOUT)
+            run_checked(network.netns_delete(host.netns), f"ip netns delete {host.netns}")
+        if probe.link_exists(host.veth):
+            result = execute.run(network.link_delete(host.veth), timeout=30)
+            if not result.ok and probe.link_exists(host.veth):
+                raise EgovError(result.error_message(f"deleting {host.veth}"))
+        host.control_socket.unlink(missing_ok=True)
+        if purge:
+            shutil.rmtree(host.folder, ignore_errors=True)
 
 
 def up(config: Config, spec: LabSpec | None = None) -> list[LabHost]:

@@ -46,6 +46,9 @@ class HostSpec:
     netns: str
     veth: str
     folder: Path
+    # A host that starts unmanaged (``all.vars.lab_unmanaged_hosts``): no management key, its key pinned
+    # nowhere, root logs in with a password (``root_password_file``), for practising ``egov hosts enrol``.
+    unmanaged: bool = False
 
     @property
     def upper(self) -> Path:
@@ -76,6 +79,11 @@ class HostSpec:
     def init_file(self) -> Path:
         """JSON the host's init reads at start."""
         return self.folder / "init.json"
+
+    @property
+    def root_password_file(self) -> Path:
+        """An unmanaged host's root password (0600, in the 0700 host folder): what an operator reads to enrol it."""
+        return self.folder / "root-password"
 
 
 @dataclass(frozen=True)
@@ -169,10 +177,67 @@ def hidden_paths(config: Config) -> tuple[Path, ...]:
     return tuple(paths)
 
 
+def _unmanaged_hosts(
+    value: Any,
+    subnet: ipaddress.IPv4Network,
+    taken: set[ipaddress.IPv4Address | None],
+    seen: dict[ipaddress.IPv4Address, str],
+    managed: set[str],
+    lab_dir: Path,
+    problems: list[tuple[str, str]],
+) -> list[HostSpec]:
+    """The lab hosts of ``all.vars.lab_unmanaged_hosts`` (``NAME: {address: A, site: S, role: R}``).
+
+    A name that is also an inventory host was enrolled meanwhile: it is
+    managed now and built from the inventory like the others. Problems are
+    added to ``problems`` with their key path.
+    """
+    if value is None:
+        return []
+    where = "all.vars.lab_unmanaged_hosts"
+    if not isinstance(value, dict):
+        problems.append((where, "must map host names to {address: ..., site: ..., role: ...}"))
+        return []
+    hosts = []
+    for raw_name, body in value.items():
+        key = f"{where}.{raw_name}"
+        try:
+            name = names.validate_host_name(str(raw_name))
+        except BadInputError as error:
+            problems.append((key, error.message))
+            continue
+        if name in managed:
+            continue
+        body = body if isinstance(body, dict) else {}
+        try:
+            address = ipaddress.IPv4Address(str(body.get("address")))
+        except ValueError:
+            problems.append((f"{key}.address", f"{body.get('address')!r} is not an IPv4 address"))
+            continue
+        port = body.get("port", 22)
+        if address not in subnet or address in taken or address in seen:
+            problems.append((f"{key}.address", f"{address} is not a free host address of {subnet}"))
+            continue
+        if not isinstance(port, int) or not 1 <= port <= 65535:
+            problems.append((f"{key}.port", f"{port!r} is not a TCP port"))
+            continue
+        seen[address] = name
+        offset = int(address) - int(subnet.network_address)
+        hosts.append(
+            HostSpec(
+                name=name, address=str(address), site=str(body.get("site") or "unmanaged"),
+                role=str(body.get("role") or "unmanaged"), port=port, offset=offset, netns=names.netns_name(name),
+                veth=names.veth_name(offset), folder=lab_dir / "hosts" / name, unmanaged=True,
+            )
+        )  # fmt: skip
+    return hosts
+
+
 def build_spec(config: Config, inventory: Inventory) -> LabSpec:
     """Check the inventory for the lab and return its LabSpec.
 
-    Only reads: nothing is created or started. Raises ConfigError (exit 2)
+    Hosts of ``all.vars.lab_unmanaged_hosts`` come after the inventory's,
+    marked ``unmanaged``. Only reads: nothing is created or started. Raises ConfigError (exit 2)
     for a missing or public subnet, or, naming every bad host at once, an
     address outside it, a duplicate address or an invalid host name;
     BadInputError for a lab folder that cannot go into mount options.
@@ -225,6 +290,8 @@ def build_spec(config: Config, inventory: Inventory) -> LabSpec:
                 folder=lab_dir / "hosts" / name,
             )
         )
+    hosts += _unmanaged_hosts(variables.get("lab_unmanaged_hosts"), subnet, reserved | {gateway, vip}, seen,
+                              {host.name for host in inventory.hosts}, lab_dir, problems)  # fmt: skip
     if len(hosts) > MAX_HOSTS:
         problems.append(("hosts", f"{len(hosts)} hosts: the lab runs at most {MAX_HOSTS}"))
     if problems:
