@@ -163,9 +163,10 @@ def test_egov_audit_verify_checks_a_chain_switched_to_sm3_and_names_a_tampered_r
     assert egov(tmp_path, "secrets", "set", "b", stdin="value").returncode == 0
     result = egov(tmp_path, "audit", "verify", "--local-only")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 4 records, chain intact")  # init's, a, the switch to sm3, b (sm3)
+    # init's, the CA's (pki.init), a, the switch to sm3, b (sm3)
+    assert result.stdout.startswith("ok: 5 records, chain intact")
     assert "records hashed with sha256 and sm3" in result.stdout
     with sqlite3.connect(tmp_path / "var" / "egov.db") as connection:
-        connection.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 4")
+        connection.execute("UPDATE audit_log SET actor = 'mallory' WHERE seq = 5")
     broken = egov(tmp_path, "audit", "verify", "--local-only")
-    assert broken.returncode == 1 and "BROKEN at record 4" in broken.stderr
+    assert broken.returncode == 1 and "BROKEN at record 5" in broken.stderr

@@ -13,6 +13,7 @@ from tests.conftest import egov, write_config
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
+    """Four records: init's, the CA's (``egov init`` makes it: pki.init), and two secrets."""
     write_config(tmp_path)
     assert egov(tmp_path, "init").returncode == 0
     for name in ("a", "b"):
@@ -27,12 +28,12 @@ def _sql(site: Path, statement: str) -> None:
 
 def test_verify_says_since_when_it_vouches_and_where_the_head_was_anchored(site: Path) -> None:
     anchored = egov(site, "audit", "anchor", "--local-only")
-    assert anchored.returncode == 0 and anchored.stdout.startswith("local: record 3 ")
+    assert anchored.returncode == 0 and anchored.stdout.startswith("local: record 4 ")
     result = egov(site, "audit", "verify", "--local-only")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("ok: 3 records, chain intact")
-    assert lines[1].startswith("chain keyed since record 1 at ") and "last anchored head seq 3 at " in lines[1]
+    assert lines[0].startswith("ok: 4 records, chain intact")
+    assert lines[1].startswith("chain keyed since record 1 at ") and "last anchored head seq 4 at " in lines[1]
     assert lines[1].endswith(" on local")
 
 
@@ -54,25 +55,25 @@ def test_verify_json_names_the_keyed_start_and_the_problem(site: Path) -> None:
 def test_archive_moves_old_records_out_and_verify_still_covers_them(site: Path) -> None:
     made = egov(site, "audit", "archive", "--before", "0")
     assert made.returncode == 0, made.stderr
-    assert made.stdout.startswith("archived records 1-3 (3) to ") and "vouched for by record 4" in made.stdout
+    assert made.stdout.startswith("archived records 1-4 (4) to ") and "vouched for by record 5" in made.stdout
     listed = json.loads(egov(site, "audit", "list", "--json").stdout)
-    assert [record["seq"] for record in listed] == [4]
+    assert [record["seq"] for record in listed] == [5]
     result = egov(site, "audit", "verify", "--local-only")
-    assert result.returncode == 0 and result.stdout.startswith("ok: 4 records")
-    assert "archives verified: audit-000000000001-000000000003.jsonl.gz" in result.stdout
+    assert result.returncode == 0 and result.stdout.startswith("ok: 5 records")
+    assert "archives verified: audit-000000000001-000000000004.jsonl.gz" in result.stdout
 
 
 def test_archive_with_nothing_old_enough_changes_nothing(site: Path) -> None:
     result = egov(site, "audit", "archive", "--before", "30")
     assert result.returncode == 0 and result.stdout.strip() == "nothing older than 30 days to archive"
-    assert len(json.loads(egov(site, "audit", "list", "--json").stdout)) == 3
+    assert len(json.loads(egov(site, "audit", "list", "--json").stdout)) == 4
 
 
 def test_archive_refuses_a_chain_that_does_not_verify(site: Path) -> None:
     _sql(site, "UPDATE audit_log SET target = 'edited' WHERE seq = 1")
     result = egov(site, "audit", "archive", "--before", "0")
     assert result.returncode == 1 and "does not verify" in result.stderr and "Traceback" not in result.stderr
-    assert len(json.loads(egov(site, "audit", "list", "--json").stdout)) == 3
+    assert len(json.loads(egov(site, "audit", "list", "--json").stdout)) == 4
 
 
 @pytest.mark.parametrize("command", [("set",), ("delete",)])
