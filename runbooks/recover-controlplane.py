@@ -130,9 +130,15 @@ def console_login(ctx: Context) -> None:
     from controlplane.recovery.drill import console_login as login
     from controlplane.recovery.drill import drill_password
 
+    target = ctx.params["target_host"]
     name, password = f"drill-{ctx.run_id or 0}", drill_password()
-    ctx.run(ctx.params["target_host"], _egov(ctx, "users", "add", name, "--role", "auditor"), input_text=password)
-    login(ctx.host(ctx.params["target_host"]).address, ctx.params["port"], name, password)
+    ctx.run(target, _egov(ctx, "users", "add", name, "--role", "auditor"), input_text=password)
+    url = str(
+        (ctx.state.get("outcome") or {}).get("console") or f"http://{ctx.host(target).address}:{ctx.params['port']}"
+    )
+    # An HTTPS copy shows the lost control plane's own CA: verify it against what the copy exports.
+    ca_pem = ctx.run(target, _egov(ctx, "ca", "export"), quiet=True).stdout if url.startswith("https://") else None
+    login(url, name, password, ca_pem=ca_pem)
     ctx.log(f"logged in to the restored console as {name}")
 
 

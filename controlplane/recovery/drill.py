@@ -59,11 +59,32 @@ def revoke_drill_kit(config: Config, store: Store, tag: str) -> dict[str, Any]:
         ctx.close()
 
 
-def console_login(address: str, port: int, name: str, password: str, timeout: float = 10.0) -> str:
-    """Log in to a console with a password as a browser would; return the page shown after. Raises EgovError."""
+def console_connection(url: str, ca_pem: str | None, timeout: float) -> http.client.HTTPConnection:
+    """A connection to a console at ``url`` (``http://`` or ``https://`` host:port).
+
+    Over HTTPS the certificate must verify against ``ca_pem`` (the restored
+    copy's CA, which is the lost control plane's own) or, without it, the
+    system's roots. Raises EgovError for a URL that is neither.
+    """
+    import ssl
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.port is None:
+        raise EgovError(f"not a console address: {url!r}")
+    if parts.scheme == "http":
+        return http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    context = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
+
+
+def console_login(url: str, name: str, password: str, *, ca_pem: str | None = None, timeout: float = 10.0) -> str:
+    """Log in to the console at ``url`` with a password as a browser would; return the page shown after.
+
+    ``ca_pem``: the CA to verify an HTTPS console against. Raises EgovError.
+    """
 
     def request(method: str, path: str, body: str | None = None, cookie: str = "") -> tuple[int, dict[str, str], str]:
-        connection = http.client.HTTPConnection(address, port, timeout=timeout)
+        connection = console_connection(url, ca_pem, timeout)
         headers = {"Cookie": cookie} if cookie else {}
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -72,7 +93,7 @@ def console_login(address: str, port: int, name: str, password: str, timeout: fl
             answer = connection.getresponse()
             return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read(1 << 20).decode()
         except OSError as error:
-            raise EgovError(f"{method} http://{address}:{port}{path} failed: {error}") from None
+            raise EgovError(f"{method} {url}{path} failed: {error}") from None
         finally:
             connection.close()
 

@@ -206,18 +206,51 @@ def interrupt_lost_runs(store: Store, host: str) -> int:
     return marked
 
 
+def _announced_url(log: Path, offset: int) -> str:
+    """The address ``egov serve`` printed (``console: URL``) in its log after ``offset``, or ''."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(offset)
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("console: "):
+            return line.removeprefix("console: ").strip()
+    return ""
+
+
+def _answers(url: str, ca_file: Path) -> bool:
+    """Whether the console at ``url`` serves its login page (over HTTPS: verified against ``ca_file``)."""
+    from .drill import console_connection
+
+    ca_pem = ca_file.read_text(encoding="ascii") if ca_file.exists() else None
+    connection = console_connection(url, ca_pem, timeout=2)
+    try:
+        connection.request("GET", "/login")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
 def start_console(config_path: Path, state_dir: Path, host: str, port: int) -> tuple[int, str]:
     """Start ``egov serve`` detached (its own session, log in the state folder); wait until it answers.
 
-    Returns (pid, console URL). Raises EgovError when it exits or does not answer in :data:`CONSOLE_WAIT` s.
+    The copy serves HTTPS when its state has the CA (the lost control
+    plane's own), as the original did: the address is the one the console
+    printed, and its certificate is verified against the restored CA.
+    Returns (pid, console URL). Raises EgovError when it exits or does not
+    answer in :data:`CONSOLE_WAIT` s.
     """
-    import http.client
-
     argv = [sys.executable, "-m", "controlplane", "--config", str(config_path), "serve", "--host", host,
             "--port", str(port), "--workers", "1"]  # fmt: skip
     paths = [entry for entry in sys.path if entry and Path(entry).is_dir()]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
-    log = open(state_dir / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    log_path = state_dir / LOG_FILE
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,  # noqa: S603
                                  start_new_session=True, close_fds=True)  # fmt: skip
@@ -227,16 +260,10 @@ def start_console(config_path: Path, state_dir: Path, host: str, port: int) -> t
     deadline = time.monotonic() + CONSOLE_WAIT
     while time.monotonic() < deadline:
         if child.poll() is not None:
-            raise EgovError(f"egov serve exited with {child.returncode}: see {state_dir / LOG_FILE}")
-        connection = http.client.HTTPConnection(host, port, timeout=2)
-        try:
-            connection.request("GET", "/login")
-            if connection.getresponse().status == 200:
-                return child.pid, f"http://{host}:{port}"
-        except OSError:
-            pass
-        finally:
-            connection.close()
+            raise EgovError(f"egov serve exited with {child.returncode}: see {log_path}")
+        url = _announced_url(log_path, offset)
+        if url and _answers(url, state_dir / "pki" / "root.pem"):
+            return child.pid, url
         time.sleep(0.2)
     raise EgovError(f"the restored console did not answer on {host}:{port} within {CONSOLE_WAIT:g} s")
 

@@ -44,6 +44,13 @@ def _restored(site: Site, *args: str, input_text: str | None = None) -> object:
     return site.on(DR, [*egov_argv(), "--config", f"{_folder(site)}/site/egov.yml", *args], input_text=input_text)
 
 
+def _root_pem(site: Site) -> str:
+    """The lost control plane's CA certificate: what its restored copy's console must chain to."""
+    from controlplane.config import load_config
+
+    return (load_config(site.config_path).state_dir / "pki" / "root.pem").read_text(encoding="ascii")
+
+
 def _address(site: Site) -> str:
     from controlplane.inventory import load_inventory
 
@@ -70,11 +77,12 @@ def test_two_shares_restore_a_passive_console_with_the_same_data(site: Site) -> 
     result = _recover(site, [site.shares[0], site.shares[2]], "--host", address, "--port", str(PORT), "--json")
     assert result.exit_code == 0, result.stdout + result.stderr
     outcome = json.loads(result.stdout)
-    assert outcome["mode"] == "passive" and outcome["console"] == f"http://{address}:{PORT}"
+    # The copy serves HTTPS with the lost control plane's own CA, as the original did.
+    assert outcome["mode"] == "passive" and outcome["console"] == f"https://{address}:{PORT}"
     assert set(outcome["parts"]) == {"fetch", "restore", "verify", "start"}
     assert outcome["checked"]["secrets"] >= 3 and outcome["checked"]["audit_records"] > 5
     assert outcome["rpo_seconds"] < 600
-    page = console_login(address, PORT, "alice", site.password)
+    page = console_login(outcome["console"], "alice", site.password, ca_pem=_root_pem(site))
     assert "PASSIVE" in page
     assert _restored(site, "secrets", "get", "app.token").stdout.strip() == site.secret_value
     verified = _restored(site, "audit", "verify")
@@ -102,7 +110,7 @@ def test_the_copy_becomes_active_once_the_originals_lease_has_lapsed(site: Site)
     deadline = time.monotonic() + 60
     page = ""
     while time.monotonic() < deadline:
-        page = console_login(address, PORT, "alice", site.password)
+        page = console_login(f"https://{address}:{PORT}", "alice", site.password, ca_pem=_root_pem(site))
         if "ACTIVE (restored control plane)" in page:
             break
         time.sleep(2)
