@@ -175,6 +175,10 @@ def egov(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # paramiko's transport thread logs, with a Python traceback, each failure that also reaches our code as an
+    # exception and is reported there in our words, naming the host (a banner timeout, a refused host key, a
+    # socket closed at a deadline): the operator's log gets the message once, without the traceback.
+    logging.getLogger("paramiko").setLevel(logging.INFO if verbose else logging.CRITICAL)
     ctx.obj = CliContext(config_path, verbose)
     from controlplane.cli.wiring import wire
 
