@@ -47,22 +47,11 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    from controlplane.config import load_config
     from controlplane.inventory import load_inventory
-    from controlplane.pki.authority import init_authority
-    from controlplane.store import open_store
-    from controlplane.vault import create_key_file
+    from tests.integration.automation.ca_site import make_ca_site
 
     folder = tmp_path_factory.mktemp("host-certs-site")
-    (folder / "egov.yml").write_text(
-        f"folders:\n  inventory: {lab.config.inventory}\nstate:\n  dir: var\n"
-        f"ssh:\n  key_file: {lab.config.ssh_key_file}\n  known_hosts: {lab.config.ssh_known_hosts}\n",
-        encoding="utf-8",
-    )
-    config = load_config(folder / "egov.yml")
-    create_key_file(config.key_file)
-    store = open_store(config)
-    init_authority(config, store, requester="lab-test")
+    config, store = make_ca_site(lab, folder)
     empty = folder / "no_pins"
     empty.write_text("")
     inventory = load_inventory(config.inventory)
