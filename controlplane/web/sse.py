@@ -62,9 +62,12 @@ def run_events(
     yield "retry: 2000\n\n"
     while True:
         with store.session() as session:
-            lines = read_output(session, run_id, after=after, limit=500)
+            # Status first, lines second: SQLite reads outside a snapshot, so
+            # reading lines first could miss the last ones committed just
+            # before the run became final and end the stream without them.
             run = session.get(Run, run_id)
             status = run.status if run is not None else None
+            lines = read_output(session, run_id, after=after, limit=500)
         for line in lines:
             after = line.seq
             yield format_event(

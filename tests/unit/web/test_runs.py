@@ -134,6 +134,33 @@ def test_run_events_stream_lines_as_they_are_appended_then_end(store) -> None:
     assert events[-1]["event"] == "end" and json.loads(events[-1]["data"]) == {"status": "succeeded"}
 
 
+def test_run_events_never_end_before_the_lines_committed_just_before_the_run_became_final(store, monkeypatch) -> None:
+    """The last line and the final status can land between the stream's two reads; the stream must still send it."""
+    from controlplane.runs import append_output, create_run, finish_run
+    from controlplane.web import sse
+
+    with store.session() as session:
+        run = create_run(session, kind="ping", target="gd-school-1", actor="t", site="school-gd-1")
+        run_id = run.id
+    real_read_output = sse.read_output
+    raced = []
+
+    def read_then_the_run_finishes(session, run_id_, **kwargs):
+        lines = real_read_output(session, run_id_, **kwargs)
+        if not lines and not raced:  # the writer commits its last line and the end right after this read
+            raced.append(True)
+            with store.session() as other:
+                append_output(other, other.get(Run, run_id), ["last line"])
+                finish_run(other, other.get(Run, run_id), RunStatus.SUCCEEDED, exit_code=0)
+        return lines
+
+    monkeypatch.setattr(sse, "read_output", read_then_the_run_finishes)
+    events = parse_events("".join(sse.run_events(store, run_id, after=0, poll=0.01, max_seconds=10)))
+    assert raced
+    assert [json.loads(e["data"])["text"] for e in events if e.get("event") == "line"] == ["last line"]
+    assert events[-1]["event"] == "end"
+
+
 def test_run_events_resume_after_a_seq_and_respect_the_time_limit(store) -> None:
     from controlplane.runs import append_output, create_run
     from controlplane.web.sse import run_events
