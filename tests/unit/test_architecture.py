@@ -4,7 +4,7 @@ Rooms:
 
 * **core**: the top-level modules (``controlplane/*.py``), ``store``, ``ssh``, ``pki``,
   ``audit`` and ``users``: what every engine stands on;
-* **engines**: automation, backup, compliance, monitoring, runbook, slo,
+* **engines**: automation, backup, compliance, monitoring, network, runbook, slo,
   recovery: one capability each;
 * **faces**: ``web``, ``cli`` and ``__main__``: they read requests, assemble the
   process (the composition roots) and hand the engines what they need;
@@ -34,7 +34,7 @@ import controlplane
 PACKAGE = Path(controlplane.__file__).resolve().parent
 ROOT = PACKAGE.parent
 
-ENGINES = frozenset({"automation", "backup", "compliance", "monitoring", "runbook", "slo", "recovery"})
+ENGINES = frozenset({"automation", "backup", "compliance", "monitoring", "network", "runbook", "slo", "recovery"})
 CORE_PACKAGES = frozenset({"store", "ssh", "audit", "users", "pki"})
 FACES = frozenset({"web", "cli", "__main__"})
 LAB = "lab"
