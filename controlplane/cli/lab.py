@@ -56,6 +56,11 @@ def _print_table(data: dict[str, Any], wide: bool = False, out: Console | None =
         f"portal VIP {data['portal_vip'] or '-'}",
         markup=False,
     )
+    zones = data.get("zones") or []
+    if zones:
+        up = sum(1 for zone in zones if zone["up"])
+        bridges = f"{zones[0]['bridge']}..{zones[-1]['bridge']}" if len(zones) > 1 else zones[0]["bridge"]
+        out.print(f"data plane: {len(zones)} zones on bridges {bridges}, {up} up (details: --json)", markup=False)
     rows = []
     for host in data["hosts"]:
         others = sorted(name for name, info in host["services"].items() if name != "sshd" and info.get("running"))
@@ -90,7 +95,9 @@ def up(context: CliContext, as_json: bool, wide: bool) -> None:
 
     Converges every host to running: creates what is missing, restarts a
     crashed host or a stopped sshd and heals a cut link; a running host is
-    left alone.
+    left alone. With inventory/network.yml it also cables the data plane:
+    a bridge per zone, each host's zone legs and routes, forwarding on the
+    gateway hosts only.
     """
     from controlplane.lab import manager
 
@@ -171,9 +178,9 @@ def fault(context: CliContext, host: str, action: str, service: str | None, as_j
     \b
     down     stop sshd (or --service NAME); the namespace keeps running
     up       start it again
-    isolate  cut the host's link to the bridge
+    isolate  cut the host's links (management and every zone leg)
     wedge    freeze its sshd processes (SIGSTOP): TCP connects, nothing answers
-    heal     restore the link and continue a wedged sshd (SIGCONT)
+    heal     restore the links and continue a wedged sshd (SIGCONT)
     """
     from controlplane.lab import manager
 

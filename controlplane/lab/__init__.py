@@ -8,6 +8,15 @@ Each inventory host of the lab (``inventory/lab.yml``) becomes:
   for the control plane. Hosts get no default route; a guard nftables table
   (``inet egov_lab``) drops anything routed between the bridge and any other
   interface;
+* with ``network.yml`` next to the inventory (:mod:`controlplane.network.model`),
+  a data plane as well (:mod:`controlplane.lab.plane`, :mod:`controlplane.lab.cabling`):
+  a bridge ``egov-zI`` per zone (I = its position under ``zones:``) on which
+  the machine has no address, a leg per host and zone (``egov-zI-N`` on the
+  machine, ``eth1``, ``eth2``... inside) with its zone address, routes of the
+  lab's address space via the zone's gateway (never a default route), and
+  ``net.ipv4.ip_forward=1`` in the gateway hosts' namespaces only. The guard
+  table also keeps the machine from routing between any lab bridge and any
+  other interface. ``fault isolate`` cuts every leg of a host;
 * a PID-1 init (:mod:`controlplane.lab.init`) in its own UTS, IPC, PID and
   mount namespaces, whose root is an overlayfs over the machine's ``/`` with
   the writes in ``LAB_DIR/hosts/NAME/upper``; ``/proc/sys`` read-only except

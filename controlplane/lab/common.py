@@ -31,10 +31,16 @@ def require_root() -> None:
 
 
 def load_spec(config: Config) -> LabSpec:
-    """Load the configured inventory and return the checked LabSpec (see build_spec)."""
-    from controlplane.inventory import load_inventory
+    """Load the configured inventory and its network file; return the checked LabSpec (see build_spec).
 
-    return build_spec(config, load_inventory(Path(config.inventory)))
+    Without ``network.yml`` next to the inventory the lab is flat. Raises
+    ConfigError for an invalid inventory or network file.
+    """
+    from controlplane.inventory import load_inventory
+    from controlplane.network.model import load_network
+
+    inventory = load_inventory(Path(config.inventory))
+    return build_spec(config, inventory, load_network(config, inventory))
 
 
 def run_checked(argv: list[str], what: str, *, input_text: str | None = None) -> execute.ProcessResult:

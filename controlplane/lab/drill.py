@@ -10,13 +10,12 @@ from typing import Any
 
 from controlplane import execute
 from controlplane.errors import BadInputError, EgovError
-from controlplane.lab import control, names, network, probe
+from controlplane.lab import cabling, control, names, network, probe
 from controlplane.lab.common import (
     READY_TIMEOUT,
     load_spec,
     locked,
     require_root,
-    run_checked,
     running_init,
     wait_port,
 )
@@ -35,6 +34,8 @@ def fault(config: Any, host: str, action: str, service: str | None = None, spec:
     to the bridge; ``wedge`` freezes its sshd processes with SIGSTOP (the
     kernel still accepts TCP connections, nothing answers: a hung host);
     ``heal`` restores the link and continues frozen sshd processes (SIGCONT).
+    In a zoned lab ``isolate`` cuts every leg (management and zones) and
+    ``heal`` restores them all.
     Raises BadInputError for an unknown
     host, action or service name (exit 2); EgovError when the host is not
     running or the service cannot be started.
@@ -54,11 +55,11 @@ def fault(config: Any, host: str, action: str, service: str | None = None, spec:
             if action == "up" and name == names.DEFAULT_SERVICE and probe.link_state(target.veth, spec.bridge) == "up":
                 wait_port(target, time.monotonic() + READY_TIMEOUT)
         elif action == "isolate":
-            run_checked(network.link_down(target.veth), f"isolating {target.name}")
+            cabling.cut(spec, target)
         elif action == "wedge":
             signal_sshd(target, signal.SIGSTOP)
         else:
-            run_checked(network.link_attach(target.veth, spec.bridge), f"healing {target.name}")
+            cabling.heal(spec, target)
             signal_sshd(target, signal.SIGCONT)
     return host_status(spec, target)
 

@@ -30,6 +30,8 @@ class LabHost:
     sshd: str = "stopped"  # running or stopped
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     detail: str = ""
+    # Zone legs (zoned lab): zone, interface, address, machine-side link, state (up, down, missing).
+    legs: list[dict[str, str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""
@@ -37,14 +39,22 @@ class LabHost:
 
 
 def derive_state(
-    *, netns_exists: bool, init_pid: int | None, answered: bool, link: str, sshd_running: bool
+    *,
+    netns_exists: bool,
+    init_pid: int | None,
+    answered: bool,
+    link: str,
+    sshd_running: bool,
+    zone_links: dict[str, str] | None = None,
 ) -> tuple[str, str]:
     """Decide a host's state from what the probes found.
 
     Pure (it probes nothing itself), so it is tested without a lab.
-    ``link`` is the machine-side link state. Returns (state, detail). A cut
+    ``link`` is the machine-side link state, ``zone_links`` the state of
+    each zone leg by zone (zoned lab). Returns (state, detail). A cut
     link wins over a stopped sshd: the host is unreachable either way, and
-    isolation is the bigger fault.
+    isolation is the bigger fault; a host whose management link is up but a
+    zone leg is not is isolated from that zone, and says so.
     """
     if not netns_exists:
         return DOWN, "no network namespace"
@@ -54,6 +64,9 @@ def derive_state(
         return DOWN, "init does not answer on its control socket"
     if link != "up":
         return ISOLATED, "link missing" if link == "missing" else "link down"
+    cut = sorted(zone for zone, state in (zone_links or {}).items() if state != "up")
+    if cut:
+        return ISOLATED, "zone link down: " + ", ".join(cut)
     if not sshd_running:
         return STOPPED, "sshd stopped"
     return RUNNING, ""

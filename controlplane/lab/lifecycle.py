@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane import execute
 from controlplane.errors import EgovError
-from controlplane.lab import control, disk, names, network, probe
+from controlplane.lab import cabling, control, disk, names, network, probe
 from controlplane.lab.common import (
     READY_TIMEOUT,
     STOP_TIMEOUT,
@@ -76,11 +76,13 @@ def ensure_management_key(spec: LabSpec) -> str:
 
 
 def _check_routes(spec: LabSpec) -> None:
-    """Refuse a lab subnet that overlaps a network the machine already routes elsewhere."""
+    """Refuse a lab subnet (or the data plane's address space) that overlaps a network the machine routes elsewhere."""
     result = run_checked(network.routes_json(), "ip route")
+    lab_links = {spec.bridge, *(spec.plane.bridge_names if spec.plane else ())}
     for route in json.loads(result.stdout or "[]"):
         dst, dev = route.get("dst", ""), route.get("dev")
-        if dst in ("default", "") or dev == spec.bridge or route.get("type") in ("broadcast", "local"):
+        ours = str(route.get("protocol")) == network.LAB_ROUTE_PROTO  # the fence of an earlier zoned lab
+        if dst in ("default", "") or dev in lab_links or ours or route.get("type") in ("broadcast", "local"):
             continue
         try:
             other = ipaddress.IPv4Network(dst, strict=False)
@@ -88,10 +90,15 @@ def _check_routes(spec: LabSpec) -> None:
             continue
         if other.overlaps(spec.subnet) and other.prefixlen > 0:
             raise EgovError(f"lab subnet {spec.subnet} overlaps {other} on {dev}: change lab_subnet in the inventory")
+        if spec.plane is not None and other.overlaps(spec.plane.address_space) and other.prefixlen > 0:
+            raise EgovError(
+                f"the lab's address space {spec.plane.address_space} overlaps {other} on {dev}: "
+                "change address_space in network.yml"
+            )
 
 
 def ensure_bridge(spec: LabSpec) -> None:
-    """Create or check the lab bridge with the gateway address, and the guard table."""
+    """Create or check the lab bridge with the gateway address, the guard table and the zone bridges."""
     tag = owner_tag(spec.lab_dir)
     if probe.link_exists(spec.bridge):
         alias = probe.link_alias(spec.bridge)
@@ -107,8 +114,15 @@ def ensure_bridge(spec: LabSpec) -> None:
     _disable_ipv6(spec.bridge)
     run_checked(network.addr_replace(spec.bridge, spec.gateway_cidr), "addressing the lab bridge")
     run_checked(network.link_up(spec.bridge), "starting the lab bridge")
-    guard = network.nft_guard_ruleset(names.NFT_TABLE, spec.bridge, str(spec.gateway))
+    # The guard covers the zone bridges before they exist, and any zone bridge already on the machine.
+    zones = cabling.guarded_bridges(spec.plane)
+    guard = network.nft_guard_ruleset(names.NFT_TABLE, spec.bridge, str(spec.gateway), zones)
     run_checked(network.nft_apply(), "nft (lab guard table)", input_text=guard)
+    # A spec without a data plane (a flat inventory, or one host brought up on its own with
+    # ``up(config, spec)``) leaves the zones alone: ``lab down`` removes them.
+    if spec.plane is not None:
+        cabling.ensure_bridges(spec.plane)
+        cabling.ensure_fence(spec.plane)
 
 
 def _ensure_host_key(host: HostSpec) -> None:
@@ -177,7 +191,8 @@ def ensure_host(spec: LabSpec, host: HostSpec, management_key: str) -> bool:
         stop_processes([init.pid])
         init = None
         deadline = time.monotonic() + STOP_TIMEOUT
-        while probe.link_exists(host.veth) and time.monotonic() < deadline:
+        links = (host.veth, *(leg.veth for leg in cabling.legs_of(spec, host).legs))
+        while any(probe.link_exists(link) for link in links) and time.monotonic() < deadline:
             time.sleep(0.02)
     if inode is None:
         run_checked(network.netns_add(host.netns), f"{host.name}: ip netns add")
@@ -188,6 +203,7 @@ def ensure_host(spec: LabSpec, host: HostSpec, management_key: str) -> bool:
     run_checked(network.addr_replace(network.PEER_NAME, spec.cidr(host), host.netns), f"{host.name}: addressing eth0")
     run_checked(network.link_up("lo", host.netns), f"{host.name}: lo up")
     run_checked(network.link_up(network.PEER_NAME, host.netns), f"{host.name}: eth0 up")
+    cabling.ensure_legs(spec, host)
     if init is None:
         _start_init(spec, host, management_key)
         return True
@@ -234,10 +250,11 @@ def remove_host(spec: LabSpec, host: HostSpec, *, purge: bool = False) -> None:
         if inode is not None:
             stop_processes([p.pid for p in probe.snapshot().in_netns(inode)], timeout=STOP_TIMEOUT)
             run_checked(network.netns_delete(host.netns), f"ip netns delete {host.netns}")
-        if probe.link_exists(host.veth):
-            result = execute.run(network.link_delete(host.veth), timeout=30)
-            if not result.ok and probe.link_exists(host.veth):
-                raise EgovError(result.error_message(f"deleting {host.veth}"))
+        for link in (host.veth, *(leg.veth for leg in cabling.legs_of(spec, host).legs)):
+            if probe.link_exists(link):
+                result = execute.run(network.link_delete(link), timeout=30)
+                if not result.ok and probe.link_exists(link):
+                    raise EgovError(result.error_message(f"deleting {link}"))
         host.control_socket.unlink(missing_ok=True)
         if purge:
             shutil.rmtree(host.folder, ignore_errors=True)
@@ -297,7 +314,7 @@ def _remove_empty_netns_mount() -> None:
 
 
 def down(config: Config, *, purge: bool = False) -> None:
-    """Remove the lab: processes, namespaces, links, bridge and guard table.
+    """Remove the lab: processes, namespaces, links, bridges (zone bridges too) and guard table.
 
     ``purge`` also deletes the hosts' disks (their upper dirs and host
     keys). Works from what is on the machine, not from the inventory, so a
@@ -322,6 +339,8 @@ def down(config: Config, *, purge: bool = False) -> None:
                 result = execute.run(network.link_delete(link), timeout=30)
                 if not result.ok and probe.link_exists(link):
                     raise EgovError(result.error_message(f"deleting {link}"))
+        cabling.remove_links()
+        cabling.remove_fence()
         if probe.link_exists(names.BRIDGE):
             run_checked(network.link_delete(names.BRIDGE), "deleting the lab bridge")
         removal = network.nft_remove_ruleset(names.NFT_TABLE)

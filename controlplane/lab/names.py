@@ -23,6 +23,11 @@ SERVICE_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}")
 BRIDGE = "egov-br0"
 NETNS_PREFIX = "egovlab-"
 VETH_PREFIX = "egov-v"
+# The data plane (inventory/network.yml): bridge egov-zI per zone (I = its
+# position under ``zones:``), leg egov-zI-N for the host at offset N on it.
+ZONE_PREFIX = "egov-z"
+ZONE_LINK = re.compile(r"egov-z(?P<zone>[0-9]{1,3})(?:-(?P<offset>[0-9]{1,5}))?")
+MAX_ZONES = 1000
 NFT_TABLE = "egov_lab"
 IFNAMSIZ = 15  # usable bytes of a Linux interface name
 DEFAULT_SERVICE = "sshd"
@@ -71,3 +76,33 @@ def veth_name(offset: int) -> str:
     name = f"{VETH_PREFIX}{offset}"
     assert len(name) <= IFNAMSIZ  # noqa: S101 - 6 + 5 digits, by construction
     return name
+
+
+def zone_bridge_name(index: int) -> str:
+    """Return the bridge name of the data-plane zone at ``index`` under ``zones:`` (``egov-z0``...).
+
+    Raises BadInputError for an index outside 0..999 (the name must fit IFNAMSIZ
+    together with a leg's offset).
+    """
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < MAX_ZONES:
+        raise BadInputError(f"zone index {index!r} out of range (at most {MAX_ZONES} zones)")
+    return f"{ZONE_PREFIX}{index}"
+
+
+def leg_name(index: int, offset: int) -> str:
+    """Return the machine-side veth name of a host's leg in zone ``index`` (``egov-z3-41``).
+
+    ``offset`` is the host's management offset, as for :func:`veth_name`, so a
+    name says which zone and which host. At most 6 + 3 + 1 + 5 = 15 bytes.
+    Raises BadInputError when either number is out of range.
+    """
+    bridge = zone_bridge_name(index)
+    veth_name(offset)  # the same range check
+    name = f"{bridge}-{offset}"
+    assert len(name) <= IFNAMSIZ  # noqa: S101 - by construction
+    return name
+
+
+def is_zone_link(device: str) -> bool:
+    """Whether a machine interface name is a lab zone bridge or zone leg (``egov-zI``, ``egov-zI-N``)."""
+    return ZONE_LINK.fullmatch(device) is not None

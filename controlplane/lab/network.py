@@ -17,6 +17,8 @@ from controlplane.lab import caps
 IP = "ip"
 PEER_NAME = "eth0"  # the interface name inside every host
 INIT_MODULE = "controlplane.lab.init"
+# Route protocol number marking the machine routes the lab makes (unassigned in iproute2's rt_protos).
+LAB_ROUTE_PROTO = "198"
 
 
 def _ip(netns: str | None, *words: str) -> list[str]:
@@ -63,9 +65,32 @@ def link_down(device: str) -> list[str]:
     return [IP, "link", "set", "dev", device, "down"]
 
 
-def veth_add(veth: str, netns: str) -> list[str]:
-    """Create a veth pair: ``veth`` on the machine, ``eth0`` inside ``netns``."""
-    return [IP, "link", "add", "name", veth, "type", "veth", "peer", "name", PEER_NAME, "netns", netns]
+def veth_add(veth: str, netns: str, peer: str = PEER_NAME) -> list[str]:
+    """Create a veth pair: ``veth`` on the machine, ``peer`` (``eth0``, a zone leg ``eth1``...) inside ``netns``."""
+    return [IP, "link", "add", "name", veth, "type", "veth", "peer", "name", peer, "netns", netns]
+
+
+def addr_flush(device: str) -> list[str]:
+    """Remove every address of a machine device (a zone bridge carries none: the machine is not on the data plane)."""
+    return [IP, "addr", "flush", "dev", device]
+
+
+def route_replace(netns: str, network: str, via: str, device: str) -> list[str]:
+    """Add or update a route inside a host; ``replace`` makes a second run a no-op.
+
+    Only ever a lab network (the zone plan refuses a default route), via a
+    router on one of the host's own zone legs.
+    """
+    return _ip(netns, "route", "replace", network, "via", via, "dev", device)
+
+
+def netns_sysctl(netns: str, settings: Sequence[tuple[str, str]]) -> list[str]:
+    """Set ``net.*`` sysctls inside a host's network namespace, never the machine's.
+
+    ``ip netns exec`` runs ``sysctl`` in the namespace, where ``/proc/sys/net``
+    is the host's own (ip_forward on a gateway, off on every other host).
+    """
+    return [IP, "netns", "exec", netns, "sysctl", "-q", "-w", *(f"{key}={value}" for key, value in settings)]
 
 
 def link_attach(veth: str, bridge: str) -> list[str]:
@@ -78,6 +103,27 @@ def link_delete(device: str) -> list[str]:
     return [IP, "link", "delete", "dev", device]
 
 
+def fence_add(network: str) -> list[str]:
+    """Make the machine refuse to send to the data plane's address space (an ``unreachable`` route).
+
+    The machine has no leg in the zones, so without it a zone address would
+    follow the machine's default route off the machine. The management
+    subnet on the lab bridge is more specific and keeps working. Marked
+    with :data:`LAB_ROUTE_PROTO` so ``lab down`` finds it without the inventory.
+    """
+    return [IP, "route", "replace", "unreachable", network, "proto", LAB_ROUTE_PROTO]
+
+
+def fence_delete(network: str) -> list[str]:
+    """Remove the machine's ``unreachable`` route of the data plane's address space."""
+    return [IP, "route", "delete", "unreachable", network, "proto", LAB_ROUTE_PROTO]
+
+
+def fences_json() -> list[str]:
+    """List the machine's routes the lab made (protocol :data:`LAB_ROUTE_PROTO`) as JSON."""
+    return [IP, "-j", "-4", "route", "show", "proto", LAB_ROUTE_PROTO]
+
+
 def routes_json() -> list[str]:
     """List the machine's IPv4 routes as JSON (to refuse an overlapping subnet)."""
     return [IP, "-j", "-4", "route", "show", "table", "all"]
@@ -88,28 +134,44 @@ def nft_apply() -> list[str]:
     return ["nft", "-f", "-"]
 
 
-def nft_guard_ruleset(table: str, bridge: str, gateway: str) -> str:
-    """The machine-side guard: lab traffic stays on the lab bridge.
+def nft_guard_ruleset(table: str, bridge: str, gateway: str, zone_bridges: Sequence[str] = ()) -> str:
+    """The machine-side guard: lab traffic stays on the lab bridges.
 
-    Lab hosts have no default route, and the lab never enables forwarding;
-    this table is the second lock: nothing is routed between the bridge and
-    any other interface, and a host can reach the machine only at the
-    gateway address. It replaces an older copy of itself atomically.
+    Lab hosts have no default route, and the lab never enables forwarding on
+    the machine; this table is the second lock: nothing is routed between
+    any lab bridge and any other interface (another lab bridge included:
+    zones meet only through the gateway hosts), and a host can reach the
+    machine only at the gateway address of the management bridge. The
+    machine has no address on a zone bridge and takes and sends nothing
+    there. It replaces an older copy of itself atomically.
     """
+    forward = "".join(
+        f'    iifname "{name}" oifname != "{name}" drop\n    oifname "{name}" iifname != "{name}" drop\n'
+        for name in (bridge, *zone_bridges)
+    )
+    zones = ", ".join(f'"{name}"' for name in zone_bridges)
+    data_in = f"    iifname {{ {zones} }} drop\n" if zone_bridges else ""
+    output = (
+        "  chain output {\n"
+        "    type filter hook output priority filter - 1; policy accept;\n"
+        f"    oifname {{ {zones} }} drop\n"
+        "  }\n"
+    ) if zone_bridges else ""  # fmt: skip
     return (
         f"table inet {table} {{}}\n"
         f"delete table inet {table}\n"
         f"table inet {table} {{\n"
         "  chain forward {\n"
         "    type filter hook forward priority filter - 1; policy accept;\n"
-        f'    iifname "{bridge}" oifname != "{bridge}" drop\n'
-        f'    oifname "{bridge}" iifname != "{bridge}" drop\n'
+        f"{forward}"
         "  }\n"
         "  chain input {\n"
         "    type filter hook input priority filter - 1; policy accept;\n"
         f'    iifname "{bridge}" meta nfproto ipv4 ip daddr != {gateway} drop\n'
         f'    iifname "{bridge}" meta nfproto ipv6 drop\n'
+        f"{data_in}"
         "  }\n"
+        f"{output}"
         "}\n"
     )
 

@@ -174,6 +174,19 @@ def lab_links() -> list[str]:
     return sorted(e for e in entries if e.startswith(names.VETH_PREFIX) and e[len(names.VETH_PREFIX) :].isdigit())
 
 
+def zone_links() -> list[str]:
+    """Machine-side data-plane names present now: zone legs first, then zone bridges.
+
+    In that order a caller can delete them (a bridge's ports before the bridge).
+    """
+    try:
+        entries = os.listdir(SYS_NET)
+    except FileNotFoundError:
+        return []
+    found = [e for e in entries if names.is_zone_link(e)]
+    return sorted(found, key=lambda name: (name.count("-") == 1, name))
+
+
 def link_alias(device: str) -> str | None:
     """A device's alias, or None when it has none or does not exist."""
     raw = _read(SYS_NET / device / "ifalias")

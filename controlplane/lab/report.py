@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from controlplane.lab import control, names, probe
+from controlplane.lab import cabling, control, names, probe
 from controlplane.lab.common import load_spec, require_root
 from controlplane.lab.host_state import LabHost, derive_state
 from controlplane.lab.spec import HostSpec, LabSpec
@@ -36,12 +36,14 @@ def host_status(spec: LabSpec, host: HostSpec, snap: probe.Snapshot | None = Non
             answered = False
     link = probe.link_state(host.veth, spec.bridge)
     sshd_running = bool(services.get(names.DEFAULT_SERVICE, {}).get("running"))
+    legs = cabling.leg_states(spec, host)
     state, detail = derive_state(
         netns_exists=inode is not None,
         init_pid=init.pid if init else None,
         answered=answered,
         link=link,
         sshd_running=sshd_running,
+        zone_links={leg["zone"]: leg["state"] for leg in legs},
     )
     return LabHost(
         name=host.name,
@@ -58,6 +60,7 @@ def host_status(spec: LabSpec, host: HostSpec, snap: probe.Snapshot | None = Non
         sshd="running" if sshd_running else "stopped",
         services=services,
         detail=detail,
+        legs=legs,
     )
 
 
@@ -85,5 +88,6 @@ def report(config: Config, spec: LabSpec | None = None) -> dict[str, Any]:
         "known_hosts": str(spec.known_hosts),
         "ssh_user": config.ssh_user,
         "lab_dir": str(spec.lab_dir),
+        "zones": cabling.zone_states(spec),
         "hosts": [host.to_dict() for host in hosts],
     }

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from controlplane.errors import BadInputError, ConfigError
 from controlplane.lab import names
+from controlplane.lab.plane import DataPlane, build_plane
 
 if TYPE_CHECKING:
     from controlplane.config import Config
     from controlplane.inventory import Inventory
+    from controlplane.network.model import NetworkModel
 
 # Overlay mount options are comma-separated and use ':' between lower dirs;
 # ssh options split on spaces and expand '%': lab paths avoid all of those.
@@ -100,6 +102,8 @@ class LabSpec:
     known_hosts: Path
     hidden_paths: tuple[Path, ...]
     hosts: tuple[HostSpec, ...]
+    # The zones of inventory/network.yml (bridges, legs, routes); None: the flat lab of one bridge.
+    plane: DataPlane | None = None
 
     @property
     def gateway_cidr(self) -> str:
@@ -233,13 +237,16 @@ def _unmanaged_hosts(
     return hosts
 
 
-def build_spec(config: Config, inventory: Inventory) -> LabSpec:
+def build_spec(config: Config, inventory: Inventory, network: NetworkModel | None = None) -> LabSpec:
     """Check the inventory for the lab and return its LabSpec.
 
     Hosts of ``all.vars.lab_unmanaged_hosts`` come after the inventory's,
-    marked ``unmanaged``. Only reads: nothing is created or started. Raises ConfigError (exit 2)
+    marked ``unmanaged``. ``network`` (the loaded ``network.yml``) adds the
+    data plane (:func:`controlplane.lab.plane.build_plane`); without it the
+    lab is flat. Only reads: nothing is created or started. Raises ConfigError (exit 2)
     for a missing or public subnet, or, naming every bad host at once, an
-    address outside it, a duplicate address or an invalid host name;
+    address outside it, a duplicate address or an invalid host name, or a
+    network model the lab cannot cable safely;
     BadInputError for a lab folder that cannot go into mount options.
     """
     source = str(inventory.source)
@@ -296,6 +303,7 @@ def build_spec(config: Config, inventory: Inventory) -> LabSpec:
         problems.append(("hosts", f"{len(hosts)} hosts: the lab runs at most {MAX_HOSTS}"))
     if problems:
         raise ConfigError(source, problems)
+    plane = build_plane(network, hosts, subnet, str(network.source)) if network is not None else None
     return LabSpec(
         subnet=subnet,
         gateway=gateway,
@@ -308,4 +316,5 @@ def build_spec(config: Config, inventory: Inventory) -> LabSpec:
         known_hosts=check_path(Path(config.ssh_known_hosts).absolute(), "known_hosts file"),
         hidden_paths=hidden_paths(config),
         hosts=tuple(hosts),
+        plane=plane,
     )

@@ -30,11 +30,17 @@ HOSTS = [
     "mn-portal-2",
     "mn-oa-1",
     "mn-db-1",
+    "mn-gw-1",
+    "ext-probe-1",
     "bc-backup-1",
     "dr-app-1",
     "dr-backup-1",
     "gd-edu-1",
+    "gd-gw-1",
     "gd-school-1",
+    "hn-edu-1",
+    "hn-gw-1",
+    "hn-school-1",
 ]
 ADDRESS = {"mn-portal-1": "10.198.0.11", "mn-oa-1": "10.198.0.13", "mn-db-1": "10.198.0.14", "gd-edu-1": "10.198.0.41"}
 
@@ -85,7 +91,7 @@ def paramiko_run(lab: Lab, address: str, command: str, known_hosts: Path | None 
 
 def test_up_starts_every_host_within_the_target(lab: Lab) -> None:
     assert lab.first_up.returncode == 0, lab.first_up.stderr
-    assert "9/9 hosts running" in lab.first_up.stdout
+    assert f"{len(HOSTS)}/{len(HOSTS)} hosts running" in lab.first_up.stdout
     data = status(lab)
     assert [h["name"] for h in data["hosts"]] == HOSTS
     assert {h["state"] for h in data["hosts"]} == {"running"}
@@ -109,9 +115,9 @@ def test_a_second_up_changes_nothing(lab: Lab) -> None:
 
 def test_known_hosts_pins_each_host_by_address_and_name(lab: Lab) -> None:
     lines = lab.config.ssh_known_hosts.read_text(encoding="utf-8").splitlines()
-    assert len(lines) == 9
+    assert len(lines) == len(HOSTS)
     assert any(line.startswith("10.198.0.14,mn-db-1 ssh-ed25519 ") for line in lines)
-    assert len({line.split()[2] for line in lines}) == 9  # every host has its own key
+    assert len({line.split()[2] for line in lines}) == len(HOSTS)  # every host has its own key
 
 
 def test_paramiko_with_strict_host_keys_reaches_the_right_hosts(lab: Lab) -> None:

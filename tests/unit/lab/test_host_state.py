@@ -33,3 +33,14 @@ def test_lab_host_to_dict_is_json_ready() -> None:
     host = LabHost(name="a", site="s", role="r", address="10.198.0.5", port=22, state="running", pid=9)
     data = host.to_dict()
     assert data["name"] == "a" and data["pid"] == 9 and data["services"] == {}
+
+
+def test_a_host_with_a_zone_leg_down_is_isolated_from_that_zone() -> None:
+    probes = {"netns_exists": True, "init_pid": 7, "answered": True, "link": "up", "sshd_running": True}
+    assert derive_state(**probes, zone_links={"backbone": "up", "school-gd": "down"}) == (  # type: ignore[arg-type]
+        "isolated",
+        "zone link down: school-gd",
+    )
+    assert derive_state(**probes, zone_links={"backbone": "up"}) == ("running", "")  # type: ignore[arg-type]
+    cut = {**probes, "link": "down"}
+    assert derive_state(**cut, zone_links={"backbone": "down"}) == ("isolated", "link down")  # type: ignore[arg-type]

@@ -52,3 +52,21 @@ def test_help_lists_the_lab_commands(tmp_path: Path) -> None:
     assert result.returncode == 0
     for command in ("up", "down", "status", "ssh", "fault"):
         assert command in result.stdout
+
+
+def test_the_status_table_names_the_data_plane_only_when_there_is_one() -> None:
+    import io
+
+    from rich.console import Console
+
+    from controlplane.cli.lab import _print_table
+
+    data = {"bridge": "egov-br0", "bridge_up": True, "gateway": "10.198.0.1", "subnet": "10.198.0.0/24",
+            "portal_vip": None, "hosts": [], "key_file": "k", "known_hosts": "h", "zones": []}  # fmt: skip
+    flat = io.StringIO()
+    _print_table(data, out=Console(file=flat, width=100))
+    assert "data plane" not in flat.getvalue()
+    zones = [{"zone": f"z{index}", "bridge": f"egov-z{index}", "subnet": "x", "up": index != 3} for index in range(10)]
+    zoned = io.StringIO()
+    _print_table({**data, "zones": zones}, out=Console(file=zoned, width=100))
+    assert "data plane: 10 zones on bridges egov-z0..egov-z9, 9 up (details: --json)" in zoned.getvalue()

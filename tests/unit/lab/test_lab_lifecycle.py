@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
+from controlplane import execute
+from controlplane.errors import EgovError
+from controlplane.inventory import load_inventory
 from controlplane.lab import disk, lifecycle
 from controlplane.lab.spec import build_spec
+from controlplane.network.model import load_network
 from tests.unit.lab.lab_helpers import config, inventory
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_owner_tag_names_the_lab_folder_and_fits_an_alias() -> None:
@@ -28,3 +37,24 @@ def test_known_hosts_gets_every_host_key_that_exists(tmp_path: Path) -> None:
     assert spec.known_hosts.read_text(encoding="ascii") == (
         "other.example ssh-ed25519 KEEP\n10.198.0.14,mn-db-1 ssh-ed25519 AAAAkey\n"
     )
+
+
+def _machine_routes(monkeypatch: pytest.MonkeyPatch, routes: list[dict[str, str]]) -> None:
+    def run(argv: list[str], **_: object) -> execute.ProcessResult:
+        assert argv == ["ip", "-j", "-4", "route", "show", "table", "all"]
+        return execute.ProcessResult(argv=argv, exit_code=0, outcome=execute.Outcome.OK, stdout=json.dumps(routes))
+
+    monkeypatch.setattr(execute, "run", run)
+
+
+def test_a_machine_route_into_the_data_planes_address_space_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    shipped = load_inventory(REPO / "inventory" / "lab.yml")
+    zoned = build_spec(config(tmp_path), shipped, load_network(REPO / "inventory" / "network.yml", shipped))
+    _machine_routes(monkeypatch, [{"dst": "10.198.50.0/24", "dev": "eth0"}, {"dst": "default", "dev": "eth0"}])
+    with pytest.raises(EgovError, match=r"address space 10\.198\.0\.0/16 overlaps 10\.198\.50\.0/24 on eth0"):
+        lifecycle._check_routes(zoned)
+    lifecycle._check_routes(build_spec(config(tmp_path), shipped))  # a flat lab only minds its own /24
+    _machine_routes(monkeypatch, [{"dst": "10.198.50.0/24", "dev": "egov-z7"}, {"dst": "10.199.0.0/16", "dev": "eth0"}])
+    lifecycle._check_routes(zoned)

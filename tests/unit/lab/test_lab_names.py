@@ -85,3 +85,28 @@ def test_veth_offset_out_of_range_is_refused(offset: object) -> None:
 
 def test_bridge_name_fits_ifnamsiz() -> None:
     assert len(names.BRIDGE) <= names.IFNAMSIZ
+
+
+@pytest.mark.parametrize(("index", "expected"), [(0, "egov-z0"), (9, "egov-z9"), (999, "egov-z999")])
+def test_zone_bridges_are_named_by_their_position(index: int, expected: str) -> None:
+    assert names.zone_bridge_name(index) == expected
+
+
+@pytest.mark.parametrize(
+    ("index", "offset", "expected"), [(7, 51, "egov-z7-51"), (0, 2, "egov-z0-2"), (999, 65534, "egov-z999-65534")]
+)
+def test_zone_legs_name_their_zone_and_host_and_fit_ifnamsiz(index: int, offset: int, expected: str) -> None:
+    assert names.leg_name(index, offset) == expected
+    assert len(expected) <= names.IFNAMSIZ
+    assert names.is_zone_link(expected) and names.is_zone_link(names.zone_bridge_name(index))
+
+
+@pytest.mark.parametrize(("index", "offset"), [(1000, 1), (-1, 1), (True, 1), (1, 0), (1, 65535)])
+def test_zone_numbers_out_of_range_are_refused(index: object, offset: object) -> None:
+    with pytest.raises(BadInputError):
+        names.leg_name(index, offset)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("device", ["egov-br0", "egov-v11", "egov-z", "egov-z1-", "egov-zx", "eth0", "egov-z1-2-3"])
+def test_other_interfaces_are_no_zone_links(device: str) -> None:
+    assert not names.is_zone_link(device)

@@ -72,6 +72,47 @@ def test_commands_inside_a_namespace_use_ip_n() -> None:
     assert network.link_up("lo", "egovlab-mn-db-1") == ["ip", "-n", "egovlab-mn-db-1", "link", "set", "dev", "lo", "up"]
 
 
+def test_zone_leg_commands() -> None:
+    assert network.veth_add("egov-z7-51", "egovlab-gd-school-1", "eth1") == [
+        "ip", "link", "add", "name", "egov-z7-51", "type", "veth",
+        "peer", "name", "eth1", "netns", "egovlab-gd-school-1",
+    ]  # fmt: skip
+    assert network.addr_flush("egov-z7") == ["ip", "addr", "flush", "dev", "egov-z7"]
+    assert network.route_replace("egovlab-gd-school-1", "10.198.0.0/16", "10.198.50.1", "eth1") == [
+        "ip", "-n", "egovlab-gd-school-1", "route", "replace", "10.198.0.0/16", "via", "10.198.50.1", "dev", "eth1",
+    ]  # fmt: skip
+
+
+def test_sysctls_are_set_inside_the_hosts_namespace() -> None:
+    settings = [("net.ipv4.ip_forward", "1"), ("net.ipv4.conf.eth0.forwarding", "0")]
+    assert network.netns_sysctl("egovlab-gd-gw-1", settings) == [
+        "ip", "netns", "exec", "egovlab-gd-gw-1",
+        "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.eth0.forwarding=0",
+    ]  # fmt: skip
+
+
+def test_the_machines_fence_route_is_marked_as_the_labs() -> None:
+    assert network.fence_add("10.198.0.0/16") == [
+        "ip",
+        "route",
+        "replace",
+        "unreachable",
+        "10.198.0.0/16",
+        "proto",
+        "198",
+    ]
+    assert network.fence_delete("10.198.0.0/16") == [
+        "ip",
+        "route",
+        "delete",
+        "unreachable",
+        "10.198.0.0/16",
+        "proto",
+        "198",
+    ]
+    assert network.fences_json() == ["ip", "-j", "-4", "route", "show", "proto", "198"]
+
+
 def test_routes_json() -> None:
     assert network.routes_json() == ["ip", "-j", "-4", "route", "show", "table", "all"]
 
@@ -151,3 +192,36 @@ def test_guard_ruleset_keeps_lab_traffic_on_the_bridge() -> None:
     assert 'iifname "egov-br0" meta nfproto ipv4 ip daddr != 10.198.0.1 drop' in text
     assert network.nft_remove_ruleset("egov_lab") == "table inet egov_lab {}\ndelete table inet egov_lab\n"
     assert network.nft_apply() == ["nft", "-f", "-"]
+
+
+def test_the_flat_guard_is_unchanged_without_zones() -> None:
+    assert network.nft_guard_ruleset("egov_lab", "egov-br0", "10.198.0.1") == (
+        "table inet egov_lab {}\n"
+        "delete table inet egov_lab\n"
+        "table inet egov_lab {\n"
+        "  chain forward {\n"
+        "    type filter hook forward priority filter - 1; policy accept;\n"
+        '    iifname "egov-br0" oifname != "egov-br0" drop\n'
+        '    oifname "egov-br0" iifname != "egov-br0" drop\n'
+        "  }\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter - 1; policy accept;\n"
+        '    iifname "egov-br0" meta nfproto ipv4 ip daddr != 10.198.0.1 drop\n'
+        '    iifname "egov-br0" meta nfproto ipv6 drop\n'
+        "  }\n"
+        "}\n"
+    )
+
+
+def test_the_guard_routes_nothing_between_zone_bridges_and_keeps_the_machine_off_them() -> None:
+    text = network.nft_guard_ruleset("egov_lab", "egov-br0", "10.198.0.1", ["egov-z0", "egov-z1"])
+    for bridge in ("egov-br0", "egov-z0", "egov-z1"):
+        assert (
+            f'    iifname "{bridge}" oifname != "{bridge}" drop\n    oifname "{bridge}" iifname != "{bridge}" drop\n'
+            in text
+        )
+    assert '    iifname { "egov-z0", "egov-z1" } drop\n' in text  # input: the machine takes nothing there
+    assert (
+        "  chain output {\n    type filter hook output priority filter - 1; policy accept;\n"
+        '    oifname { "egov-z0", "egov-z1" } drop\n  }\n'
+    ) in text

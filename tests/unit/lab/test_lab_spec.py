@@ -14,9 +14,9 @@ from tests.unit.lab.lab_helpers import config, inventory
 REPO = Path(__file__).resolve().parents[3]
 
 
-def test_the_default_lab_inventory_makes_nine_hosts(tmp_path: Path) -> None:
+def test_the_default_lab_inventory_makes_fifteen_hosts(tmp_path: Path) -> None:
     spec = build_spec(config(tmp_path), load_inventory(REPO / "inventory" / "lab.yml"))
-    assert len(spec.hosts) == 9
+    assert len(spec.hosts) == 15
     db = spec.host("mn-db-1")
     assert (db.address, db.offset, db.netns, db.veth) == ("10.198.0.14", 14, "egovlab-mn-db-1", "egov-v14")
     assert db.folder == (tmp_path / "var/lab/hosts/mn-db-1").resolve()
@@ -24,7 +24,8 @@ def test_the_default_lab_inventory_makes_nine_hosts(tmp_path: Path) -> None:
     assert spec.gateway_cidr == "10.198.0.1/24"
     assert spec.portal_vip == "10.198.0.100"
     assert spec.bridge == "egov-br0"
-    assert len({h.veth for h in spec.hosts}) == 9
+    assert len({h.veth for h in spec.hosts}) == 15
+    assert spec.plane is None  # no network model given: the flat lab
 
 
 def test_unknown_and_hostile_host_lookups_are_bad_input(tmp_path: Path) -> None:
