@@ -58,6 +58,8 @@ def extra_vars(config: Config, request: PlaybookRequest, run_id: int) -> dict[st
         values["egov_restic_binary"] = restic
     # Other engines' programs (the backup center's account set-up), as the composition root provided them.
     values.update(providers.playbook_variables())
+    # The network's boundary rulesets and the hosts' data-plane places (network.yml; nothing without it).
+    values.update(providers.network_variables(config))
     return values
 
 
