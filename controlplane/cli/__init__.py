@@ -33,6 +33,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("controlplane.cli.audit", "audit", "List and verify the hash-chained audit log."),
     "runs": ("controlplane.cli.runs", "runs", "List runs and show their output."),
     "inventory": ("controlplane.cli.inventory", "inventory", "Show sites, roles and hosts from the inventory."),
+    "network": (
+        "controlplane.cli.network",
+        "network",
+        "The network's zones, gateways and flows (network.yml); verify the reachability matrix.",
+    ),
     "lab": ("controlplane.cli.lab", "lab", "Start, stop and break the local lab network."),
     "serve": ("controlplane.cli.serve", "serve", "Run the web console and scheduler."),
     "leader": ("controlplane.cli.leader", "leader", "Show which egov serve process runs the scheduler and monitor."),

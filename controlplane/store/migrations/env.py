@@ -10,6 +10,7 @@ import controlplane.automation.models
 import controlplane.backup.models
 import controlplane.compliance.models
 import controlplane.monitoring.models
+import controlplane.network.records
 import controlplane.pki.records
 import controlplane.runbook.models
 import controlplane.slo.models  # noqa: F401  (service levels)
