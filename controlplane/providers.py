@@ -14,6 +14,13 @@ modules; yet three answers cross those walls:
 * the **monitoring** engine's loop feeds the **slo** engine (burn-rate
   rules join its spec, rollups and incidents follow each step), which is
   built on monitoring and so cannot be imported by it;
+* the **compliance** engine's network controls and the **monitoring**
+  engine's path-violation alert read the **network** engine's stored verifies,
+  and a succeeded ``egov provision`` (the **automation** engine) is followed
+  by a verify;
+* ``provision.yml``'s network roles load each gateway's boundary ruleset and
+  the hosts' routes, which the **network** engine renders from the flow file
+  (handed to every playbook run as extra variables, like the next one);
 * ``provision.yml``'s backup_center role sends the **backup** engine's
   account set-up program to the centers: the **automation** engine hands
   every playbook run its path as an extra variable (nothing provided: the
@@ -35,7 +42,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -70,6 +77,18 @@ companion and the Monitor know each other)."""
 PlaybookPrograms = Callable[[], "dict[str, str]"]
 """Other engines' programs the playbooks send to hosts, as extra variables (name -> absolute path)."""
 
+NetworkFacts = Callable[["Config", "Store", "Inventory"], "dict[str, dict[str, Any]]"]
+"""Per host, the network facts of the compliance controls ({} without network.yml); ConfigError when it is bad."""
+
+NetworkReport = Callable[["Store"], "dict[str, Any] | None"]
+"""The newest whole-network verify as its JSON document (None: none stored yet)."""
+
+AfterProvision = Callable[["Config", "Store", int, str], "list[str]"]
+"""Work after a succeeded (not --check) provision run, given its run id and actor: lines for the run's output."""
+
+NetworkVariables = Callable[["Config"], "dict[str, Any]"]
+"""The network's extra variables for playbooks (egov_network_rulesets, egov_network_hosts; {} without network.yml)."""
+
 
 class Companion(Protocol):
     """What follows a Monitor's steps (the service levels): called after each evaluation."""
@@ -88,6 +107,10 @@ class Provided:
     bootstrap_run: BootstrapRun | None = None
     playbook_programs: PlaybookPrograms | None = None
     monitor_companion: MonitorCompanion | None = None
+    network_facts: NetworkFacts | None = None
+    network_report: NetworkReport | None = None
+    after_provision: tuple[AfterProvision, ...] = field(default_factory=tuple)
+    network_variables: NetworkVariables | None = None
 
 
 _lock = threading.Lock()
@@ -103,6 +126,10 @@ def provide(
     bootstrap_run: BootstrapRun | None = None,
     playbook_programs: PlaybookPrograms | None = None,
     monitor_companion: MonitorCompanion | None = None,
+    network_facts: NetworkFacts | None = None,
+    network_report: NetworkReport | None = None,
+    after_provision: tuple[AfterProvision, ...] = (),
+    network_variables: NetworkVariables | None = None,
 ) -> None:
     """Replace what is provided (the composition root calls this once; tests call it with nothing to reset)."""
     global _provided
@@ -115,6 +142,10 @@ def provide(
             bootstrap_run,
             playbook_programs,
             monitor_companion,
+            network_facts,
+            network_report,
+            tuple(after_provision),
+            network_variables,
         )
 
 
@@ -134,3 +165,28 @@ def playbook_variables() -> dict[str, str]:
     """The program paths provided for playbooks (empty when nothing was: the roles' defaults apply)."""
     programs = provided().playbook_programs
     return {} if programs is None else programs()
+
+
+def network_variables(config: Config) -> dict[str, Any]:
+    """The network's variables for playbooks (empty when nothing was provided: the network roles skip themselves).
+
+    Raises ConfigError (exit 2) when the flow file is bad: a boundary is
+    never provisioned from a file that does not validate.
+    """
+    variables = provided().network_variables
+    return {} if variables is None else variables(config)
+
+
+def after_provision(config: Config, store: Store, run_id: int, actor: str) -> list[str]:
+    """Run what follows a succeeded provision (the network verify); its lines (none when nothing was provided).
+
+    A failure of one piece is a line saying so, never an exception: the
+    hosts are provisioned whatever a follow-up finds.
+    """
+    lines: list[str] = []
+    for follow_up in provided().after_provision:
+        try:
+            lines += follow_up(config, store, run_id, actor)
+        except Exception as error:  # a follow-up's failure must not turn a provisioned run into a failed one
+            lines.append(f"after provision: {getattr(follow_up, '__name__', 'follow-up')} failed: {error}")
+    return lines

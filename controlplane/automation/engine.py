@@ -209,7 +209,28 @@ def _run_to_end(
     if request.kind == "provision" and not request.check:
         # A provisioned host gets its SSH host certificate (issue 15); a --check run changes nothing.
         certify_provisioned(config, store, run_id, outcome, request.actor)
+        _after_provision(config, store, run_id, outcome, request.actor)
     return outcome
+
+
+def _after_provision(config: Config, store: Store, run_id: int, outcome: PlaybookOutcome, actor: str) -> None:
+    """After a succeeded provision, what other engines do next (a network verify: issue 16), into its output.
+
+    Handed over by the composition root (:func:`controlplane.providers.after_provision`): this engine
+    does not know the network engine. Never raises; a failed follow-up is a line of the output.
+    """
+    from controlplane import providers
+
+    if outcome.status != RunStatus.SUCCEEDED:
+        return
+    lines = providers.after_provision(config, store, run_id, actor)
+    if not lines:
+        return
+    with store.session() as session:
+        run = session.get(Run, run_id)
+        if run is not None:
+            append_output(session, run, lines)
+    outcome.message = "\n".join(filter(None, [outcome.message, lines[0]]))
 
 
 def _start_run(

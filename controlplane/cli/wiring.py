@@ -9,7 +9,7 @@ a CLI command nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from controlplane import providers
 
@@ -75,6 +75,34 @@ def service_levels(monitor: object) -> Companion:
     return ServiceLevels.attach(monitor)
 
 
+def network_facts(config: Config, store: Store, inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """Compliance's network controls read network.yml and the newest verify (the network engine's answer)."""
+    from controlplane.network.facts import compliance_facts
+
+    return compliance_facts(config, store, inventory)
+
+
+def network_report(store: Store) -> dict[str, Any] | None:
+    """Monitoring's NetworkPathViolation alert reads the newest whole-network verify."""
+    from controlplane.network.facts import latest_document
+
+    return latest_document(store)
+
+
+def verify_after_provision(config: Config, store: Store, run_id: int, actor: str) -> list[str]:
+    """A succeeded provision is followed by a network verify (the automation engine does not know the network one)."""
+    from controlplane.network.watch import after_provision
+
+    return after_provision(config, store, run_id, actor)
+
+
+def network_variables(config: Config) -> dict[str, Any]:
+    """Playbooks get the gateways' boundary rulesets and the hosts' data-plane places (the network engine's)."""
+    from controlplane.network.playbook_vars import network_variables as variables
+
+    return variables(config)
+
+
 def wire() -> None:
     """Provide every hand-over (idempotent: the same answers each time)."""
     providers.provide(
@@ -85,4 +113,8 @@ def wire() -> None:
         bootstrap_run=bootstrap_run,
         playbook_programs=playbook_programs,
         monitor_companion=service_levels,
+        network_facts=network_facts,
+        network_report=network_report,
+        after_provision=(verify_after_provision,),
+        network_variables=network_variables,
     )

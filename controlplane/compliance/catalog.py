@@ -25,7 +25,7 @@ from controlplane.yamlfile import MAX_YAML_BYTES, load_validated, schema_problem
 CATALOG_DIR = Path(__file__).resolve().parent / "catalog"
 # Bump when a shipped control is added, removed or changes meaning; reports
 # state it so an auditor knows which baseline a scan was measured against.
-CATALOG_VERSION = "2026.11.1"
+CATALOG_VERSION = "2026.12.1"
 
 
 @dataclass(frozen=True)

@@ -477,6 +477,20 @@ def check_tls_certificate(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     return check_port(check, ctx)
 
 
+def check_nft_boundary(check: dict[str, Any], ctx: CheckContext) -> Outcome:
+    """A gateway's boundary ruleset (see :mod:`controlplane.compliance.network_checks`, imported when used)."""
+    from controlplane.compliance.network_checks import check_nft_boundary as check_table
+
+    return check_table(check, ctx)
+
+
+def check_network_verify(check: dict[str, Any], ctx: CheckContext) -> Outcome:
+    """The newest network verify covering the host (see :mod:`controlplane.compliance.network_checks`)."""
+    from controlplane.compliance.network_checks import check_network_verify as check_paths
+
+    return check_paths(check, ctx)
+
+
 def run_check(check: dict[str, Any], ctx: CheckContext) -> Outcome:
     """Evaluate one check mapping; missing evidence becomes an ``error`` outcome with the reason."""
     try:
@@ -504,6 +518,8 @@ CHECKS: dict[str, Callable[[dict[str, Any], CheckContext], Outcome]] = {
     "store": check_store,
     "ssh_certificate": check_ssh_certificate,
     "tls_certificate": check_tls_certificate,
+    "nft_boundary": check_nft_boundary,
+    "network_verify": check_network_verify,
     "any_of": check_any_of,
     "all_of": check_all_of,
 }

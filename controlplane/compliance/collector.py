@@ -86,7 +86,7 @@ def build_request(controls: Iterable[Control]) -> dict[str, Any]:
                 lists["texts"].update((*PWQUALITY_FILES, COMMON_PASSWORD))
             elif kind == "accounts":
                 flags.add("accounts")
-            elif kind == "nft_policy":
+            elif kind in ("nft_policy", "nft_boundary"):
                 flags.add("nft")
             elif kind == "kernel_module":
                 lists["modules"].add(check["name"])
@@ -100,7 +100,7 @@ def build_request(controls: Iterable[Control]) -> dict[str, Any]:
                 lists["texts"].add(check["path"])  # a -cert.pub file: public, parsed on the control plane
             elif kind == "tls_certificate":
                 ports.add(int(check["port"]))
-            # store checks read control-plane data, nothing from the host
+            # store and network_verify checks read control-plane data, nothing from the host
     request: dict[str, Any] = {flag: True for flag in sorted(flags)}
     request.update({name: sorted(values) for name, values in lists.items() if values})
     if commands:

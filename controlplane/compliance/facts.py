@@ -9,7 +9,12 @@ from the runs table:
   ``backup`` whose target (or ``params.host``) is the host;
 * ``pki.ssh_ca`` and ``pki.x509_chain`` — the control plane's SSH CA public
   lines and its X.509 intermediate + root (PEM), the trust the certificate
-  controls verify hosts against; absent until ``egov ca init``.
+  controls verify hosts against; absent until ``egov ca init``;
+* ``network.zoned``, ``network.flows``, ``network.verify`` -- the network
+  engine's answer (network.yml and the newest whole-network verify, see
+  :mod:`controlplane.network.facts`), handed over like the backup one. A
+  network.yml that does not load gives every host ``network.error``, which
+  the network controls report as ``error`` with its message.
 
 A policy folder that does not load makes every host's facts unknown (None):
 the backup controls then report ``error`` with that reason instead of
@@ -88,6 +93,22 @@ def pki_facts(config: Config) -> dict[str, str]:
     return found
 
 
+def network_facts(config: Config, store: Store, inventory: Inventory) -> dict[str, dict[str, Any]]:
+    """The network engine's facts by host ({} when nothing was provided or there is no network.yml)."""
+    from controlplane import providers
+    from controlplane.errors import EgovError
+
+    provided = providers.provided().network_facts
+    if provided is None:
+        return {}
+    try:
+        return provided(config, store, inventory)
+    except EgovError as error:
+        log.error("network facts unavailable: %s", error)
+        reason = f"the network model does not load: {error}"
+        return {host.name: {"network.zoned": True, "network.error": reason} for host in inventory.hosts}
+
+
 def store_facts(
     config: Config, store: Store, inventory: Inventory, hosts: Iterable[Host]
 ) -> dict[str, dict[str, Any] | None]:
@@ -99,9 +120,10 @@ def store_facts(
     with store.session() as session:
         last = last_backup_success(session, [h.name for h in host_list])
     pki = pki_facts(config)
+    network = network_facts(config, store, inventory)
     facts: dict[str, dict[str, Any] | None] = {}
     for host in host_list:
-        values: dict[str, Any] = {"backup.has_policy": host.name in backed_up, **pki}
+        values: dict[str, Any] = {"backup.has_policy": host.name in backed_up, **pki, **network.get(host.name, {})}
         if host.name in last:
             values["backup.last_success"] = last[host.name]
         facts[host.name] = values

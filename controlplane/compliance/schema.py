@@ -198,6 +198,23 @@ CHECK_TYPES: dict[str, dict[str, Any]] = {
             "min_days_left": {"type": "integer", "minimum": 0},
         },
     ),
+    "nft_boundary": _check(
+        "nft_boundary",
+        ["rule"],
+        {
+            "rule": {"enum": ["default_deny", "drops_logged", "rules_justified"]},
+            "table": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,31}$", "description": "default egov_boundary"},
+        },
+    ),
+    "network_verify": _check(
+        "network_verify",
+        ["rule"],
+        {
+            "rule": {"enum": ["no_violations", "allowed_flows_work", "recent"]},
+            "max_age_seconds": {"type": "integer", "minimum": 1},
+            "if_missing": _IF_MISSING,
+        },
+    ),
     "store": _check(
         "store",
         ["fact"],

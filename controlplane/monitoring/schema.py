@@ -43,7 +43,7 @@ HOST_SELECTOR: dict[str, Any] = {
         "exclude": {"type": "array", "items": {"type": "string", "pattern": NAME}},
     },
 }
-PROBE_TYPES = ("tcp", "http", "ssh", "health", "failed_runs", "run_age", "host_certificates")
+PROBE_TYPES = ("tcp", "http", "ssh", "health", "failed_runs", "run_age", "host_certificates", "network_verify")
 
 PROBE: dict[str, Any] = {
     "type": "object",

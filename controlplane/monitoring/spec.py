@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from controlplane.inventory import Inventory
 
 HOST_TYPES = ("tcp", "http", "ssh", "health")
-STORE_TYPES = ("failed_runs", "run_age", "host_certificates")
+STORE_TYPES = ("failed_runs", "run_age", "host_certificates", "network_verify")
 # Hostless checks (store-backed) carry these in the host/site/role labels.
 CONTROL_PLANE = "controlplane"
 DEFAULT_METRIC = {"failed_runs": "runs_failed"}

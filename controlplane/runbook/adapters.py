@@ -13,6 +13,8 @@ message instead of failing to load.
 * :class:`Notifier`: tell people (default: the audit log and the journal).
 * :class:`PlaybookRunner`: run a playbook on some hosts.
 * :class:`SecretStore`: the vault (list, read, write secrets), for rotation.
+* :class:`NetworkAdapter`: the zone gateway of a host, isolation rules for its
+  boundary, a verify of the host's paths (issue 16).
 """
 
 from __future__ import annotations
@@ -279,6 +281,66 @@ class SecretStore(Protocol):
     def delete(self, name: str) -> None: ...
 
 
+class NetworkAdapter(Protocol):
+    """The network engine as runbooks need it (isolate-host)."""
+
+    def unavailable(self) -> str | None:
+        """Why the adapter cannot work here, or None when it can."""
+        ...
+
+    def boundary_of(self, host: str) -> dict[str, str] | None:
+        """``{"gateway", "zone", "address"}`` of the host's zone gateway, or None (no network.yml, no zone)."""
+        ...
+
+    def isolation_rules(self, host: str, address: str, note: str = "") -> str:
+        """The nft text inserting drop rules for the host's zone address at the top of the boundary."""
+        ...
+
+    def isolation_handles(self, listing: str, host: str) -> list[int]:
+        """The handles of the host's isolation rules in ``nft -j list chain`` output."""
+        ...
+
+    def verify_host(self, host: str) -> dict[str, Any]:
+        """Verify the paths from and to the host (a run of its own); its report's JSON document."""
+        ...
+
+
+NETWORK_ENGINE_MODULE = "controlplane.network.runbook_facade"
+
+
+class EngineNetworkAdapter:
+    """A NetworkAdapter over :mod:`controlplane.network.runbook_facade` (unavailable when it does not import)."""
+
+    def __init__(self, config: Config, store: Store, actor: str) -> None:
+        self.config, self.store, self.actor = config, store, actor
+        self._engine: ModuleType | None = None
+        self._reason: str | None = None
+        try:
+            self._engine = importlib.import_module(NETWORK_ENGINE_MODULE)
+        except ImportError as error:
+            self._reason = f"{NETWORK_ENGINE_MODULE} cannot be imported ({error})"
+
+    def unavailable(self) -> str | None:
+        return self._reason
+
+    def _module(self) -> ModuleType:
+        if self._engine is None:
+            raise AdapterUnavailable(f"network engine unavailable: {self._reason}")
+        return self._engine
+
+    def boundary_of(self, host: str) -> dict[str, str] | None:
+        return self._module().boundary_of(self.config, host)
+
+    def isolation_rules(self, host: str, address: str, note: str = "") -> str:
+        return str(self._module().isolation_rules(host, address, note))
+
+    def isolation_handles(self, listing: str, host: str) -> list[int]:
+        return list(self._module().isolation_handles(listing, host))
+
+    def verify_host(self, host: str) -> dict[str, Any]:
+        return dict(self._module().verify_host(self.config, self.store, host, actor=self.actor))
+
+
 @dataclass
 class Adapters:
     """Everything outside the engine a runbook's helpers use."""
@@ -289,6 +351,7 @@ class Adapters:
     playbooks: PlaybookRunner
     secrets: SecretStore | Callable[[], SecretStore] | None = None  # a function: the vault opens lazily
     extra: dict[str, Any] = field(default_factory=dict)
+    network: NetworkAdapter | None = None  # None: runbooks act on hosts only (no gateway, no verify)
 
     def secret_store(self) -> SecretStore:
         """Return the SecretStore (opening the vault on first use)."""
@@ -303,6 +366,7 @@ class Adapters:
         return {
             "backup": self.backup.unavailable() or "available",
             "playbooks": self.playbooks.unavailable() or "available",
+            "network": "not configured" if self.network is None else self.network.unavailable() or "available",
         }
 
     def close(self) -> None:
@@ -324,4 +388,5 @@ def default_adapters(config: Config, store: Store, actor: str) -> Adapters:
         notifier=AuditNotifier(store, actor),
         playbooks=AutomationPlaybookRunner(config, store, actor),
         secrets=open_vault,
+        network=EngineNetworkAdapter(config, store, actor),
     )

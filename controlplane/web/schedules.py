@@ -74,6 +74,13 @@ def host_certificates(scheduler: BaseScheduler, config: Config, _store: Store) -
     add_job(scheduler, config)
 
 
+def network_verify(scheduler: BaseScheduler, config: Config, _store: Store) -> None:
+    """The daily verify of the network's reachability matrix (issue 16; a site without network.yml skips it)."""
+    from controlplane.network.watch import add_job
+
+    add_job(scheduler, config.source)
+
+
 JOB_SOURCES = (
     compliance_scan,
     retention,
@@ -83,4 +90,5 @@ JOB_SOURCES = (
     backups,
     tls_renewal,
     host_certificates,
+    network_verify,
 )

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from controlplane.monitoring.probes.health import health_probe
 from controlplane.monitoring.probes.host_certs import host_certificates_probe
 from controlplane.monitoring.probes.network import http_probe, ssh_probe, tcp_probe
+from controlplane.monitoring.probes.network_paths import network_verify_probe
 from controlplane.monitoring.probes.store_checks import failed_runs_probe, run_age_probe
 from controlplane.monitoring.results import ProbeResult
 from controlplane.monitoring.spec import Check
@@ -159,6 +160,8 @@ class ProbeRunner:
                 return run_age_probe(check, self.store)
             if kind == "host_certificates":
                 return host_certificates_probe(check, self.store)
+            if kind == "network_verify":
+                return network_verify_probe(check, self.store)
             raise RuntimeError(f"unknown probe type {kind!r}")
         except Exception as error:  # a bug in one probe must not stop the others
             return ProbeResult(check.probe.name, check.probe.type, check.host, check.site, check.role, False,

@@ -25,7 +25,8 @@ def test_scores_results_and_scan_time_per_site_come_from_each_hosts_newest_scan(
     fails = sum(1 for r in school if r.status == "fail" and r.severity == "high")
     labels = {"site": "school-gd-1", "severity": "high", "status": "fail"}
     assert registry.get_sample_value("egov_compliance_results", labels) == fails
-    assert registry.get_sample_value("egov_compliance_hosts", {"site": "province-gd", "assessed": "true"}) == 1
+    # province-gd holds gd-edu-1 and its gateway gd-gw-1 since issue 16 (gd-school-1 is its own site)
+    assert registry.get_sample_value("egov_compliance_hosts", {"site": "province-gd", "assessed": "true"}) == 2
     stamp = registry.get_sample_value("egov_compliance_last_scan_timestamp_seconds", {"site": "province-gd"})
     assert stamp == outcome.scan.finished.timestamp()
     assert b"egov_compliance_score_ratio" in generate_latest(registry)

@@ -25,7 +25,7 @@ def inventory() -> Any:
 
 
 def scan_once(config: Any, store: Any, inventory: Any, **options: Any) -> Any:
-    options.setdefault("limit", "gd-*")
+    options.setdefault("limit", "gd-edu-1,gd-school-1")
     return run_scan(config, store, actor="tester@cli", pool=options.pop("pool", LocalPool()), inventory=inventory,
                     **options)  # fmt: skip
 
@@ -59,8 +59,8 @@ def test_current_results_take_each_host_from_its_newest_scan(config, store, inve
     with store.session() as session:
         latest = latest_scan_per_host(session)
         results = current_results(session)
-    assert latest == {"gd-edu-1": everything.scan_id, "gd-school-1": one.scan_id}
-    assert {r.host for r in results} == {"gd-edu-1", "gd-school-1"}
+    assert latest == {"gd-edu-1": everything.scan_id, "gd-gw-1": everything.scan_id, "gd-school-1": one.scan_id}
+    assert {r.host for r in results} == {"gd-edu-1", "gd-gw-1", "gd-school-1"}
 
 
 def test_an_unreachable_host_makes_the_scan_partial_with_exit_code_1(config, store, inventory) -> None:
@@ -89,7 +89,7 @@ def test_the_scan_is_audited_with_its_scope_and_outcome(config, store, inventory
     outcome = scan_once(config, store, inventory)
     record = audit.list_records(store, limit=1)[0]
     assert (record.action, record.target, record.outcome, record.actor) == (
-        "compliance.scan", "hosts gd-*", "succeeded", "tester@cli",
+        "compliance.scan", "hosts gd-edu-1,gd-school-1", "succeeded", "tester@cli",
     )  # fmt: skip
     assert f'"scan_id":{outcome.scan_id}' in record.details
 

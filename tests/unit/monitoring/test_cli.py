@@ -46,7 +46,8 @@ def test_monitor_check_summarises_a_valid_folder(cli, site_monitoring) -> None: 
     assert result.exit_code == 0, result.output
     # 11 probes: portal-vip (service levels), portal-/office-https (issue 15), host-certificates (issue 15);
     # 17 rules: 4 on HTTPS and TLS days left, 1 on host certificates (issue 15).
-    assert "11 probe(s)" in result.output and "17 rule(s)" in result.output
+    # Issue 16: the network-verify probe and its 3 rules (path violation, broken flow, stale verify).
+    assert "12 probe(s)" in result.output and "20 rule(s)" in result.output
 
 
 def test_monitor_check_reports_an_unknown_receiver(cli, site_monitoring, site) -> None:  # type: ignore[no-untyped-def]

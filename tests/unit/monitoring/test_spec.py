@@ -19,7 +19,7 @@ def test_the_repository_monitoring_folder_is_valid_and_covers_every_lab_host() -
     spec = load_monitoring(REPO / "monitoring", ("oncall", "oncall-lead"))
     checks = expand_checks(spec, load_inventory(REPO / "inventory" / "lab.yml"))
     ssh_hosts = {c.host for c in checks if c.probe.name == "ssh"}
-    assert len(ssh_hosts) == 9
+    assert len(ssh_hosts) == 15
     assert {c.host for c in checks if c.probe.name == "portal-http"} == {"mn-portal-1", "mn-portal-2", "dr-app-1"}
     assert [c.host for c in checks if c.probe.type == "failed_runs"] == ["controlplane"]
 
@@ -68,7 +68,7 @@ def test_probes_select_hosts_by_site_with_its_children_role_and_name(tmp_path: P
     by_probe: dict[str, list[str]] = {}
     for check in checks:
         by_probe.setdefault(check.probe.name, []).append(check.host)
-    assert by_probe["gd"] == ["gd-edu-1", "gd-school-1"]  # the school site is a child of the province
+    assert by_probe["gd"] == ["gd-edu-1", "gd-gw-1", "gd-school-1"]  # the school site is a child of the province
     assert by_probe["db"] == ["mn-db-1"]
     assert by_probe["two"] == ["mn-oa-1"]
 
