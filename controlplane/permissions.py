@@ -58,6 +58,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # SSH certificates for people (issue 15): a root shell on the hosts of one's scope, so only those who run
     # automation on hosts; security officers and auditors stay without one (separation of duties).
     "ssh.certificate": frozenset({"admin", "operator"}),
+    # The network (issue 16): everyone sees the zones, flows and verifies of their sites; those who run automation
+    # start a verify (it probes from a host in every zone: read-only, but it is traffic on every boundary).
+    "network.view": ALL_ROLES,
+    "network.verify": frozenset({"admin", "operator"}),
     ENROLMENT: ALL_ROLES,
 }
 __all__ = ["ALL_ROLES", "ANONYMOUS", "ENROLMENT", "PERMISSIONS", "SECOND_FACTOR"]

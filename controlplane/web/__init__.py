@@ -180,6 +180,7 @@ def _register_blueprints(app: Flask) -> None:
         dashboard,
         hosts,
         monitoring,
+        network,  # zones, flows and the verified segmentation matrix (issue 16)
         profile,
         runbooks,
         runs,
@@ -189,7 +190,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for module in (
         auth, dashboard, hosts, runs, audit, users, profile, compliance, backup, alerts, monitoring, runbooks,
-        automation, availability, ssh_certificate,
+        automation, availability, ssh_certificate, network,
     ):  # fmt: skip
         app.register_blueprint(module.bp)
     for blueprint in api_blueprints():

@@ -21,11 +21,12 @@ if TYPE_CHECKING:
 def task_table(console: ConsoleState, pings: SimulatedPing) -> dict[str, Task]:
     """Every run kind the console starts in the background, with the task that executes it."""
     from controlplane.simulated_ping import KIND as PING
-    from controlplane.web.services import automation, backup, runbooks
+    from controlplane.web.services import automation, backup, network, runbooks
 
     tasks: dict[str, Task] = {PING: pings.execute, "runbook": partial(runbooks.execute_task, console)}
     for kind in automation.KINDS:
         tasks[kind] = partial(automation.execute_task, console)
     for kind in backup.run_kinds():
         tasks[kind] = partial(backup.execute_task, console)
+    tasks[network.KIND] = partial(network.execute_task, console)
     return tasks

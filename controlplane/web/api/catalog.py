@@ -20,6 +20,7 @@ from controlplane.web.api import (
     backup,
     compliance,
     me,
+    network,
     resources,
     runbooks,
     runs,
@@ -42,6 +43,7 @@ API_MODULES: tuple[DocumentedApi, ...] = (
     alerts,
     runbooks,
     automation,
+    network,
 )
 
 

@@ -406,6 +406,15 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         "maintenance.manage", True, "/availability/maintenance/{in_mw}/end", "/availability/maintenance/{out_mw}/end"
     ),
     ("availability.status", "GET"): Sample(ANONYMOUS, False, "/status"),
+    # The network (issue 16): {zone} is school-gd (in scope) or internal (the ministry's); starts are recorded below.
+    ("network.index", "GET"): Sample("network.view", True, "/network"),
+    ("network.verify", "POST"): Sample(
+        "network.verify", True, "/network/verify", "/network/verify", form={"zone": "{zone}"}
+    ),
+    ("network_api.network", "GET"): Sample("network.view", True, "/api/v1/network"),
+    ("network_api.verify", "POST"): Sample(
+        "network.verify", True, "/api/v1/network/verify", "/api/v1/network/verify", json={"zone": "{zone}"}
+    ),
 }
 
 
@@ -558,6 +567,9 @@ def matrix(tmp_path_factory, template_site, lab_inventory, password_hash) -> Ite
             record_playbook_start(store, started, run)
         elif run.kind == "ping":
             end_recorded_run(store, run.id)
+        elif run.kind == "network-verify":
+            started.append((run.kind, run.target, run.site))
+            end_recorded_run(store, run.id)
         else:
             dataset, host = run.target.split("@", 1)
             started.append((run.kind, dataset, host))
@@ -627,6 +639,7 @@ def _fill(text: str, matrix: dict[str, Any], scope: str) -> str:
         **{key: str(value) for key, value in matrix["ids"].items()},
         "host": "gd-school-1" if scope == "in" else "mn-portal-1",
         "site": "school-gd-1" if scope == "in" else "ministry",
+        "zone": "school-gd" if scope == "in" else "internal",
         "new_user": f"made-{next(_counter)}",
         "sites": "school-gd-1" if scope == "in" else "",
         "target_sites": "school-gd-1" if scope == "in" else "",
