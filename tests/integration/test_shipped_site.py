@@ -199,7 +199,7 @@ def _monitor_all_pass(site: Site) -> None:
 def _backup_list(site: Site) -> None:
     assert site.egov("backup", "list").returncode == 0
     rows = site.json("backup", "list", "--json")
-    assert len(rows) == 8
+    assert len(rows) == 10
     assert {(r["dataset"], r["verdict"]) for r in rows if r["verdict"] != "ok"} == set()
     drilled = [r for r in rows if r["drill_target"]]
     assert drilled and all(r["last_drill_passed"] for r in drilled)
@@ -210,7 +210,7 @@ def _report_dr(site: Site) -> None:
     assert done.returncode == 0, done
     assert "READY" in (site.folder / "dr.html").read_text(encoding="utf-8")
     data = site.json("report", "dr")
-    assert data["ready"] and data["totals"]["ok"] == len(data["rows"]) == 8, data["totals"]
+    assert data["ready"] and data["totals"]["ok"] == len(data["rows"]) == 10, data["totals"]
 
 
 def _report_compliance(site: Site) -> None:

@@ -27,7 +27,7 @@ def test_the_lab_models_the_mission_network(lab) -> None:
 
 
 def test_a_site_includes_the_sites_below_it(lab) -> None:
-    assert {h.name for h in lab.select(site="province-gd")} == {"gd-edu-1", "gd-school-1"}
+    assert {h.name for h in lab.select(site="province-gd")} == {"gd-edu-1", "gd-gw-1", "gd-school-1"}
     assert {h.name for h in lab.select(site="school-gd-1")} == {"gd-school-1"}
 
 
@@ -38,6 +38,7 @@ def test_patterns_match_names_groups_and_globs(lab) -> None:
         "mn-portal-2",
         "mn-oa-1",
         "mn-db-1",
+        "mn-gw-1",
         "dr-app-1",
     }
     with pytest.raises(BadInputError, match="matches no host"):

@@ -41,10 +41,10 @@ def test_a_school_server_lands_under_its_site_and_role_and_every_other_byte_stay
     after = path.read_text(encoding="utf-8")
     # The site group's block style gets one line; the role group's flow mapping grows in place; nothing else moves.
     site_line = "        gd-school-1: {ansible_host: 10.198.0.51}\n"
-    role_line = "      hosts: {gd-school-1: {}}\n"
+    role_line = "      hosts: {gd-school-1: {}, hn-school-1: {}}\n"
     assert before.count(site_line) == 1 and before.count(role_line) == 1
     assert after == before.replace(site_line, site_line + "        gd-school-2: {ansible_host: 10.198.0.52}\n").replace(
-        role_line, "      hosts: {gd-school-1: {}, gd-school-2: {}}\n"
+        role_line, "      hosts: {gd-school-1: {}, hn-school-1: {}, gd-school-2: {}}\n"
     )
     host = loaded.host("gd-school-2")
     assert (host.address, host.site, host.role) == ("10.198.0.52", "school-gd-1", "school")

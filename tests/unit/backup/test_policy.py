@@ -70,6 +70,12 @@ def test_each_dataset_resolves_to_one_repository_per_site_host_and_dataset_insid
             "sftp:backup-province-gd@10.198.0.21:/gd-edu-1/oa-data",
             "restic:province-gd:gd-edu-1:oa-data",
         ),
+        (
+            "hn-edu-1",
+            "province-hn",
+            "sftp:backup-province-hn@10.198.0.21:/hn-edu-1/oa-data",
+            "restic:province-hn:hn-edu-1:oa-data",
+        ),
     ]
 
 

@@ -80,7 +80,7 @@ def test_a_certificate_is_written_beside_the_key_and_the_hosts_it_opens_are_coun
     assert written.stat().st_mode & 0o777 == 0o644
     assert f"written to {written}" in ran.out
     assert "principals site:province-gd" in ran.out
-    assert "opens 2 host(s) as root: province-gd 1, school-gd-1 1" in ran.out
+    assert "opens 3 host(s) as root: province-gd 2, school-gd-1 1" in ran.out
     assert code not in ran.out + ran.err
 
 

@@ -108,7 +108,7 @@ def test_a_user_of_every_site_gets_the_root_site_read_from_the_inventory(invento
 
 def test_a_provincial_user_gets_the_province_which_opens_its_schools_and_not_the_ministry(inventory: Any) -> None:
     assert certs.principal_sites(["province-gd"], inventory) == ("province-gd",)
-    assert certs.hosts_per_site(("province-gd",), inventory) == {"province-gd": 1, "school-gd-1": 1}
+    assert certs.hosts_per_site(("province-gd",), inventory) == {"province-gd": 2, "school-gd-1": 1}
 
 
 def test_sites_covered_by_another_or_unknown_are_left_out_and_none_left_is_refused(inventory: Any) -> None:
@@ -165,7 +165,7 @@ def test_a_provincial_operator_gets_a_user_certificate_for_the_province_after_a_
     person = site["people"]["op-gd"]
     issued = issue(site, inventory, "op-gd", ed25519_line, person.code(), caller="ops@cli")
     assert issued.issued.principals == ("site:province-gd",)
-    assert issued.hosts_per_site == {"province-gd": 1, "school-gd-1": 1}
+    assert issued.hosts_per_site == {"province-gd": 2, "school-gd-1": 1}
     assert site["config"].pki.user_validity == dt.timedelta(hours=8)
     assert ends_in(issued, dt.timedelta(hours=8))
     parsed = serialization.load_ssh_public_identity(issued.issued.certificate_line.encode())

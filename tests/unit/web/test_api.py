@@ -33,7 +33,7 @@ def test_a_token_authenticates_and_carries_role_and_sites(client, app, people) -
     sites = client.get("/api/v1/sites", headers=bearer(token)).json["items"]
     assert [s["name"] for s in sites] == ["province-gd", "school-gd-1"]
     hosts = client.get("/api/v1/hosts", headers=bearer(token)).json["items"]
-    assert sorted(h["name"] for h in hosts) == ["gd-edu-1", "gd-school-1"]
+    assert sorted(h["name"] for h in hosts) == ["gd-edu-1", "gd-gw-1", "gd-school-1"]
 
 
 def test_the_token_is_stored_only_as_its_sha256(app, people, store) -> None:

@@ -158,7 +158,9 @@ def test_a_province_sees_its_subtree_only_and_an_outsiders_red_site_never(client
     assert dr["dr-center"]["badges"]["hosts"] == ("bad", "0/2") and dr["dr-center"]["badges"]["alerts"] == ("bad", "1")
     assert "school-gd-1" not in dr_page and "province-gd" not in dr_page
     everything = nodes(dashboard(client, people["root"]))
-    assert set(everything) == {"ministry", "backup-center", "dr-center", "province-gd", "school-gd-1"}
+    assert set(everything) == {
+        "ministry", "backup-center", "dr-center", "province-gd", "school-gd-1", "province-hn", "school-hn-1"
+    }  # fmt: skip
 
 
 def test_ministry_level_objects_count_on_the_top_site_for_ministry_users_only(client, people, store) -> None:

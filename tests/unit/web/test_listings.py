@@ -59,7 +59,7 @@ def test_a_large_scope_gets_a_per_site_summary_and_the_hosts_needing_attention(
     _run(store, "mn-portal-1", "ministry", RunStatus.SUCCEEDED)
     login_as(client, people["root"])
     page = client.get("/", headers=EN).get_data(as_text=True)
-    assert "9 hosts in your scope" in page
+    assert "15 hosts in your scope" in page
     attention = page.split("Hosts needing attention", 1)[1].split("</table>", 1)[0]
     assert "mn-db-1" in attention and "mn-portal-1" not in attention
 
@@ -70,11 +70,11 @@ def test_the_hosts_list_pages_and_filters_by_site_within_scope(app, client, peop
     monkeypatch.setattr(hosts, "PER_PAGE", 2)
     login_as(client, people["root"])
     first = client.get("/hosts", headers=EN).get_data(as_text=True)
-    assert "Page 1 of 5 (9 hosts)" in first and "/hosts?page=2" in first
-    last = client.get("/hosts?page=5", headers=EN).get_data(as_text=True)
-    assert "Page 5 of 5 (9 hosts)" in last
+    assert "Page 1 of 8 (15 hosts)" in first and "/hosts?page=2" in first
+    last = client.get("/hosts?page=8", headers=EN).get_data(as_text=True)
+    assert "Page 8 of 8 (15 hosts)" in last
     province = client.get("/hosts?site=province-gd", headers=EN).get_data(as_text=True)
-    assert "gd-edu-1" in province and "gd-school-1" in province and "mn-db-1" not in province
+    assert "gd-edu-1" in province and "gd-gw-1" in province and "mn-db-1" not in province
     login_as(client, people["oncall-gd"])
     assert client.get("/hosts?site=dr-center").status_code == 403
     assert client.get("/hosts?site=no-such-site").status_code == 404

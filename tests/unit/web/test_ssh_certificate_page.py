@@ -46,7 +46,7 @@ def test_a_provincial_admin_gets_a_certificate_for_the_province_and_a_download(
     assert 'download="id_ed25519-cert.pub"' in page
     href = page.split('href="data:text/plain;charset=utf-8,')[1].split('"')[0]
     assert urllib.parse.unquote(href) == line + "\n"
-    assert "It opens 2 hosts" in page and "school-gd-1" in page
+    assert "It opens 3 hosts" in page and "school-gd-1" in page
     assert ("pki.issue", "ssh-user:admin-gd", "ok") in audit_actions(store)
 
 
