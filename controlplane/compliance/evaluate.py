@@ -2,8 +2,9 @@
 
 Order of decisions for each control, and why:
 
-1. ``applies.roles`` (from the inventory) — a database control is
-   ``not_applicable`` on a portal whether or not the host answered.
+1. ``applies.roles`` / ``applies.except_roles`` (from the inventory) — a
+   database control is ``not_applicable`` on a portal, "no IPv4 forwarding"
+   on a gateway, whether or not the host answered.
 2. No evidence (unreachable host, collector failure) — ``error`` for every
    other control: an unreachable host is never compliant.
 3. ``applies.requires`` (from the host's own facts) — a lab host shares the
@@ -108,6 +109,9 @@ def evaluate_control(control: Control, evidence: dict[str, Any] | None, host: Ho
     if roles and not set(roles) & set(host.roles):
         wanted = ", ".join(roles)
         return _result(control, host, NOT_APPLICABLE, message=f"applies to roles {wanted} only")
+    excepted = sorted(set(applies.get("except_roles", ())) & set(host.roles))
+    if excepted:
+        return _result(control, host, NOT_APPLICABLE, message=f"not for role {', '.join(excepted)}")
     if not evidence or evidence.get("unreachable") or "host" not in evidence:
         reason = (evidence or {}).get("unreachable") or "no evidence collected from this host"
         return _result(control, host, ERROR, message=reason)

@@ -284,6 +284,8 @@ CONTROL: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "roles": _STRINGS,
+                # Roles whose job contradicts the control (a gateway forwards packets): not applicable there.
+                "except_roles": _STRINGS,
                 "requires": {"type": "array", "items": {"enum": list(REQUIREMENTS)}, "minItems": 1},
                 "store_fact": {"type": "string", "pattern": r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"},
             },

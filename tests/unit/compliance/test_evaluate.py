@@ -156,6 +156,14 @@ def test_role_limited_controls_are_not_applicable_to_other_roles(catalog: Catalo
     assert unreachable.status == "not_applicable"
 
 
+def test_no_ipv4_forwarding_is_not_asked_of_a_gateway_whose_job_is_forwarding(catalog: Catalog) -> None:
+    gateway = HostContext("gd-gw-1", "province-gd", ("gateway",), {})
+    (on_gateway,) = evaluate_host([catalog.get("net.ip-forward")], recorded("fresh_host"), gateway, SCAN_TIME)
+    assert on_gateway.status == "not_applicable" and on_gateway.message == "not for role gateway"
+    (on_portal,) = evaluate_host([catalog.get("net.ip-forward")], recorded("fresh_host"), PORTAL, SCAN_TIME)
+    assert on_portal.status in ("pass", "fail")
+
+
 def test_backup_controls_need_control_plane_data_and_apply_only_with_a_backup_policy(catalog: Catalog) -> None:
     controls = [catalog.get("backup.recent-success")]
     no_data = HostContext("mn-db-1", "ministry", ("database",), None)
