@@ -23,7 +23,7 @@ from the service, so the matrix would guess.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from controlplane.errors import BadInputError
@@ -191,3 +191,24 @@ def plan_matrix(model: NetworkModel, zone: str | None = None, hosts: Iterable[st
 
 def count_paths(sources: Iterable[Source]) -> int:
     return sum(len(source.paths) for source in sources)
+
+
+def isolate(sources: tuple[Source, ...], hosts: Iterable[str]) -> tuple[Source, ...]:
+    """The matrix while ``hosts`` are isolated (isolate-host): every path from or to them is expected closed.
+
+    Only the control plane's allowed TCP paths (SSH to their management
+    address: the path the incident is handled over) stay allowed. Without this, the runbook's own
+    check would be stored as a failed verify full of "breakages" that are
+    the isolation working, and fire RunsFailed.
+    """
+    cut = set(hosts)
+    if not cut:
+        return sources
+
+    def expected(path: PlannedPath) -> PlannedPath:
+        if path.source not in cut and path.destination not in cut:
+            return path
+        kept = path.source == CONTROL_PLANE and path.protocol == "tcp" and path.expected == "allow"
+        return path if kept else replace(path, expected="deny", flow=None)
+
+    return tuple(replace(source, paths=tuple(expected(path) for path in source.paths)) for source in sources)

@@ -78,5 +78,5 @@ def verify_host(config: Config, store: Store, host: str, *, actor: str) -> dict[
     """Verify the paths from and to one host (a run of its own); the report as its JSON document."""
     from controlplane.network.watch import verify_now
 
-    report = verify_now(config, store, actor=actor, trigger="runbook", hosts=(host,))
+    report = verify_now(config, store, actor=actor, trigger="runbook", hosts=(host,), isolated=True)
     return report.to_json()

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 from controlplane.errors import BadInputError, EgovError
 from controlplane.network import probe
 from controlplane.network.gateways import GatewayReadings
-from controlplane.network.matrix import CONTROL_PLANE, PlannedPath, Source, plan_matrix
+from controlplane.network.matrix import CONTROL_PLANE, PlannedPath, Source, isolate, plan_matrix
 from controlplane.network.results import Finding, PathResult, VerifyReport
 from controlplane.store.models import RunStatus
 
@@ -93,9 +93,17 @@ class SourceDone:
 
 
 def plan_verify(
-    config: Config, *, zone: str | None = None, hosts: Sequence[str] = (), inventory: Inventory | None = None
+    config: Config,
+    *,
+    zone: str | None = None,
+    hosts: Sequence[str] = (),
+    inventory: Inventory | None = None,
+    isolated: Sequence[str] = (),
 ) -> VerifyPlan:
     """Load the inventory and the flow file and plan the matrix; contacts no host.
+
+    ``isolated`` hosts (isolate-host's check) are expected closed on every
+    path but the control plane's SSH (:func:`controlplane.network.matrix.isolate`).
 
     Raises ConfigError (exit 2) for a malformed flow file or inventory, and
     BadInputError (exit 2) when there is no flow file or the zone is unknown.
@@ -107,7 +115,8 @@ def plan_verify(
     model = load_network(config, inventory)
     if model is None:
         raise BadInputError(f"no flow file: {network_file(config)} does not exist (see inventory/network.yml)")
-    return VerifyPlan(model, inventory, plan_matrix(model, zone, hosts), zone, tuple(hosts))
+    sources = isolate(plan_matrix(model, zone, hosts), isolated)
+    return VerifyPlan(model, inventory, sources, zone, tuple(hosts))
 
 
 def judge(expected: str, protocol: str, observed: str) -> str:
@@ -275,6 +284,7 @@ def run_verify(
     pool: SSHPool | None = None,
     on_source: Callable[[SourceDone], None] | None = None,
     local_prober: LocalProber | None = None,
+    isolated: tuple[str, ...] = (),
 ) -> VerifyReport:
     """Verify as a run (kind ``network-verify``), store the report with it and audit it; return the stored report.
 
@@ -287,7 +297,7 @@ def run_verify(
     file, an unknown zone or host; host problems never raise (they are
     findings); a store failure does, after marking the run failed.
     """
-    plan = plan or plan_verify(config, zone=zone, hosts=hosts)
+    plan = plan or plan_verify(config, zone=zone, hosts=hosts, isolated=isolated)
     from controlplane import audit
     from controlplane.network.results import save_report
     from controlplane.runs import append_output, create_run, finish_run

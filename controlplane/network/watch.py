@@ -54,11 +54,16 @@ def has_network(config: Config) -> bool:
     return network_file(config).exists()
 
 
-def verify_now(config: Config, store: Store, *, actor: str, trigger: str, hosts: tuple[str, ...] = ()) -> VerifyReport:
-    """The verify service (:mod:`controlplane.network.verify`): one run, its report saved and audited."""
+def verify_now(
+    config: Config, store: Store, *, actor: str, trigger: str, hosts: tuple[str, ...] = (), isolated: bool = False
+) -> VerifyReport:
+    """The verify service (:mod:`controlplane.network.verify`): one run, its report saved and audited.
+
+    ``isolated``: the ``hosts`` are isolated on purpose (isolate-host), so their paths are expected closed.
+    """
     from controlplane.network.verify import run_verify
 
-    return run_verify(config, store, actor=actor, trigger=trigger, hosts=hosts)
+    return run_verify(config, store, actor=actor, trigger=trigger, hosts=hosts, isolated=hosts if isolated else ())
 
 
 def report_lines(report: VerifyReport) -> list[str]:

@@ -364,7 +364,7 @@ class Dashboard:
         assert not self.browser.console_errors, self.browser.console_errors
 
 
-SITES = {"ministry", "backup-center", "dr-center", "province-gd", "school-gd-1"}
+SITES = {"ministry", "backup-center", "dr-center", "province-gd", "school-gd-1", "province-hn", "school-hn-1"}
 
 
 def _every_site_green(dashboard: Dashboard) -> None:

@@ -226,3 +226,18 @@ def test_a_probe_the_source_could_not_send_is_a_breakage_that_says_why() -> None
 def test_a_host_verify_of_a_gateway_is_bad_input_rather_than_an_empty_matrix() -> None:
     with pytest.raises(BadInputError, match="no path of the flow file starts or ends at gd-gw-1"):
         plan_matrix(lab_network(), None, ("gd-gw-1",))
+
+
+def test_while_a_host_is_isolated_its_paths_are_expected_closed_but_the_control_planes_ssh() -> None:
+    from controlplane.network.matrix import isolate
+
+    planned = plan_matrix(lab_network(), None, ("gd-school-1",))
+    isolated = isolate(planned, ["gd-school-1"])
+    before = {(s.name, p.destination, p.protocol, p.port): p.expected for s in planned for p in s.paths}
+    after = {(s.name, p.destination, p.protocol, p.port): p for s in isolated for p in s.paths}
+    assert before.keys() == after.keys() and "allow" in set(before.values())
+    still_allowed = sorted(key for key, path in after.items() if path.expected == "allow")
+    assert still_allowed == [(CONTROL_PLANE, "gd-school-1", "tcp", 22)]
+    assert after[(CONTROL_PLANE, "gd-school-1", "tcp", 22)].flow == "management-ssh"
+    assert all(path.flow is None for key, path in after.items() if key not in still_allowed)
+    assert isolate(planned, []) is planned

@@ -102,7 +102,7 @@ def test_after_a_provision_the_verify_runs_and_its_violations_reach_the_provisio
     monkeypatch.setattr(watch, "has_network", lambda config: True)
     monkeypatch.setattr("controlplane.network.verify.run_verify", verify)
     lines = watch.after_provision(config, store, 12, "alice@cli")
-    assert asked == [{"actor": "alice@cli", "trigger": "provision", "hosts": ()}]
+    assert asked == [{"actor": "alice@cli", "trigger": "provision", "hosts": (), "isolated": ()}]
     assert lines[0] == "network verify 4 (run 40): 1 path(s), 1 violation(s), 0 breakage(s)"
     assert lines[1] == f"  violation: {describe_path(OPENED)}"
 
