@@ -26,7 +26,7 @@ USERS = {
     "ministry-ops": ("operator", [], "ministry operator pw 1"),
     "gd-ops": ("operator", ["province-gd"], "province operator pw 1"),
 }
-HOSTS = {"gd-school-1": "school-gd-1", "gd-edu-1": "province-gd"}
+HOSTS = {"gd-school-1": "school-gd-1", "gd-edu-1": "province-gd", "gd-gw-1": "province-gd"}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def health_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[s
 
 
 def store_state(site: Path, failing_service: bool) -> None:
-    """Both gd hosts up and scanned clean; gd-edu-1's office service passes or fails its probe."""
+    """Every gd host (the gateway too) up and scanned clean; gd-edu-1's office service passes or fails its probe."""
     from controlplane.compliance.models import ComplianceResult, ComplianceScan
     from controlplane.config import load_config
     from controlplane.monitoring.models import ProbeLatest
