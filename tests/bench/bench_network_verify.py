@@ -39,10 +39,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 TARGET_SECONDS = 5.0
 TIMEOUT = 1.0
-CLI = (
-    "import sys\nfrom controlplane.cli import COMMANDS, main\n"
-    "COMMANDS.setdefault('network', ('controlplane.cli.network', 'network', 'Network'))\nmain(sys.argv[1:])\n"
-)
 # The naive prober: one blocking connect after the other (stdin: [[address, port], ...]; stdout: one word each).
 SEQUENTIAL = (
     "import json, socket, sys\n"
@@ -79,7 +75,7 @@ def verify_cli(lab_config: Any) -> tuple[float, int]:
         )
         started = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-c", CLI, "--config", str(config), "network", "verify", "--json"],
+            [sys.executable, "-m", "controlplane", "--config", str(config), "network", "verify", "--json"],
             capture_output=True, text=True, check=False, timeout=300, cwd=REPO,
         )  # fmt: skip
         elapsed = time.monotonic() - started
